@@ -1,0 +1,90 @@
+# North Korea telecom notebooks: `make report` builds everything, `make test` checks it.
+# Run `make` (or `make help`) for the list of targets.
+
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+.DELETE_ON_ERROR:
+MAKEFLAGS += --no-builtin-rules
+
+VENV      := .venv
+VPY       := $(VENV)/bin/python
+VENV_OK   := $(VENV)/.installed
+BUILD     := .build
+RENDERER  ?= nbconvert
+HELPERS_SRC := $(sort $(wildcard src/helpers/*.py src/helpers/*/*.py))
+RUN_STEP  := $(VPY) -m helpers.pipeline run
+TIMED      = tools/timed.sh
+
+REPORT_NB   := reports/executed/04_report.ipynb
+REPORT_HTML := reports/report.html
+REPORT_PDF  := reports/report.pdf
+
+# The per-step rules are generated from params/*.yaml (keys in_* and out_*), so the Makefile and each
+# notebook's parameters cell always name the same inputs and products.
+PIPELINE_MK := $(BUILD)/pipeline.mk
+NEEDS_PIPELINE := $(filter report html pdf data models peers pipeline publish scenarios reports/% data/% site/%,$(MAKECMDGOALS))
+ifneq ($(NEEDS_PIPELINE),)
+include $(PIPELINE_MK)
+endif
+
+.PHONY: help
+help: ## List the targets with a one-line description
+	@echo "Usage: make <target>   (first run sets up .venv from requirements.lock)"
+	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | sort | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}'
+
+## ---- environment -------------------------------------------------------------------------------
+$(VENV_OK): requirements.lock pyproject.toml tools/setup_env.sh
+	@bash tools/setup_env.sh
+	@touch $@
+
+.PHONY: env
+env: $(VENV_OK) ## Create/update .venv from requirements.lock (uv, pip fallback) and the Jupyter kernel
+
+.PHONY: lock
+lock: $(VENV_OK) ## Re-resolve requirements.lock from pyproject.toml (then update environment.yml)
+	$(VENV)/bin/uv pip compile pyproject.toml --universal --python-version 3.11 -o requirements.lock
+	$(VPY) tools/sync_environment_yml.py
+
+$(PIPELINE_MK): $(wildcard params/*.yaml) src/helpers/pipeline.py | $(VENV_OK)
+	@mkdir -p $(BUILD)
+	@$(VPY) -m helpers.pipeline makefile > $@.tmp && mv $@.tmp $@
+
+## ---- pipeline ----------------------------------------------------------------------------------
+.PHONY: report pipeline
+report: $(REPORT_HTML) $(REPORT_PDF) ## Build everything: run the notebooks, write reports/report.html and .pdf
+	@echo "report: $(REPORT_HTML) $(REPORT_PDF)"
+
+pipeline: $(STEP_PRODUCTS) ## Run the notebooks (only those whose inputs changed)
+
+$(REPORT_HTML): $(REPORT_NB) $(HELPERS_SRC) $(wildcard src/helpers/templates/*/*) | $(VENV_OK)
+	@$(TIMED) "render html" $(VPY) -m helpers.render html $< $@
+
+$(REPORT_PDF): $(REPORT_NB) $(HELPERS_SRC) $(wildcard src/helpers/pandoc/*) | $(VENV_OK)
+	@$(TIMED) "render pdf" $(VPY) -m helpers.render pdf $< $@
+
+## ---- development ----------------------------------------------------------------------------------
+.PHONY: test
+test: $(VENV_OK) ## Run the test suite (unit tests, pipeline run in a temp copy, JupyterLab smoke test)
+	$(VPY) -m pytest
+
+.PHONY: lint
+lint: $(VENV_OK) ## Lint and format-check the code with ruff
+	$(VENV)/bin/ruff check src tests tools benchmarks
+	$(VENV)/bin/ruff format --check src tests tools benchmarks
+
+.PHONY: bench
+bench: $(VENV_OK) ## Run the benchmarks; print figures and write reports/bench.json
+	$(VPY) benchmarks/run.py --out reports/bench.json
+
+.PHONY: lab
+lab: $(VENV_OK) ## Open JupyterLab on localhost with the project kernel (extra options: LAB_ARGS=...)
+	@bash tools/lab.sh $(LAB_ARGS)
+
+.PHONY: clean
+clean: ## Remove build products (processed data, executed notebooks, figures, reports); keeps .venv
+	rm -rf $(BUILD) data/processed/* reports/executed reports/figures reports/report.html reports/report.pdf reports/bench.json
+
+.PHONY: distclean
+distclean: clean ## Also remove the environment (.venv)
+	rm -rf $(VENV)

@@ -1,0 +1,54 @@
+"""Committed notebooks: no outputs, one parameters cell that matches the params YAML, the project kernel."""
+
+from __future__ import annotations
+
+import ast
+
+import nbformat
+import pytest
+
+from helpers import pipeline
+from tests.conftest import ROOT
+
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+
+
+def test_there_are_four_steps() -> None:
+    assert [s.name for s in pipeline.steps()] == [nb.stem for nb in NOTEBOOKS]
+    assert len(NOTEBOOKS) >= 4
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_committed_without_outputs(path) -> None:
+    nb = nbformat.read(path, as_version=4)
+    dirty = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and (c.outputs or c.execution_count)]
+    assert dirty == [], f"{path.name}: cells {dirty} have outputs; run `python tools/nbfmt.py {path}`"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_parameters_cell_matches_yaml(path) -> None:
+    nb = nbformat.read(path, as_version=4)
+    cells = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+    assert len(cells) == 1, f"{path.name}: expected exactly one cell tagged 'parameters'"
+    tree = ast.parse(cells[0].source)
+    names = {t.id for node in tree.body if isinstance(node, ast.Assign) for t in node.targets}
+    yaml_keys = set(pipeline.load_params(ROOT / "params" / f"{path.stem}.yaml"))
+    assert names == yaml_keys, (
+        f"{path.name}: parameters cell and params/{path.stem}.yaml disagree: "
+        f"only in notebook {sorted(names - yaml_keys)}, only in YAML {sorted(yaml_keys - names)}"
+    )
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_uses_project_kernel(path) -> None:
+    nb = nbformat.read(path, as_version=4)
+    assert nb.metadata["kernelspec"]["name"] == "nk-telecom"
+
+
+def test_declared_inputs_exist_or_are_produced() -> None:
+    produced = {o for s in pipeline.steps() for o in s.outputs}
+    for step in pipeline.steps():
+        for inp in step.inputs:
+            assert inp in produced or (ROOT / inp).exists(), (
+                f"{step.name}: input {inp} is neither a file nor produced"
+            )

@@ -1,0 +1,133 @@
+"""The whole DAG in a temporary copy of the project: products, no-op rerun, partial rerun, failure handling.
+
+The copy shares this checkout's .venv (symlinked) and sets NKT_ROOT so the kernel's helpers.config points at
+the copy. It runs `make report` exactly as a user does.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT, run
+
+pytestmark = pytest.mark.slow
+
+COPY_IGNORE = shutil.ignore_patterns(
+    ".venv",
+    ".git",
+    ".build",
+    "reports",
+    "processed",
+    "site",
+    "__pycache__",
+    ".pytest_cache",
+    ".ruff_cache",
+    "_freeze",
+)
+
+
+def _make(copy: Path, *args: str) -> object:
+    return run(["make", *args], cwd=copy, env={"NKT_ROOT": str(copy), "MAKEFLAGS": ""}, timeout=900)
+
+
+def _digest(paths: list[Path]) -> dict[str, str]:
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in paths}
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory) -> Path:
+    copy = tmp_path_factory.mktemp("pipeline") / "project"
+    shutil.copytree(ROOT, copy, ignore=COPY_IGNORE)
+    (copy / "data" / "processed").mkdir(exist_ok=True)
+    os.symlink(ROOT / ".venv", copy / ".venv")
+    res = _make(copy, "report")
+    assert res.returncode == 0, res.stdout + res.stderr
+    return copy
+
+
+def test_report_written(built: Path) -> None:
+    html = built / "reports" / "report.html"
+    pdf = built / "reports" / "report.pdf"
+    assert html.stat().st_size > 10_000
+    assert pdf.read_bytes()[:4] == b"%PDF"
+    text = html.read_text(encoding="utf-8")
+    assert "data:image/png;base64" in text
+    external = re.findall(r"<(?:script|link|img)\b[^>]*?(?:src|href)=[\"']https?://", text)
+    assert external == [], external
+
+
+def test_step_products_exist(built: Path) -> None:
+    from helpers import pipeline
+
+    for step in pipeline.steps(built / "params"):
+        for out in [*step.outputs, f"reports/executed/{step.name}.ipynb"]:
+            assert (built / out).exists(), f"{step.name} did not write {out}"
+
+
+def test_second_run_is_a_noop(built: Path) -> None:
+    res = _make(built, "-q", "reports/report.html", "reports/report.pdf")
+    assert res.returncode == 0, "make -q says something is out of date after a full build"
+    start = time.perf_counter()
+    res = _make(built, "report")
+    assert res.returncode == 0
+    assert "running" not in res.stderr, res.stderr
+    assert time.perf_counter() - start < 10
+
+
+def test_touching_params_reruns_that_step_and_downstream_only(built: Path) -> None:
+    from helpers import pipeline
+
+    names = [s.name for s in pipeline.steps(built / "params")]
+    touched = names[-2]  # the peers step: only it and the report step downstream should rerun
+    os.utime(built / "params" / f"{touched}.yaml")
+    res = _make(built, "-n", "report")
+    planned = re.findall(r"helpers\.pipeline run (\S+)", res.stdout)
+    assert planned == [touched, names[-1]], res.stdout
+
+
+def test_processed_data_is_deterministic(built: Path, tmp_path: Path) -> None:
+    processed = sorted((built / "data" / "processed").glob("*.csv"))
+    figures = sorted((built / "reports" / "figures").glob("*.png"))
+    before = _digest(processed + figures)
+    assert before
+    res = _make(built, "clean")
+    assert res.returncode == 0
+    res = _make(built, "report")
+    assert res.returncode == 0, res.stderr
+    assert _digest(processed + figures) == before
+
+
+def test_failing_step_keeps_last_report_and_names_the_cell(built: Path) -> None:
+    html = built / "reports" / "report.html"
+    before = html.read_bytes()
+    params = built / "params" / "02_fit_growth.yaml"
+    original = params.read_text()
+    try:
+        params.write_text(original + "\n__break_on_purpose: 1\n")
+        nb = built / "notebooks" / "02_fit_growth.ipynb"
+        nb_text = nb.read_text()
+        nb.write_text(
+            nb_text.replace('"# %%', '"# %%')
+        )  # unchanged source; the failure comes from the cell below
+        import nbformat
+
+        book = nbformat.read(nb, as_version=4)
+        book.cells.insert(
+            3, nbformat.v4.new_code_cell("raise RuntimeError('deliberate failure for the test')")
+        )
+        nbformat.write(book, nb)
+        res = _make(built, "report")
+        assert res.returncode != 0
+        assert "notebooks/02_fit_growth.ipynb: cell 3" in res.stderr, res.stderr
+        assert "deliberate failure" in res.stderr
+        assert (built / "reports" / "executed" / "02_fit_growth.FAILED.ipynb").exists()
+        assert html.read_bytes() == before
+    finally:
+        params.write_text(original)
