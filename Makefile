@@ -23,7 +23,7 @@ REPORT_PDF  := reports/report.pdf
 # The per-step rules are generated from params/*.yaml (keys in_* and out_*), so the Makefile and each
 # notebook's parameters cell always name the same inputs and products.
 PIPELINE_MK := $(BUILD)/pipeline.mk
-NEEDS_PIPELINE := $(filter report html pdf data models peers pipeline publish scenarios reports/% data/% site/%,$(MAKECMDGOALS))
+NEEDS_PIPELINE := $(filter report pipeline publish scenarios serve reports/% data/% site/%,$(MAKECMDGOALS))
 ifneq ($(NEEDS_PIPELINE),)
 include $(PIPELINE_MK)
 endif
@@ -51,6 +51,19 @@ $(PIPELINE_MK): $(wildcard params/*.yaml) src/helpers/pipeline.py | $(VENV_OK)
 	@$(VPY) -m helpers.pipeline makefile > $@.tmp && mv $@.tmp $@
 
 ## ---- pipeline ----------------------------------------------------------------------------------
+# The observations are validated before any notebook runs; on a problem make stops here, non-zero, with
+# file:line: column: reason for each one, and nothing downstream is overwritten.
+VALIDATION := data/processed/observations_validation.txt
+OBS_INPUTS := data/raw/observations.csv data/raw/indicators.csv data/sources/sources.csv $(wildcard data/sources/*.txt)
+$(VALIDATION): $(OBS_INPUTS) src/helpers/observations.py | $(VENV_OK)
+	@mkdir -p $(@D)
+	@$(VPY) -m helpers.observations check data/raw/observations.csv > $@.tmp || { rm -f $@.tmp; exit 1; }
+	@mv $@.tmp $@ && cat $@
+
+.PHONY: check
+check: $(VENV_OK) ## Validate data/raw/observations.csv (every problem as file:line: column: reason)
+	@$(VPY) -m helpers.observations check data/raw/observations.csv
+
 .PHONY: report pipeline
 report: $(REPORT_HTML) $(REPORT_PDF) ## Build everything: run the notebooks, write reports/report.html and .pdf
 	@echo "report: $(REPORT_HTML) $(REPORT_PDF)"
