@@ -73,7 +73,7 @@ pipeline: $(STEP_PRODUCTS) ## Run the notebooks (only those whose inputs changed
 $(REPORT_HTML): $(REPORT_NB) $(HELPERS_SRC) $(wildcard src/helpers/templates/*/*) | $(VENV_OK)
 	@$(TIMED) "render html" $(VPY) -m helpers.render html $< $@
 
-$(REPORT_PDF): $(REPORT_NB) $(HELPERS_SRC) $(wildcard src/helpers/pandoc/*) | $(VENV_OK)
+$(REPORT_PDF): $(REPORT_NB) $(HELPERS_SRC) $(wildcard src/helpers/pandoc/* src/helpers/fonts/*) | $(VENV_OK)
 	@$(TIMED) "render pdf" $(VPY) -m helpers.render pdf $< $@
 
 ## ---- development ----------------------------------------------------------------------------------
