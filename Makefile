@@ -23,7 +23,7 @@ REPORT_PDF  := reports/report.pdf
 # The per-step rules are generated from params/*.yaml (keys in_* and out_*), so the Makefile and each
 # notebook's parameters cell always name the same inputs and products.
 PIPELINE_MK := $(BUILD)/pipeline.mk
-NEEDS_PIPELINE := $(filter report pipeline publish scenarios serve reports/% data/% site/%,$(MAKECMDGOALS))
+NEEDS_PIPELINE := $(filter report pipeline quarto publish scenarios serve reports/% data/% site/%,$(MAKECMDGOALS))
 ifneq ($(NEEDS_PIPELINE),)
 include $(PIPELINE_MK)
 endif
@@ -64,9 +64,23 @@ $(VALIDATION): $(OBS_INPUTS) src/helpers/observations.py | $(VENV_OK)
 check: $(VENV_OK) ## Validate data/raw/observations.csv (every problem as file:line: column: reason)
 	@$(VPY) -m helpers.observations check data/raw/observations.csv
 
-.PHONY: report pipeline
-report: $(REPORT_HTML) $(REPORT_PDF) ## Build everything: run the notebooks, write reports/report.html and .pdf
+.PHONY: report pipeline quarto
+ifeq ($(RENDERER),quarto)
+report: quarto ## Build everything: run the notebooks, write reports/report.html and .pdf (RENDERER=quarto: Quarto edition)
+else
+report: $(REPORT_HTML) $(REPORT_PDF)
 	@echo "report: $(REPORT_HTML) $(REPORT_PDF)"
+endif
+
+# Without Quarto: one clear line and exit code 2, before anything runs.
+ifneq ($(filter quarto,$(MAKECMDGOALS))$(filter quarto,$(RENDERER)),)
+ifeq ($(shell command -v quarto),)
+$(error quarto is not on PATH: install Quarto >= 1.4 for RENDERER=quarto (the default renderer needs nothing extra))
+endif
+endif
+
+quarto: $(STEP_PRODUCTS) ## Quarto edition (HTML + Typst PDF in reports/quarto/) from the executed notebooks; needs quarto >= 1.4
+	@$(VPY) -m helpers.render quarto
 
 pipeline: $(STEP_PRODUCTS) ## Run the notebooks (only those whose inputs changed)
 
@@ -75,6 +89,27 @@ $(REPORT_HTML): $(REPORT_NB) $(HELPERS_SRC) $(wildcard src/helpers/templates/*/*
 
 $(REPORT_PDF): $(REPORT_NB) $(HELPERS_SRC) $(wildcard src/helpers/pandoc/* src/helpers/fonts/*) | $(VENV_OK)
 	@$(TIMED) "render pdf" $(VPY) -m helpers.render pdf $< $@
+
+# Sensitivity sweep: notebook 02 over the grid in params/scenarios.yaml, two runs at a time; the collected
+# table is an input of the report.
+SCENARIOS_OUT := data/processed/scenarios.csv
+$(SCENARIOS_OUT): params/scenarios.yaml $(STEP_02_FIT_GROWTH_IN) $(HELPERS_SRC) | $(VENV_OK)
+	@$(TIMED) "scenarios" $(VPY) -m helpers.scenarios run --grid params/scenarios.yaml --jobs 2 --out $@
+
+.PHONY: scenarios
+scenarios: $(SCENARIOS_OUT) ## Sensitivity sweep: rerun notebook 02 over params/scenarios.yaml in parallel, collect one table
+
+SITE_INPUTS = $(REPORT_HTML) $(REPORT_PDF) $(filter data/processed/%.csv,$(STEP_PRODUCTS))
+site/index.html: $(SITE_INPUTS) src/helpers/publish.py | $(VENV_OK)
+	@$(TIMED) "publish site/" $(VPY) -m helpers.publish site
+
+.PHONY: publish serve
+publish: site/index.html ## Write a static site/ (report, PDF, cleaned CSVs, data README) for any static host
+
+PORT ?= 8000
+serve: site/index.html ## Preview site/ on http://127.0.0.1:8000 (PORT=...)
+	@echo "serving site/ on http://127.0.0.1:$(PORT) (Ctrl-C to stop)"
+	@$(VPY) -m http.server $(PORT) --bind 127.0.0.1 --directory site
 
 ## ---- development ----------------------------------------------------------------------------------
 .PHONY: test
