@@ -336,3 +336,267 @@ def test_real_observations_every_exclusion_has_a_reason():
 def _flat_population() -> pd.DataFrame:
     """A flat population table covering every year the real observations need (values irrelevant here)."""
     return pd.DataFrame({"year": range(1990, 2031), "population": 25e6, "source": WB})
+
+
+# --------------------------------------------------------------------------- curated reconciliation
+
+
+def _pct(start, end, value, indicator="mobile_penetration_pct", **kw) -> dict:
+    return {"period_start": start, "period_end": end, "indicator": indicator, "unit": "percent", "value": value,
+            **kw}  # fmt: skip
+
+
+def _users(start, end, value, **kw) -> dict:
+    return {"period_start": start, "period_end": end, "indicator": "mobile_users", "unit": "people",
+            "value": value, **kw}  # fmt: skip
+
+
+ALL = {"keep": list(cleaning.VERDICTS), "max_pairs_per_observation": None}
+
+
+def test_expected_order_parts_growth_and_definitions():
+    o = _obs(
+        _subs("2013-01-01", "2013-03-13", 1e6),  # national
+        _subs("2013-01-01", "2013-12-31", 2e6, scope="operator:koryolink"),  # a part after 2011
+        _subs("2010-12-01", "2010-12-31", 432000, scope="operator:koryolink"),  # alone: national
+        _users("2010-09-01", "2010-09-30", 301000),
+        _pct("2017-01-01", "2017-12-31", 69, indicator="households_with_mobile_pct"),
+        _pct("2017-05-01", "2017-08-31", 15.5),
+    )
+    o = cleaning.add_reference_dates(o).iloc
+    assert cleaning.expected_order(o[0], o[1])[0] == "a >= b"
+    order, why = cleaning.expected_order(o[3], o[2])  # users earlier than subscriptions of the sole operator
+    assert order == "a <= b" and why == [
+        "users cannot exceed subscriptions",
+        "001-004 is earlier and the market grew",
+    ]
+    assert cleaning.expected_order(o[4], o[5])[0] == "not comparable"
+    assert cleaning.expected_order(o[2], o[0])[0] == "a <= b"  # growth only
+    assert cleaning.expected_order(o[0], o[0])[0] == "a = b"
+    assert cleaning.expected_order(o[3], o[2], {"assume_growth": False})[0] == "a <= b"
+
+
+def test_reconcile_sources_verdicts():
+    df = _obs(
+        _subs("2013-01-01", "2013-03-13", 1e6, source_id="004_x"),
+        _subs(
+            "2013-01-01", "2013-12-31", 2e6, source_id="000_x", scope="operator:koryolink", qualifier="approx"
+        ),
+        _users("2010-09-01", "2010-09-30", 301000),
+        _subs("2010-12-01", "2010-12-31", 432000, scope="operator:koryolink", source_id="002_x"),
+        _subs("2015-01-01", "2015-12-31", 3e6, scope="operator:koryolink", source_id="000_x"),
+        _subs("2015-01-01", "2015-12-31", 3.1e6, scope="operator:koryolink", source_id="002_x"),
+    )
+    rec = cleaning.reconcile_sources(df, params=ALL).set_index(["obs_a", "obs_b"])
+    part = rec.loc[("001-001", "001-002")]
+    assert part["verdict"] == "conflict" and part["expected"] == "a >= b"
+    assert (
+        "should not exceed" in part["explanation"]
+        and "only part of the national total" in part["explanation"]
+    )
+    users = rec.loc[("001-003", "001-004")]
+    assert users["verdict"] == "explainable" and users["ratio"] == pytest.approx(432 / 301)
+    assert "users cannot exceed subscriptions" in users["explanation"]
+    assert rec.loc[("001-005", "001-006"), "verdict"] == "agree"
+    assert list(cleaning.reconcile_sources(df).columns) == cleaning.RECONCILIATION_COLUMNS
+    only = cleaning.reconcile_sources(df, params={"keep": ["conflict"]})
+    assert only["verdict"].tolist() == ["conflict"]
+
+
+def test_reconcile_sources_households_are_definitional_and_cities_left_out():
+    df = _obs(
+        _pct("2017-01-01", "2017-12-31", 69, indicator="households_with_mobile_pct"),
+        _pct("2017-05-01", "2017-08-31", 15.5, qualifier="approx"),
+        _pct("2017-01-01", "2017-12-31", 70, indicator="mobile_ownership_pct", scope="city:pyongyang"),
+        _pct("2017-01-01", "2017-12-31", 60, indicator="mobile_ownership_pct", subgroup="ages 20-50"),
+    )
+    rec = cleaning.reconcile_sources(df, params=ALL)
+    assert len(rec) == 1
+    row = rec.iloc[0]
+    assert row["verdict"] == "definitional" and row["common_unit"] == "per 100 people"
+    assert "share of households with a phone" in row["explanation"]
+
+
+def test_reconcile_sources_itu_bracket_and_same_year():
+    df = _obs(_subs("2013-01-01", "2013-03-13", 1e6))
+    itu = pd.DataFrame({"year": [2012, 2013], "subscriptions": [1.7e6, 2.42e6], "per100": [6.7, 9.6],
+                        "source": ["f", "f"]})  # fmt: skip
+    rec = cleaning.reconcile_sources(df, itu, params=ALL).set_index("obs_b")
+    assert rec.loc["ITU-2012-subs", "verdict"] == "conflict"  # end-2012 is earlier and already larger
+    assert rec.loc["ITU-2013-subs", "verdict"] == "explainable"  # growth during 2013
+    assert "end-of-year" in rec.loc["ITU-2012-subs", "explanation"]
+    same = cleaning.reconcile_sources(df, itu, params={**ALL, "itu_match": "same_year"})
+    assert same["obs_b"].tolist() == ["ITU-2013-subs"]
+    best = cleaning.reconcile_sources(df, itu)  # one ITU pair per observation: the conflict
+    assert best["obs_b"].tolist() == ["ITU-2012-subs"]
+    assert cleaning.reconcile_sources(df, itu, params={"itu_match": "none"}).empty
+
+
+def test_reconcile_sources_restatement_through_population():
+    quote = "roughly 6 million (about 18% of the population)"
+    df = _obs(
+        _subs("2020-01-01", "2020-12-31", 6e6, qualifier="approx", quote=quote),
+        _pct("2020-01-01", "2020-12-31", 18, qualifier="approx", quote=quote),
+    )
+    rec = cleaning.reconcile_sources(df, population=POP, params=ALL)
+    assert len(rec) == 1
+    row = rec.iloc[0]
+    assert row["family"] == "count vs its own percentage" and row["verdict"] == "conflict"
+    assert row["compared_b"] == pytest.approx(100 * 6e6 / 26e6)
+    assert row["population_source"] == f"{WB} (2020)"
+    assert "would imply a population of 33.3 million" in row["explanation"]
+    assert cleaning.reconcile_sources(df, params=ALL).empty  # no population: no restatement check
+
+
+def test_reconcile_sources_parameters_are_checked():
+    df = _obs(_subs("2020-01-01", "2020-12-31", 6e6))
+    with pytest.raises(KeyError, match="unknown reconciliation parameter"):
+        cleaning.reconcile_sources(df, params={"max_gap": 3})
+    with pytest.raises(ValueError, match="unknown verdict"):
+        cleaning.reconcile_sources(df, params={"keep": ["disagree"]})
+    with pytest.raises(ValueError, match="itu_match"):
+        cleaning.reconcile_sources(df, params={"itu_match": "nearest"})
+
+
+def test_reconcile_sources_before_from_date_ignored_and_zero_ratio_is_nan():
+    df = _obs(
+        _users("2000-01-01", "2003-12-31", 0, qualifier="approx"),
+        _users("2003-11-01", "2003-11-30", 20000, source_id="002_x"),
+    )
+    assert cleaning.reconcile_sources(df, params=ALL).empty
+    rec = cleaning.reconcile_sources(df, params={**ALL, "from_date": "1990-01-01"})
+    assert len(rec) == 1 and math.isnan(rec.loc[0, "ratio"])
+
+
+# --------------------------------------------------------------------------- products
+
+
+def test_observations_table_columns_and_dates():
+    cl = _classified(_subs("2010-12-01", "2010-12-31", 432000), _subs("2012-01-01", "2012-12-31", 1e6))
+    t = cleaning.observations_table(cl)
+    assert list(t.columns) == cleaning.OBSERVATION_COLUMNS
+    assert t["ref_date"].tolist() == ["2010-12-16T12:00", "2012-07-02"]
+    assert t["period_start"].tolist() == ["2010-12-01", "2012-01-01"]
+
+
+def test_usability_summary_groups_reasons():
+    cl = _classified(
+        _subs("2003-01-01", "2003-12-31", 1),
+        {**_subs("2020-01-01", "2020-12-31", 5), "indicator": "tv_sets"},
+        {**_subs("2020-01-01", "2020-12-31", 5), "indicator": "radio_sets"},
+        _subs("2020-01-01", "2020-12-31", 6e6),
+    )
+    s = cleaning.usability_summary(cl)
+    assert s.to_dict("records") == [
+        {"status": "usable", "reason": "used as value", "n": 1},
+        {"status": "excluded", "reason": "not a count or share of mobile subscriptions or users (other indicators)",
+         "n": 2},
+        {"status": "excluded", "reason": cleaning.DEFAULT_RULES["ban_reason"], "n": 1},
+    ]  # fmt: skip
+
+
+def test_itu_table_and_population_years():
+    itu = pd.DataFrame({"year": [2007, 2008, 2009, 2010], "subscriptions": [0.0, 0.0, 69261.0, np.nan],
+                        "per100": [0.0, 0.0, 0.28, 1.7], "source": ["s"] * 4})  # fmt: skip
+    t = cleaning.itu_table(itu)
+    assert t["year"].tolist() == [2009, 2010] and list(t.columns) == [
+        "year",
+        "subscriptions",
+        "per100",
+        "source",
+    ]
+    p = cleaning.population_years(POP, 2020, 2022)
+    assert p["year"].tolist() == [2020, 2021, 2022] and list(p.columns) == ["year", "population", "source"]
+    with pytest.raises(ValueError, match=r"no population for year\(s\) \[2023, 2024\]"):
+        cleaning.population_years(POP, 2022, 2025)
+
+
+def test_national_series_table_adds_penetration_and_itu():
+    cl = _classified(
+        _subs("2020-01-01", "2020-12-31", 5.2e6),
+        _pct("2025-01-01", "2025-12-31", 28, qualifier="approx"),
+    )
+    itu = pd.DataFrame({"year": [2020], "subscriptions": [6e6], "per100": [23.0], "source": ["f"]})
+    s = cleaning.national_series_table(cl, itu, POP)
+    assert list(s.columns) == cleaning.NATIONAL_SERIES_COLUMNS
+    assert s.loc[0, "per100_value"] == pytest.approx(20.0)
+    assert s.loc[0, ["itu_year", "itu_subscriptions", "itu_per100"]].tolist() == [2020, 6e6, 23.0]
+    assert math.isnan(s.loc[1, "itu_subscriptions"])
+    assert s.loc[1, "per100_value"] == pytest.approx(28.0) and s.loc[1, "value"] == pytest.approx(0.28 * 26e6)
+    assert (s["t_start"] < s["t"]).all() and (s["t"] < s["t_end"]).all()
+    assert s.loc[0, "date"] == "2020-07-02"
+
+
+def test_penetration_table_both_ways_and_itu_check():
+    cl = _classified(
+        _subs("2020-01-01", "2020-12-31", 5.2e6),
+        _pct("2020-01-01", "2020-12-31", 18, qualifier="approx"),
+        _pct("2017-01-01", "2017-12-31", 69, indicator="households_with_mobile_pct"),
+        _subs("2003-01-01", "2003-12-31", 20000),
+    )
+    itu = pd.DataFrame({"year": [2020], "subscriptions": [5.2e6], "per100": [20.0], "source": ["f"]})
+    pen = cleaning.penetration_table(cl, itu, POP).set_index("obs_id")
+    assert list(pen.reset_index().columns) == cleaning.PENETRATION_COLUMNS
+    assert sorted(pen.index) == ["001-001", "001-002", "ITU-2020"]  # households and pre-ban rows left out
+    assert pen.loc["001-001", "per100"] == pytest.approx(20.0)
+    assert pen.loc["001-002", "count"] == pytest.approx(0.18 * 26e6)
+    assert pen.loc["001-002", "conversion"] == "percent of people -> count"
+    assert pen.loc["ITU-2020", "per100"] == pytest.approx(pen.loc["ITU-2020", "itu_published_per100"])
+    assert (pen["population_source"] == WB).all()
+
+
+def test_write_csv_is_deterministic(tmp_path):
+    df = pd.DataFrame({"a": [1.0, np.nan, 26232400.0], "b": ["x", "y", "z"]})
+    cleaning.write_csv(df, tmp_path / "one.csv")
+    cleaning.write_csv(df, tmp_path / "two.csv")
+    text = (tmp_path / "one.csv").read_bytes()
+    assert text == (tmp_path / "two.csv").read_bytes()
+    assert text == b"a,b\n1,x\n,y\n26232400,z\n"
+
+
+def test_timeline_points_markers():
+    cl = _classified(
+        _subs("2012-02-01", "2012-02-29", 1e6, value_low=1e6, qualifier="at_least"),
+        _subs("2020-01-01", "2022-12-31", np.nan, value_low=6e6, value_high=7e6, qualifier="range"),
+        _subs("2020-01-01", "2020-12-31", 6e6, qualifier="approx"),
+        {**_subs("2020-01-01", "2020-12-31", 5), "indicator": "tv_sets"},
+    )
+    pts = cleaning.timeline_points(cl, ["mobile_subscriptions"]).set_index("obs_id")
+    assert len(pts) == 3
+    assert pts.loc["001-001", ["marker", "filled", "y"]].tolist() == ["^", True, 1e6]
+    assert pts.loc["001-002", ["y", "y_lo", "y_hi"]].tolist() == [6.5e6, 6e6, 7e6]
+    assert pts.loc["001-003", ["marker", "filled"]].tolist() == ["o", False]
+    assert pts.loc["001-002", "x0"] == 2020.0 and pts.loc["001-002", "x1"] == 2023.0
+
+
+@pytest.mark.skipif(not config.OBSERVATIONS_CSV.exists(), reason="data/raw/observations.csv not merged yet")
+def test_real_reconciliation_shows_the_known_disagreements():
+    from helpers import external
+    from helpers.observations import load_observations
+
+    obs = load_observations()
+    rec = cleaning.reconcile_sources(obs, external.itu_mobile("PRK"), external.population("PRK"))
+    pairs = {(a, b): v for a, b, v in rec[["obs_a", "obs_b", "verdict"]].itertuples(index=False)}
+    assert pairs[("004-001", "000-005")] == "conflict"  # 2013: 1 million national vs ~2 million Koryolink
+    assert pairs[("004-001", "ITU-2012-subs")] == "conflict"  # ... and ITU already 1.7 million at end-2012
+    assert pairs[("000-010", "000-009")] == "conflict"  # 2020: "6 million (about 18%)" is 23 per 100
+    assert pairs[("000-009", "ITU-2020-subs")] == "agree"
+    assert pairs[("000-010", "ITU-2020-per100")] == "conflict"
+    assert pairs[("000-028", "ITU-2017-per100")] == "definitional"  # 69% of households vs per 100 people
+    assert pairs[("001-006", "001-009")] == "explainable"  # 301,000 users (Sep) vs Orascom 432,000 (Dec)
+    assert pairs[("001-009", "ITU-2010-subs")] == "agree"
+    assert not rec["obs_a"].isin(["000-014", "000-030", "001-014", "000-027", "001-004"]).any()
+
+
+def test_exclude_obs_by_name_with_reason():
+    df = _classified(
+        _subs("2020-01-01", "2020-12-31", 6e6),
+        _subs("2020-01-01", "2022-12-31", np.nan, value_low=6e6, value_high=7e6, qualifier="range"),
+        exclude_obs={"001-002": "restates 001-001"},
+    )
+    assert df["usable_national_subs"].tolist() == [True, False]
+    assert df.loc[1, "exclusion_reason"] == "excluded by name: restates 001-001"
+    summary = cleaning.usability_summary(df)
+    assert summary.loc[summary["status"] == "excluded", "reason"].tolist() == [
+        "excluded by name (rule exclude_obs; reasons in the table)"
+    ]

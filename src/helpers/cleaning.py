@@ -8,8 +8,15 @@
   (``value`` for points; ``lower`` / ``upper`` for bounds, NaN where open), in subscriptions;
 - :func:`penetration` / :func:`population_at` / :func:`percent_to_count` / :func:`count_to_percent`
   -- per 100 inhabitants, with the population denominator named;
-- :func:`reconcile` -- where sources disagree about the same period, the spread and a plain-words
-  explanation generated from the rows.
+- :func:`reconcile` -- every pair of figures of one family that disagree about roughly the same period
+  (unfiltered), with the spread and a plain-words explanation generated from the rows;
+- :func:`reconcile_sources` -- the curated reconciliation: like compared with like (:func:`expected_order`:
+  parts vs wholes, users vs subscriptions, growth between dates, households vs people flagged as
+  definitional), ITU year-ends around each figure, percentages checked against the count of the same
+  sentence, a verdict per pair and only the most informative pairs kept;
+- products of step 01: :func:`observations_table`, :func:`usability_summary`, :func:`itu_table`,
+  :func:`population_years`, :func:`national_series_table`, :func:`penetration_table`,
+  :func:`timeline_points` (what the timeline figures draw) and :func:`write_csv` (deterministic CSV).
 
 Nothing here reads files: the notebook passes the observations
 (:func:`helpers.observations.load_observations`), the population and the ITU series
@@ -53,6 +60,9 @@ DEFAULT_RULES: dict[str, Any] = {
     "household_indicators": ["households_with_mobile_pct"],
     # relative tolerance turning an "approx" value into an interval (0 = keep it as a point)
     "approx_tolerance": 0.0,
+    # observations excluded by name, each with its written reason (e.g. a figure restating another one
+    # from a different sentence, which the same-sentence rule cannot see)
+    "exclude_obs": {},
 }
 
 
@@ -119,6 +129,8 @@ def _classify_row(row: pd.Series, r: dict[str, Any]) -> tuple[bool, str, str, st
     relevant = {r["target_indicator"], *r["user_indicators"], *pct, *r["household_indicators"]}
     if ind not in relevant:
         return False, "", f"not a count or share of mobile subscriptions or users (indicator {ind})", ""
+    if row["obs_id"] in r["exclude_obs"]:
+        return False, "", f"excluded by name: {r['exclude_obs'][row['obs_id']]}", ""
     if pd.Timestamp(row["period_end"]) < pd.Timestamp(r["relaunch_date"]):
         return False, "", r["ban_reason"], ""
     if ind in r["household_indicators"] or unit == "households":
@@ -186,7 +198,8 @@ def classify_usability(obs: pd.DataFrame, rules: Mapping[str, Any] | None = None
 
     Adds ``usable_national_subs`` (bool), ``use_as`` (``"value"`` / ``"lower_bound"``, empty when
     excluded), ``exclusion_reason`` (written reason, empty when usable) and ``usability_basis`` (why and
-    how a usable row is used).  Rules (first that applies): other indicators; periods ending before
+    how a usable row is used).  Rules (first that applies): other indicators; observations listed in
+    ``exclude_obs`` (with their reason); periods ending before
     ``relaunch_date`` (the 2004–2008 ban); household shares; city scope; subgroups; percentages when
     conversion is not allowed; users when ``users_as`` is ``"exclude"``; operator figures (national
     while the operator was alone, else lower bounds); a percentage restating a count from the same
@@ -497,7 +510,8 @@ def reconcile(
     rel_tol: float = 0.05,
     families: Mapping[str, list[str]] | None = None,
 ) -> pd.DataFrame:
-    """Pairs of observations (and ITU values) that disagree about the same period.
+    """Pairs of observations (and ITU values) that disagree about the same period (unfiltered; the notebook
+    uses the curated :func:`reconcile_sources`).
 
     Two observations are compared when their indicators are in the same family (:data:`FAMILIES`),
     they come from different sentences, and their periods overlap or lie at most ``max_gap_days``
@@ -569,3 +583,666 @@ def reconcile(
         "explanation",
     ]
     return pd.DataFrame(rows, columns=cols)
+
+
+# --------------------------------------------------------------------------- curated reconciliation
+
+#: Default rules of :func:`reconcile_sources`; the notebook passes its own (YAML), key by key.
+RECONCILE_DEFAULTS: dict[str, Any] = {
+    # only the current network: periods ending before this date are not compared
+    "from_date": "2008-12-01",
+    # two documents' figures are compared when their periods overlap or lie at most this far apart
+    "max_gap_days": 120,
+    # relative tolerance: figures agree when their intervals meet after widening each by this much
+    "rel_tol": 0.05,
+    # scope kinds compared (a city figure is never compared with a national one)
+    "scopes": ["national", "operator"],
+    # figures about a subgroup (an age band, defectors ...) are not compared
+    "exclude_subgroups": True,
+    # indicator -> [family, measure]; only figures of the same family are compared
+    "measures": {
+        "mobile_subscriptions": ["count", "subscriptions"],
+        "mobile_users": ["count", "users"],
+        "mobile_penetration_pct": ["share", "subscriptions"],
+        "mobile_ownership_pct": ["share", "users"],
+        "households_with_mobile_pct": ["share", "households"],
+    },
+    # measure -> the measure it cannot exceed (people with a phone <= SIM cards)
+    "smaller_measure_of": {"users": "subscriptions"},
+    # an operator alone on the market is the national total
+    "sole_operator_until": {"koryolink": "2011-12-31"},
+    # the market only grew: when one period ends before the other starts, the later figure may be larger
+    "assume_growth": True,
+    # ITU figures compared with each observation: "bracket" = the ITU year-ends inside its period and the
+    # nearest one before and after it; "same_year" = the calendar year of its reference date; "none"
+    "itu_match": "bracket",
+    # check a percentage against the count stated in the same sentence (through the population)
+    "restatements": True,
+    # verdicts listed (see VERDICTS)
+    "keep": ["conflict", "definitional", "explainable", "agree"],
+    # per observation and counterpart kind (another document / ITU / same sentence): pairs kept, most
+    # informative first (null = all)
+    "max_pairs_per_observation": 1,
+}
+
+#: The verdicts, most informative first.
+VERDICTS: tuple[str, ...] = ("conflict", "definitional", "explainable", "agree")
+
+RECONCILIATION_COLUMNS: list[str] = [
+    "period",
+    "family",
+    "verdict",
+    "expected",
+    "obs_a",
+    "source_a",
+    "indicator_a",
+    "scope_a",
+    "period_a",
+    "qualifier_a",
+    "value_a",
+    "obs_b",
+    "source_b",
+    "indicator_b",
+    "scope_b",
+    "period_b",
+    "qualifier_b",
+    "value_b",
+    "common_unit",
+    "compared_a",
+    "compared_b",
+    "ratio",
+    "gap_days",
+    "population_source",
+    "explanation",
+]
+
+
+def _reconcile_rules(params: Mapping[str, Any] | None) -> dict[str, Any]:
+    params = dict(params or {})
+    unknown = sorted(set(params) - set(RECONCILE_DEFAULTS))
+    if unknown:
+        raise KeyError(f"unknown reconciliation parameter(s) {unknown}; known: {sorted(RECONCILE_DEFAULTS)}")
+    r = {**RECONCILE_DEFAULTS, **params}
+    bad = sorted(set(r["keep"]) - set(VERDICTS))
+    if bad:
+        raise ValueError(f"keep: unknown verdict(s) {bad}; known: {list(VERDICTS)}")
+    if r["itu_match"] not in ("bracket", "same_year", "none"):
+        raise ValueError(f"itu_match must be 'bracket', 'same_year' or 'none', got {r['itu_match']!r}")
+    return r
+
+
+def _effective_scope(row: pd.Series, sole: Mapping[str, str]) -> str:
+    """``national`` for national figures and for an operator while it was alone, else the scope."""
+    kind, name = _scope_parts(row["scope"])
+    if kind == "operator" and name in sole and pd.Timestamp(row["period_end"]) <= pd.Timestamp(sole[name]):
+        return "national"
+    return str(row["scope"])
+
+
+def _what(row: pd.Series, r: Mapping[str, Any]) -> str:
+    """Plain words for what a figure measures: 'Koryolink-only subscriptions', 'national users' ..."""
+    fam, measure = r["measures"][row["indicator"]]
+    scope = _effective_scope(row, r["sole_operator_until"])
+    where = "national" if scope == "national" else f"{_scope_parts(scope)[1].title()}-only"
+    if fam == "share":
+        what = {
+            "subscriptions": "subscriptions per 100 people",
+            "users": "share of people with a phone",
+            "households": "share of households with a phone",
+        }.get(measure, measure)
+    else:
+        what = {"users": "users (people)"}.get(measure, measure)
+    return f"{where} {what}"
+
+
+def expected_order(
+    a: pd.Series, b: pd.Series, rules: Mapping[str, Any] | None = None
+) -> tuple[str, list[str]]:
+    """What the definitions say about two figures' values, and why.
+
+    Returns ``(order, reasons)`` with ``order`` one of ``"a = b"`` (the same quantity at the same time),
+    ``"a <= b"`` / ``"a >= b"`` (one can only be below the other: a part -- one operator no longer alone
+    on the market, or users (people) against subscriptions -- or, with ``assume_growth``, an earlier figure
+    when one period ends before the other starts), ``"either"`` (reasons pull both ways, so any two values
+    are possible) or ``"not comparable"`` (different quantities with no order between them, e.g. a share of
+    households against a share of people: a definitional pair).
+    """
+    r = _reconcile_rules(rules)
+    ma, mb = r["measures"][a["indicator"]][1], r["measures"][b["indicator"]][1]
+    small = r["smaller_measure_of"]
+    sa = _effective_scope(a, r["sole_operator_until"])
+    sb = _effective_scope(b, r["sole_operator_until"])
+    le: list[str] = []  # reasons for a <= b
+    ge: list[str] = []  # reasons for a >= b
+    if ma != mb:
+        if small.get(ma) == mb:
+            le.append(f"{ma} cannot exceed {mb}")
+        elif small.get(mb) == ma:
+            ge.append(f"{mb} cannot exceed {ma}")
+        else:
+            return "not comparable", [f"{_what(a, r)} and {_what(b, r)} are different quantities"]
+    if sa != sb:
+        if sa != "national" and sb == "national":
+            le.append(f"{_scope_parts(sa)[1].title()} is only part of the national total")
+        elif sb != "national" and sa == "national":
+            ge.append(f"{_scope_parts(sb)[1].title()} is only part of the national total")
+        else:
+            return "not comparable", [f"different coverage ({sa} vs {sb})"]
+    if r["assume_growth"]:
+        if pd.Timestamp(a["period_end"]) < pd.Timestamp(b["period_start"]):
+            le.append(f"{a['obs_id']} is earlier and the market grew")
+        elif pd.Timestamp(b["period_end"]) < pd.Timestamp(a["period_start"]):
+            ge.append(f"{b['obs_id']} is earlier and the market grew")
+    if le and ge:
+        return "either", le + ge
+    if le:
+        return "a <= b", le
+    if ge:
+        return "a >= b", ge
+    return "a = b", []
+
+
+def _judge(order: str, ia: tuple[float, float, float], ib: tuple[float, float, float], tol: float) -> str:
+    """The verdict for two intervals ``(value, low, high)`` given the expected order."""
+    (_, la, ha), (_, lb, hb) = ia, ib
+    if la * (1 - tol) <= hb * (1 + tol) and lb * (1 - tol) <= ha * (1 + tol):
+        return "agree"
+    if order == "not comparable":
+        return "definitional"
+    if order == "either":
+        return "explainable"
+    if order == "a <= b":
+        return "explainable" if la * (1 - tol) <= hb * (1 + tol) else "conflict"
+    if order == "a >= b":
+        return "explainable" if lb * (1 - tol) <= ha * (1 + tol) else "conflict"
+    return "conflict"
+
+
+def fmt_value(x: float, pct: bool) -> str:
+    """A figure for text: ``18%``, ``432,000``, ``6.35 million``; ``open`` for an infinite bound."""
+    if not math.isfinite(x):
+        return "open"
+    if pct:
+        return f"{x:.3g}%"
+    return f"{x / 1e6:.3g} million" if x >= 1e6 else f"{x:,.0f}"
+
+
+def _lead(verdict: str, order: str, why: list[str], a: pd.Series, b: pd.Series, ratio: float, tol: float,
+          r: Mapping[str, Any]) -> str:  # fmt: skip
+    times = f"{ratio:.2f}×" if math.isfinite(ratio) else "an undefined factor"
+    da, db = _what(a, r), _what(b, r)
+    if verdict == "agree":
+        return f"agree within ±{tol:.0%} ({da} vs {db})"
+    if verdict == "definitional":
+        return f"definitional: {'; '.join(why)}, so the {times} gap says little about either figure"
+    if verdict == "explainable":
+        return f"differ by {times}, which the definitions and dates can explain ({'; '.join(why)})"
+    if order == "a = b":
+        return f"conflict: the same quantity ({da}) about the same period differs by {times}"
+    small, big = (a, b) if order == "a <= b" else (b, a)
+    return (
+        f"conflict: {small['obs_id']} ({_what(small, r)}) should not exceed {big['obs_id']} ({_what(big, r)}) "
+        f"because {'; '.join(why)}, yet it is {times} larger"
+    )
+
+
+def _period_distance(a: pd.Series, b: pd.Series) -> int:
+    """Days between two periods (0 when they overlap)."""
+    sa, ea = pd.Timestamp(a["period_start"]), pd.Timestamp(a["period_end"])
+    sb, eb = pd.Timestamp(b["period_start"]), pd.Timestamp(b["period_end"])
+    return max(0, (sb - ea).days, (sa - eb).days)
+
+
+def _pair_row(a: pd.Series, b: pd.Series, r: Mapping[str, Any], unit: str, ia: tuple, ib: tuple, kind: str
+              ) -> dict[str, Any]:  # fmt: skip
+    tol = float(r["rel_tol"])
+    order, why = expected_order(a, b, r)
+    verdict = _judge(order, ia, ib, tol)
+    lo, hi = sorted([ia[0], ib[0]])
+    ratio = hi / lo if lo > 0 and math.isfinite(hi) else math.nan
+    return {
+        "period": f"{min(pd.Timestamp(x['ref_date']) for x in (a, b) if x['source_id'] != 'ITU'):%Y}",
+        "family": r["measures"][a["indicator"]][0],
+        "verdict": verdict,
+        "expected": order,
+        "obs_a": a["obs_id"],
+        "source_a": a["source_id"],
+        "indicator_a": a["indicator"],
+        "scope_a": _scope_text(a),
+        "period_a": _period_text(a),
+        "qualifier_a": a["qualifier"],
+        "value_a": _interval(a)[0],
+        "obs_b": b["obs_id"],
+        "source_b": b["source_id"],
+        "indicator_b": b["indicator"],
+        "scope_b": _scope_text(b),
+        "period_b": _period_text(b),
+        "qualifier_b": b["qualifier"],
+        "value_b": _interval(b)[0],
+        "common_unit": unit,
+        "compared_a": ia[0],
+        "compared_b": ib[0],
+        "ratio": ratio,
+        "gap_days": _period_distance(a, b),
+        "population_source": "",
+        "explanation": f"{_lead(verdict, order, why, a, b, ratio, tol, r)}. "
+        f"{'Recorded differences' if verdict == 'agree' else 'Why they may differ'}: {explain_disagreement(a, b)}",
+        "_kind": kind,
+    }
+
+
+def _comparable(df: pd.DataFrame, r: Mapping[str, Any]) -> pd.DataFrame:
+    """The observations reconciliation looks at, with reference dates."""
+    d = df.copy()
+    d["period_start"] = pd.to_datetime(d["period_start"])
+    d["period_end"] = pd.to_datetime(d["period_end"])
+    keep = d["indicator"].isin(list(r["measures"]))
+    keep &= d["period_end"] >= pd.Timestamp(r["from_date"])
+    keep &= d["scope"].map(lambda s: _scope_parts(s)[0]).isin(list(r["scopes"]))
+    if r["exclude_subgroups"]:
+        keep &= d["subgroup"].map(_blank)
+    d = d[keep]
+    return (add_reference_dates(d) if "ref_date" not in d else d).reset_index(drop=True)
+
+
+def _itu_matches(a: pd.Series, iobs: pd.DataFrame, mode: str) -> pd.DataFrame:
+    """The ITU pseudo-observations an observation is compared with (see ``itu_match``)."""
+    if mode == "same_year":
+        return iobs[iobs["period_end"].dt.year == int(np.floor(a["ref_year"]))]
+    start, end = pd.Timestamp(a["period_start"]), pd.Timestamp(a["period_end"])
+    inside = iobs[(iobs["period_end"] >= start) & (iobs["period_end"] <= end)]
+    before = iobs[iobs["period_end"] < start].nlargest(1, "period_end")
+    after = iobs[iobs["period_end"] > end].nsmallest(1, "period_end")
+    return pd.concat([before, inside, after])
+
+
+def _restatement_rows(d: pd.DataFrame, population: pd.DataFrame, r: Mapping[str, Any]) -> list[dict]:
+    """A percentage against the count stated in the same sentence, both per 100 people."""
+    rows = []
+    tol = float(r["rel_tol"])
+    fam = d["indicator"].map(lambda i: r["measures"][i][0])
+    for _, pct in d[fam == "share"].iterrows():
+        same = d[(d["quote"] == pct["quote"]) & (d["source_id"] == pct["source_id"]) & (fam == "count")]
+        for _, cnt in same.iterrows():
+            p = population_at([cnt["ref_year"]], population).iloc[0]
+            pop = float(p["population"])
+            v = _interval(cnt)
+            conv = tuple(100.0 * x / pop for x in v)
+            ip = _interval(pct)
+            row = _pair_row(pct, cnt, r, "per 100 people", ip, conv, "sentence")
+            row["family"] = "count vs its own percentage"
+            row["value_b"] = v[0]
+            row["population_source"] = f"{p['population_source']} ({p['population_year']})"
+            # the two figures restate each other: the same quantity, whatever the indicator names say
+            row["expected"] = "a = b"
+            row["verdict"] = _judge("a = b", ip, conv, tol)
+            said = f"{fmt_value(v[0], False)} is {conv[0]:.3g} per 100 people"
+            popt = (
+                f"a population of {pop / 1e6:.1f} million ({p['population_source']}, {p['population_year']})"
+            )
+            if row["verdict"] == "agree":
+                lead = f"the percentage agrees (±{tol:.0%}) with the count in the same sentence: {said} with {popt}"
+            else:
+                implied = 100.0 * v[0] / ip[0] if ip[0] > 0 and math.isfinite(v[0]) else math.nan
+                lead = (
+                    f"the percentage does not match the count in the same sentence: {said} with {popt}, "
+                    f"not {fmt_value(ip[0], True)}; {fmt_value(ip[0], True)} would imply a population of "
+                    f"{implied / 1e6:.1f} million"
+                )
+            row["explanation"] = f"{lead} (same sentence of {pct['source_id']})"
+            rows.append(row)
+    return rows
+
+
+def _most_informative(out: pd.DataFrame, n: int | None) -> pd.DataFrame:
+    """Most informative first: conflicts and definitional pairs, then the closest periods, then verdict order,
+    then the larger ratio; at most ``n`` pairs per observation and counterpart kind (None = all)."""
+    v = out["verdict"].map(VERDICTS.index)
+    out = out.assign(_f=(v > 1).astype(int), _v=v, _r=out["ratio"].fillna(np.inf))
+    out = out.sort_values(
+        ["_f", "gap_days", "_v", "_r", "obs_a", "obs_b"], ascending=[True, True, True, False, True, True]
+    )
+    if n is None:
+        return out
+    taken: dict[tuple[str, str], int] = {}
+    keep = []
+    for idx, row in out.iterrows():
+        keys = [(o, row["_kind"]) for o in (row["obs_a"], row["obs_b"]) if not str(o).startswith("ITU-")]
+        if all(taken.get(k, 0) < int(n) for k in keys):
+            keep.append(idx)
+            for k in keys:
+                taken[k] = taken.get(k, 0) + 1
+    return out.loc[keep]
+
+
+def reconcile_sources(
+    obs: pd.DataFrame,
+    itu: pd.DataFrame | None = None,
+    population: pd.DataFrame | None = None,
+    params: Mapping[str, Any] | None = None,
+) -> pd.DataFrame:
+    """Where sources disagree about the same period, comparing like with like (the curated :func:`reconcile`).
+
+    Rules (``params`` overrides :data:`RECONCILE_DEFAULTS` key by key; unknown keys are an error):
+
+    * only mobile counts and shares (``measures``) of national or operator scope (``scopes``), no subgroups,
+      periods ending on or after ``from_date``; counts are compared with counts, shares with shares;
+    * two documents' figures are compared when they do not come from the same sentence and their periods
+      overlap or lie at most ``max_gap_days`` apart; each figure is also compared with ITU (``itu_match``:
+      end-of-year subscriptions for counts, per 100 people for shares);
+    * with ``restatements`` (needs ``population``), a percentage is checked against the count stated in the
+      same sentence, both per 100 people;
+    * :func:`expected_order` says what the definitions allow, and the verdict is ``agree`` (the intervals
+      meet within ``rel_tol``), ``explainable`` (they differ in a direction the definitions or growth
+      between the dates allow), ``conflict`` (the same quantity differs, or a part exceeds its whole) or
+      ``definitional`` (different quantities, e.g. households vs people: flagged, not judged);
+    * only verdicts in ``keep`` are listed, at most ``max_pairs_per_observation`` per observation and
+      counterpart kind (another document, ITU, the same sentence), the most informative first.
+
+    Columns :data:`RECONCILIATION_COLUMNS`: ``value_a``/``value_b`` in the figures' own units (one-sided
+    figures at their bound, ranges at their middle), ``compared_a``/``compared_b`` in ``common_unit``,
+    ``ratio`` = larger / smaller compared value (NaN when one is 0), ``gap_days`` between the two periods
+    (0 when they overlap); ``period`` is the calendar year of the earlier (non-ITU) reference date.
+    Sorted by period, family, verdict and ids.
+    """
+    r = _reconcile_rules(params)
+    d = _comparable(obs, r)
+    fam = d["indicator"].map(lambda i: r["measures"][i][0])
+    gap = pd.Timedelta(days=int(r["max_gap_days"]))
+    rows: list[dict[str, Any]] = []
+    for i in range(len(d)):
+        for j in range(i + 1, len(d)):
+            a, b = d.iloc[i], d.iloc[j]
+            if fam.iloc[i] != fam.iloc[j] or a["quote"] == b["quote"] or not _overlap(a, b, gap):
+                continue
+            if (a["ref_date"], a["obs_id"]) > (b["ref_date"], b["obs_id"]):
+                a, b = b, a
+            unit = "per 100 people" if fam.iloc[i] == "share" else "count"
+            rows.append(_pair_row(a, b, r, unit, _interval(a), _interval(b), "document"))
+    if itu is not None and len(itu) and r["itu_match"] != "none":
+        iobs = add_reference_dates(itu_as_observations(itu))
+        for i, a in d.iterrows():
+            want = "mobile_subscriptions" if fam.iloc[i] == "count" else "mobile_penetration_pct"
+            for _, b in _itu_matches(a, iobs[iobs["indicator"] == want], r["itu_match"]).iterrows():
+                unit = "per 100 people" if fam.iloc[i] == "share" else "count"
+                rows.append(_pair_row(a, b, r, unit, _interval(a), _interval(b), "itu"))
+    if r["restatements"] and population is not None:
+        rows += _restatement_rows(d, population, r)
+    out = pd.DataFrame(rows, columns=[*RECONCILIATION_COLUMNS, "_kind"])
+    out = out[out["verdict"].isin(list(r["keep"]))]
+    out = _most_informative(out, r["max_pairs_per_observation"])
+    out = out.assign(_v=out["verdict"].map(VERDICTS.index)).sort_values(
+        ["period", "family", "_v", "obs_a", "obs_b"]
+    )
+    return out[RECONCILIATION_COLUMNS].reset_index(drop=True)
+
+
+# --------------------------------------------------------------------------- products of step 01
+
+#: Column order of ``observations_clean.csv``.
+OBSERVATION_COLUMNS: list[str] = [
+    "obs_id",
+    "source_id",
+    "indicator",
+    "scope",
+    "subgroup",
+    "qualifier",
+    "value",
+    "value_low",
+    "value_high",
+    "unit",
+    "date_text",
+    "period_start",
+    "period_end",
+    "ref_date",
+    "ref_year",
+    "year_start",
+    "year_end",
+    "half_width_years",
+    "usable_national_subs",
+    "use_as",
+    "usability_basis",
+    "exclusion_reason",
+    "quote",
+    "note",
+]
+
+
+def _day(ts: Any) -> str:
+    """A timestamp as ``YYYY-MM-DD``, or ``YYYY-MM-DDTHH:MM`` when it is not midnight (period midpoints)."""
+    t = pd.Timestamp(ts)
+    return f"{t:%Y-%m-%d}" if t == t.normalize() else f"{t:%Y-%m-%dT%H:%M}"
+
+
+def observations_table(classified: pd.DataFrame) -> pd.DataFrame:
+    """Every observation with its reference date, interval and usability, in :data:`OBSERVATION_COLUMNS` order.
+
+    ``classified`` is the output of :func:`classify_usability` on :func:`add_reference_dates`. Dates are written
+    as ISO text; rows are sorted by ``obs_id``.
+    """
+    out = classified.copy()
+    for c in ("period_start", "period_end", "ref_date"):
+        out[c] = out[c].map(_day)
+    return out[OBSERVATION_COLUMNS].sort_values("obs_id").reset_index(drop=True)
+
+
+def usability_summary(classified: pd.DataFrame) -> pd.DataFrame:
+    """Counts of usable observations by use and of excluded ones by reason: ``status, reason, n``.
+
+    Restatement reasons ("restates obs 000-009 ...") are grouped as one reason.
+    """
+    use = classified.loc[classified["usable_national_subs"], "use_as"].map(lambda u: f"used as {u}")
+    exc = classified.loc[~classified["usable_national_subs"], "exclusion_reason"].str.replace(
+        r"^restates obs \S+", "restates another obs", regex=True
+    )
+    exc = exc.str.replace(r"\(indicator \w+\)$", "(other indicators)", regex=True)
+    exc = exc.str.replace(r"^a (\w+) figure is not national \(scope .*\)$", r"a city (\1) figure is not national",
+                          regex=True)  # fmt: skip
+    exc = exc.str.replace(r"^refers to a subgroup \(.*\)", "refers to a subgroup", regex=True)
+    exc = exc.str.replace(r"^excluded by name: .*", "excluded by name (rule exclude_obs; reasons in the table)",
+                          regex=True)  # fmt: skip
+    rows = [("usable", k, v) for k, v in use.value_counts().items()]
+    rows += [("excluded", k, v) for k, v in exc.value_counts().items()]
+    out = pd.DataFrame(rows, columns=["status", "reason", "n"])
+    return out.sort_values(["status", "n", "reason"], ascending=[False, False, True]).reset_index(drop=True)
+
+
+def itu_table(itu: pd.DataFrame) -> pd.DataFrame:
+    """The ITU series from the first year with a non-zero value: ``year, subscriptions, per100, source``.
+
+    ``itu`` is :func:`helpers.external.itu_mobile`; the zeros published for the years before the service existed
+    are dropped (the product keeps the years a fit can use); gaps stay gaps (e.g. no 2018).
+    """
+    pos = itu["subscriptions"].fillna(0).gt(0) | itu["per100"].fillna(0).gt(0)
+    out = itu.loc[pos, ["year", "subscriptions", "per100", "source"]].copy()
+    out["year"] = out["year"].astype(int)
+    return out.sort_values("year").reset_index(drop=True)
+
+
+def population_years(population: pd.DataFrame, start: int, horizon: int) -> pd.DataFrame:
+    """``year, population, source`` for every year ``start..horizon``; a missing year raises ValueError."""
+    want = list(range(int(start), int(horizon) + 1))
+    tab = population.set_index("year")
+    missing = [y for y in want if y not in tab.index]
+    if missing:
+        raise ValueError(f"no population for year(s) {missing}")
+    out = tab.loc[want, ["population", "source"]].reset_index()
+    out["year"] = out["year"].astype(int)
+    return out
+
+
+NATIONAL_SERIES_COLUMNS: list[str] = [
+    "date",
+    "t",
+    "t_start",
+    "t_end",
+    "half_width_years",
+    "value",
+    "lower",
+    "upper",
+    "censoring",
+    "qualifier",
+    "use_as",
+    "converted_from",
+    "obs_id",
+    "source_id",
+    "indicator",
+    "scope",
+    "basis",
+    "population",
+    "population_source",
+    "per100_value",
+    "per100_lower",
+    "per100_upper",
+    "itu_year",
+    "itu_subscriptions",
+    "itu_per100",
+]
+
+
+def national_series_table(classified: pd.DataFrame, itu: pd.DataFrame, population: pd.DataFrame,
+                          rules: Mapping[str, Any] | None = None) -> pd.DataFrame:  # fmt: skip
+    """The national series (:func:`national_series`) as written for the fit, with penetration and ITU beside it.
+
+    Columns :data:`NATIONAL_SERIES_COLUMNS`: ``date`` (reference date, ISO), ``t`` / ``t_start`` / ``t_end``
+    (decimal years of the reference date and the period ends), ``value`` / ``lower`` / ``upper`` in
+    subscriptions (NaN where open), per 100 inhabitants (``per100_*``) with ``population`` at ``t`` and
+    ``population_source``, and ITU's end-of-year figure for the calendar year of ``t`` (``itu_year``; NaN
+    where ITU has no value for it).
+    """
+    s = national_series(classified, population, rules)
+    s = penetration(s, population)
+    ends = classified.set_index("obs_id")[["year_start", "year_end"]]
+    s["t_start"] = s["obs_id"].map(ends["year_start"]).astype(float)
+    s["t_end"] = s["obs_id"].map(ends["year_end"]).astype(float)
+    s["t"] = s["ref_year"]
+    s["date"] = s["ref_date"].map(_day)
+    s["itu_year"] = np.floor(s["t"]).astype(int)
+    it = itu.set_index(itu["year"].astype(int))
+    s["itu_subscriptions"] = s["itu_year"].map(it["subscriptions"]).astype(float)
+    s["itu_per100"] = s["itu_year"].map(it["per100"]).astype(float)
+    return s[NATIONAL_SERIES_COLUMNS].reset_index(drop=True)
+
+
+PENETRATION_COLUMNS: list[str] = [
+    "obs_id",
+    "source_id",
+    "indicator",
+    "scope",
+    "qualifier",
+    "t",
+    "given_unit",
+    "given_value",
+    "given_low",
+    "given_high",
+    "conversion",
+    "count",
+    "count_low",
+    "count_high",
+    "per100",
+    "per100_low",
+    "per100_high",
+    "population",
+    "population_source",
+    "itu_published_per100",
+]
+
+
+def penetration_table(classified: pd.DataFrame, itu: pd.DataFrame, population: pd.DataFrame,
+                      rules: Mapping[str, Any] | None = None) -> pd.DataFrame:  # fmt: skip
+    """Mobile counts as per 100 inhabitants and percentages of people as counts, denominator stated.
+
+    One row per national or operator observation (no subgroup, after ``relaunch_date``) of a count of
+    subscriptions or users (``count_*`` as given, ``per100_*`` computed) or of a percentage of the population
+    (``per100_*`` as given, ``count_*`` computed), and one per ITU year (subscriptions -> per 100, with ITU's
+    own published per-100 figure beside it as a check of the denominator). Shares of households are not
+    shares of people and are left out. The population is taken at ``t`` (:func:`population_at`).
+    """
+    r = _rules(rules)
+    pct_inds = list(r["percent_indicators"])
+    count_inds = [r["target_indicator"], *r["user_indicators"]]
+    d = classified[
+        classified["indicator"].isin(pct_inds + count_inds)
+        & classified["scope"].map(lambda s: _scope_parts(s)[0] in ("national", "operator"))
+        & classified["subgroup"].map(_blank)
+        & (pd.to_datetime(classified["period_end"]) >= pd.Timestamp(r["relaunch_date"]))
+    ]
+    rows = []
+    for _, o in d.iterrows():
+        pop = population_at([o["ref_year"]], population).iloc[0]
+        n = float(pop["population"])
+        lo = o["value_low"] if o["qualifier"] in ("range", "at_least") else math.nan
+        hi = o["value_high"] if o["qualifier"] in ("range", "at_most") else math.nan
+        given = (o["value"], lo, hi)
+        if o["indicator"] in pct_inds:
+            conv, per100, count = "percent of people -> count", given, tuple(x / 100.0 * n for x in given)
+        else:
+            conv, count, per100 = "count -> per 100 people", given, tuple(100.0 * x / n for x in given)
+        rows.append([o["obs_id"], o["source_id"], o["indicator"], o["scope"], o["qualifier"], o["ref_year"],
+                     o["unit"], *given, conv, *count, *per100, n, pop["population_source"], math.nan])  # fmt: skip
+    for _, y in itu_table(itu).iterrows():
+        if pd.isna(y["subscriptions"]):
+            continue
+        t = int(y["year"]) + 0.5
+        pop = population_at([t], population).iloc[0]
+        n = float(pop["population"])
+        v = float(y["subscriptions"])
+        rows.append([f"ITU-{int(y['year'])}", "ITU", "mobile_subscriptions", "national", "exact", t,
+                     "subscriptions", v, math.nan, math.nan, "count -> per 100 people", v, math.nan, math.nan,
+                     100.0 * v / n, math.nan, math.nan, n, pop["population_source"], y["per100"]])  # fmt: skip
+    out = pd.DataFrame(rows, columns=PENETRATION_COLUMNS)
+    return out.sort_values(["t", "obs_id"]).reset_index(drop=True)
+
+
+def write_csv(df: pd.DataFrame, path: Any) -> None:
+    """Write a product CSV deterministically: no index, ``%.10g`` floats, ``\\n`` line ends, UTF-8."""
+    df.to_csv(path, index=False, float_format="%.10g", lineterminator="\n", encoding="utf-8")
+
+
+#: Marker of each qualifier in the timeline figures (matplotlib marker, filled?).
+QUALIFIER_MARKERS: dict[str, tuple[str, bool]] = {
+    "exact": ("o", True),
+    "approx": ("o", False),
+    "at_least": ("^", True),
+    "at_most": ("v", True),
+    "range": ("_", True),
+}
+
+
+def timeline_points(obs: pd.DataFrame, indicators: list[str]) -> pd.DataFrame:
+    """What the timeline figures draw for each observation of ``indicators``.
+
+    Columns: ``obs_id, source_id, indicator, scope, subgroup, qualifier, usable`` (when classified), ``x``
+    (reference date, decimal year), ``x0`` / ``x1`` (period ends, for the horizontal bar), ``y`` (the value,
+    the bound of a one-sided figure, the middle of a range), ``y_lo`` / ``y_hi`` (range ends, else NaN),
+    ``marker`` and ``filled`` (:data:`QUALIFIER_MARKERS`). Zero values are kept (a log axis must drop them).
+    """
+    d = obs[obs["indicator"].isin(indicators)]
+    d = d if "ref_year" in d else add_reference_dates(d)
+    rows = []
+    for _, o in d.iterrows():
+        y = _interval(o)[0]
+        rng = o["qualifier"] == "range"
+        marker, filled = QUALIFIER_MARKERS[o["qualifier"]]
+        rows.append(
+            {
+                "obs_id": o["obs_id"],
+                "source_id": o["source_id"],
+                "indicator": o["indicator"],
+                "scope": o["scope"],
+                "subgroup": "" if _blank(o.get("subgroup")) else str(o["subgroup"]),
+                "qualifier": o["qualifier"],
+                "usable": bool(o["usable_national_subs"]) if "usable_national_subs" in o else True,
+                "x": float(o["ref_year"]),
+                "x0": float(o["year_start"]),
+                "x1": float(o["year_end"]),
+                "y": float(y),
+                "y_lo": float(o["value_low"]) if rng else math.nan,
+                "y_hi": float(o["value_high"]) if rng else math.nan,
+                "marker": marker,
+                "filled": filled,
+            }
+        )
+    cols = ["obs_id", "source_id", "indicator", "scope", "subgroup", "qualifier", "usable", "x", "x0", "x1",
+            "y", "y_lo", "y_hi", "marker", "filled"]  # fmt: skip
+    return pd.DataFrame(rows, columns=cols).sort_values(["x", "obs_id"]).reset_index(drop=True)
