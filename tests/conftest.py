@@ -23,4 +23,6 @@ def run(
 ) -> subprocess.CompletedProcess:
     """Run a command, capturing text output; the venv's bin comes first on PATH."""
     full_env = {**os.environ, "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}", **(env or {})}
+    for var in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS"):  # a nested make (make test) must behave like a user's
+        full_env.pop(var, None)
     return subprocess.run(cmd, cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout)

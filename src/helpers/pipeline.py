@@ -130,6 +130,16 @@ def _failed_copy(executed: Path) -> Path:
     return executed.with_name(executed.stem + ".FAILED.ipynb")
 
 
+def source_cell_number(executed: Path, index: int) -> int:
+    """1-based number of the failing cell in the *source* notebook (papermill inserts a parameters cell)."""
+    import nbformat
+
+    nb = nbformat.read(executed, as_version=4)
+    injected = [i for i, c in enumerate(nb.cells) if "injected-parameters" in c.metadata.get("tags", [])]
+    shift = sum(1 for i in injected if i < index)
+    return index - shift + 1
+
+
 def run_step(name: str, *, params_file: Path | None = None, output: Path | None = None) -> float:
     """Execute one step with papermill; returns its duration in seconds.
 
@@ -161,9 +171,11 @@ def run_step(name: str, *, params_file: Path | None = None, output: Path | None 
     except PapermillExecutionError as exc:
         if out.exists():
             os.replace(out, failed)
+        cell = source_cell_number(failed, exc.cell_index) if failed.exists() else exc.cell_index + 1
+        first_line = next((ln for ln in exc.source.splitlines() if ln.strip()), "").strip()[:80]
         raise PipelineError(
-            f"{config.rel(step.notebook)}: cell {exc.cell_index} (execution count {exc.exec_count}) failed: "
-            f"{exc.ename}: {exc.evalue}\n  executed copy with the error kept at {config.rel(failed)}"
+            f"{config.rel(step.notebook)}: cell {cell} ({first_line!r}) failed: {exc.ename}: {exc.evalue}\n"
+            f"  executed copy with the error kept at {config.rel(failed)}"
         ) from None
     missing = [p for p in _paths(params, "out_") if not (config.ROOT / p).exists()]
     if missing:
