@@ -168,12 +168,15 @@ def build_site(
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m helpers.publish [OUT_DIR]``."""
-    args = list(sys.argv[1:] if argv is None else argv)
-    if len(args) > 1:
-        print("usage: python -m helpers.publish [OUT_DIR]", file=sys.stderr)
-        return 2
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog="python -m helpers.publish", description="Write the static site (report, PDF, cleaned CSVs)."
+    )
+    parser.add_argument("out_dir", nargs="?", type=Path, help="where to write the site (default: site/)")
+    args = parser.parse_args(argv)
     try:
-        site = build_site(Path(args[0]) if args else None)
+        site = build_site(args.out_dir)
     except (PublishError, OSError) as exc:
         print(f"publish: {exc}", file=sys.stderr)
         return 1
