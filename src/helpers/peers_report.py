@@ -1,0 +1,840 @@
+"""Tables, sentences and figures of notebook ``03_compare_peers`` (North Korea against the ITU panel).
+
+The fitting itself lives in :mod:`helpers.panel` (:func:`~helpers.panel.fit_panel`,
+:func:`~helpers.panel.rank_table`, :func:`~helpers.panel.counterfactual`); this module only turns its
+results into the step's products:
+
+- :func:`format_fits` -- the full fit table rounded for ``peer_fits.csv``;
+- :func:`flag_counts`, :func:`flagged_countries` -- how many fits each flag marks, and which countries
+  (nothing is dropped silently);
+- :func:`best_rows` -- each country's lowest-AICc fit as a pseudo-model ``"best"``;
+- :func:`rank_summary` -- the focal country's percentiles among all countries, per model, for two reference
+  sets (every usable fit; only countries whose series never fell > 15 % below its peak) with the percentile
+  of the ends of the country's own 95 % interval;
+- :func:`comparison_table` -- the focal country and its peers side by side (``peer_comparison.csv``);
+- :func:`bootstrap_bands` -- fitted curves with pointwise 95 % bands, from the *same* residual-bootstrap
+  resamples as the fit table (same seeds), so the bands and the table's intervals agree;
+- :func:`leave_one_out`, :func:`counterfactual_numbers` -- the counterfactual's sensitivity to any single
+  peer and its numbers/sentence;
+- :func:`write_csv`, :func:`write_json` -- byte-stable writers;
+- ``fig_*`` -- the four figures.
+
+Percentile convention (from :func:`helpers.panel.rank_table`): share of reference countries with a smaller
+value, ties counting half. For ``speed`` (years from 10 % to 90 % of the ceiling) a *high* percentile means
+*slower* than most countries.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from helpers import panel as P
+from helpers.growth import MODELS
+
+__all__ = [
+    "FLAGS",
+    "best_rows",
+    "bootstrap_bands",
+    "ceiling_ci_at_bound",
+    "comparison_table",
+    "counterfactual",
+    "counterfactual_numbers",
+    "display_comparison",
+    "external_directory",
+    "fig_aligned",
+    "fig_counterfactual",
+    "fig_distribution",
+    "fig_small_multiples",
+    "flag_counts",
+    "flagged_countries",
+    "format_fits",
+    "leave_one_out",
+    "missing_years",
+    "ordinal",
+    "peer_paths",
+    "percentile_sentence",
+    "rank_summary",
+    "robustness_sentence",
+    "usable",
+    "write_csv",
+    "write_json",
+]
+
+#: Flags of :func:`helpers.panel.fit_panel`, in reporting order.
+FLAGS: tuple[str, ...] = ("too_few_points", "no_convergence", "not_s_shaped", "ceiling_at_bound")
+
+#: Decimal places per column of the written fit table (everything else: 6 significant digits).
+_DECIMALS: dict[str, int] = {
+    "last_per100": 3, "peak_per100": 3, "rss": 4, "aicc": 3, "delta_aicc": 3,
+    "ceiling": 3, "ceiling_lo": 3, "ceiling_hi": 3, "speed": 3, "speed_lo": 3, "speed_hi": 3,
+    "inflection_year": 2, "inflection_lo": 2, "inflection_hi": 2,
+}  # fmt: skip
+
+FOCAL_COLOR = "#c0392b"
+PEER_COLOR = "#2c6fad"
+GREY = "#b0b0b0"
+
+
+# ------------------------------------------------------------------------------------------------ tables
+def _round_sig(x: pd.Series, digits: int = 6) -> pd.Series:
+    """Round to ``digits`` significant digits (NaN and inf kept)."""
+    v = x.astype(float).to_numpy()
+    out = v.copy()
+    ok = np.isfinite(v) & (v != 0)
+    mag = np.floor(np.log10(np.abs(v[ok])))
+    scale = 10.0 ** (digits - 1 - mag)
+    out[ok] = np.round(v[ok] * scale) / scale
+    return pd.Series(out, index=x.index)
+
+
+def format_fits(fits: pd.DataFrame) -> pd.DataFrame:
+    """The fit table rounded for publication, sorted by ``iso3`` then model order, columns unchanged.
+
+    Per-100 levels and speeds to 3 decimals, years to 2, AICc to 3, RSS to 4; rates and raw parameters to
+    6 significant digits (they span many orders of magnitude). Far below the bootstrap uncertainty.
+    """
+    out = fits.copy()
+    order = {m: i for i, m in enumerate(MODELS)}
+    out = out.sort_values(["iso3", "model"], key=lambda s: s.map(order) if s.name == "model" else s)
+    for col in out.columns:
+        if col in _DECIMALS:
+            out[col] = out[col].astype(float).round(_DECIMALS[col])
+        elif col in ("rate", "rate_lo", "rate_hi") or col.startswith("p_"):
+            out[col] = _round_sig(out[col])
+    return out.reset_index(drop=True)
+
+
+def usable(fits: pd.DataFrame) -> pd.Series:
+    """Fits usable as a reference (same rule as :func:`helpers.panel.rank_table`): converged, enough points,
+    ceiling not on its bound."""
+    return (
+        fits["converged"].astype(bool)
+        & ~fits["too_few_points"].astype(bool)
+        & ~fits["ceiling_at_bound"].astype(bool)
+        & ~fits["no_convergence"].astype(bool)
+    )
+
+
+def ceiling_ci_at_bound(fits: pd.DataFrame, ceiling_factor: float | None = None) -> pd.Series:
+    """Fits whose ceiling *interval* reaches the ceiling's upper bound (``ceiling_factor`` x the series peak,
+    default that of :class:`helpers.panel.FitOptions`) although the point estimate does not.
+
+    Informational: the fit stays usable, but resamples piled up on the bound, so ``ceiling_hi`` understates
+    the upper end of the uncertainty.
+    """
+    factor = P.FitOptions().ceiling_factor if ceiling_factor is None else float(ceiling_factor)
+    hi = fits["ceiling_hi"].astype(float)
+    bound = factor * fits["peak_per100"].astype(float)
+    return (hi >= bound * (1.0 - 1e-6)) & ~fits["ceiling_at_bound"].astype(bool)
+
+
+def flag_counts(fits: pd.DataFrame) -> pd.DataFrame:
+    """Per model: ``model, n_countries, n_fitted`` (a converged fit), ``n_usable``, one count per flag and
+    ``ceiling_ci_at_bound`` (informational, :func:`ceiling_ci_at_bound`).
+
+    Models appear in the order of the table. A country can carry several flags.
+    """
+    rows = []
+    for model, g in fits.groupby("model", sort=False):
+        row: dict[str, Any] = {
+            "model": model,
+            "n_countries": int(g["iso3"].nunique()),
+            "n_fitted": int(g["converged"].astype(bool).sum()),
+            "n_usable": int(usable(g).sum()),
+        }
+        row |= {f: int(g[f].astype(bool).sum()) for f in FLAGS}
+        row["ceiling_ci_at_bound"] = int(ceiling_ci_at_bound(g).sum())
+        rows.append(row)
+    cols = ["model", "n_countries", "n_fitted", "n_usable", *FLAGS, "ceiling_ci_at_bound"]
+    return pd.DataFrame(rows, columns=cols)
+
+
+def flagged_countries(fits: pd.DataFrame) -> pd.DataFrame:
+    """Every country with at least one flag under at least one model: ``iso3, name`` and, per flag, the
+    models carrying it (comma-separated, empty if none). Sorted by ``iso3``."""
+    rows = []
+    for iso3, g in fits.groupby("iso3", sort=True):
+        row = {"iso3": iso3, "name": str(g["name"].iloc[0])}
+        for f in FLAGS:
+            row[f] = ",".join(g.loc[g[f].astype(bool), "model"].astype(str))
+        if any(row[f] for f in FLAGS):
+            rows.append(row)
+    return pd.DataFrame(rows, columns=["iso3", "name", *FLAGS])
+
+
+def best_rows(fits: pd.DataFrame) -> pd.DataFrame:
+    """Each country's lowest-AICc row, relabelled ``model="best"``, its model kept in ``best_model``.
+
+    Countries without a converged fit keep their first row (flagged, hence never usable as a reference).
+    """
+    order = {m: i for i, m in enumerate(MODELS)}
+    f = fits.assign(_best=~fits["best_aicc"].astype(bool), _m=fits["model"].map(order))
+    f = f.sort_values(["iso3", "_best", "_m"]).drop_duplicates("iso3", keep="first")
+    f = f.drop(columns=["_best", "_m"]).assign(best_model=lambda d: d["model"].where(d["best_aicc"], ""))
+    return f.assign(model="best").reset_index(drop=True)
+
+
+def rank_summary(
+    fits: pd.DataFrame,
+    iso3: str = "PRK",
+    metrics: Sequence[str] = ("ceiling", "speed"),
+    include_best: bool = True,
+) -> pd.DataFrame:
+    """The focal country's percentiles among all countries, per model and metric, for two reference sets.
+
+    Columns: ``model, metric, reference, value, lo, hi, percentile, percentile_lo, percentile_hi,
+    n_countries, median, p25, p75, flags``. ``reference`` is ``"all"`` (every usable fit, as in
+    :func:`helpers.panel.rank_table`) or ``"s_shaped"`` (the same without countries flagged
+    ``not_s_shaped``: their fitted curves describe a rise that later reversed). ``percentile_lo``/``_hi`` are
+    the percentiles of the ends ``lo``/``hi`` of the country's own 95 % interval against the same reference
+    values (the reference countries' own uncertainty is not propagated). ``include_best`` adds the
+    pseudo-model ``"best"`` (each country's lowest-AICc fit, :func:`best_rows`).
+    """
+    base = (
+        pd.concat([fits, best_rows(fits).drop(columns="best_model")], ignore_index=True)
+        if include_best
+        else fits
+    )
+    refs = {
+        "all": base,
+        "s_shaped": base[~base["not_s_shaped"].astype(bool) | (base["iso3"] == iso3)],
+    }
+    frames = []
+    for ref_name, f in refs.items():
+        rk = P.rank_table(f, iso3=iso3, metrics=metrics)
+        if rk.empty:
+            continue
+        rk.insert(2, "reference", ref_name)
+        for end in ("lo", "hi"):
+            pct = []
+            for _, r in rk.iterrows():
+                g = f.copy()
+                mask = (g["iso3"] == iso3) & (g["model"] == r["model"])
+                g.loc[mask, r["metric"]] = g.loc[mask, f"{r['metric']}_{end}"]
+                alt = P.rank_table(g[g["model"] == r["model"]], iso3=iso3, metrics=[r["metric"]])
+                pct.append(float(alt["percentile"].iloc[0]))
+            rk[f"percentile_{end}"] = pct
+        frames.append(rk)
+    cols = [
+        "model", "metric", "reference", "value", "lo", "hi", "percentile", "percentile_lo", "percentile_hi",
+        "n_countries", "median", "p25", "p75", "flags",
+    ]  # fmt: skip
+    if not frames:
+        return pd.DataFrame(columns=cols)
+    out = pd.concat(frames, ignore_index=True)[cols]
+    morder = {m: i for i, m in enumerate([*MODELS, "best"])}
+    out = out.sort_values(
+        ["reference", "model", "metric"],
+        key=lambda s: s.map(morder) if s.name == "model" else s,
+    )
+    return out.reset_index(drop=True)
+
+
+def _flags(row: pd.Series) -> str:
+    out = [f for f in FLAGS if bool(row[f])]
+    if bool(ceiling_ci_at_bound(row.to_frame().T).iloc[0]):
+        out.append("ceiling_ci_at_bound")
+    return ",".join(out)
+
+
+def comparison_table(
+    fits: pd.DataFrame,
+    iso3: str,
+    peers: Sequence[str],
+    model: str = "logistic",
+) -> pd.DataFrame:
+    """The focal country and its peers under ``model``, ranked by ceiling (1 = highest).
+
+    Columns: ``rank_ceiling, rank_speed`` (1 = fastest), ``iso3, name, role`` (``focal``/``peer``),
+    ``model, best_model, delta_aicc`` (how much worse ``model`` fits than the country's best), ``launch_year,
+    last_year, n_points, last_per100, ceiling, ceiling_lo, ceiling_hi, ceiling_pct, speed, speed_lo,
+    speed_hi, speed_pct, inflection_year, inflection_lo, inflection_hi, flags`` (the fit's flags plus
+    ``ceiling_ci_at_bound``, :func:`ceiling_ci_at_bound`). ``*_pct`` are percentiles
+    among all countries' usable fits of ``model`` (each country compared with the others; NaN for an
+    unusable fit). Peers missing from ``fits`` raise :class:`KeyError`.
+    """
+    wanted = [iso3, *[p for p in peers if p != iso3]]
+    f = fits[fits["model"] == model]
+    missing = [c for c in wanted if c not in set(f["iso3"])]
+    if missing:
+        raise KeyError(f"no {model} fit for {missing}")
+    best = best_rows(fits).set_index("iso3")["best_model"]
+    ok = usable(f)
+    ref = f[ok]
+    rows = []
+    for c in wanted:
+        r = f[f["iso3"] == c].iloc[0]
+        pct = {}
+        for metric in ("ceiling", "speed"):
+            vals = ref.loc[ref["iso3"] != c, metric].astype(float).to_numpy()
+            v = float(r[metric])
+            pct[metric] = (
+                100.0 * (np.sum(vals < v) + 0.5 * np.sum(vals == v)) / vals.size
+                if vals.size and np.isfinite(v)
+                else np.nan
+            )
+        rows.append(
+            {
+                "iso3": c,
+                "name": r["name"],
+                "role": "focal" if c == iso3 else "peer",
+                "model": model,
+                "best_model": best.get(c, ""),
+                "delta_aicc": r["delta_aicc"],
+                "launch_year": r["first_year"],
+                "last_year": r["last_year"],
+                "n_points": r["n_points"],
+                "last_per100": r["last_per100"],
+                "ceiling": r["ceiling"],
+                "ceiling_lo": r["ceiling_lo"],
+                "ceiling_hi": r["ceiling_hi"],
+                "ceiling_pct": pct["ceiling"],
+                "speed": r["speed"],
+                "speed_lo": r["speed_lo"],
+                "speed_hi": r["speed_hi"],
+                "speed_pct": pct["speed"],
+                "inflection_year": r["inflection_year"],
+                "inflection_lo": r["inflection_lo"],
+                "inflection_hi": r["inflection_hi"],
+                "flags": _flags(r),
+                "_usable": bool(ok.loc[r.name]),
+            }
+        )
+    out = pd.DataFrame(rows)
+    out["rank_ceiling"] = (
+        out["ceiling"].where(out["_usable"]).rank(ascending=False, method="min").astype("Int64")
+    )
+    out["rank_speed"] = out["speed"].where(out["_usable"]).rank(ascending=True, method="min").astype("Int64")
+    out = out.drop(columns="_usable").sort_values(["rank_ceiling", "iso3"], na_position="last")
+    cols = ["rank_ceiling", "rank_speed", *[c for c in out.columns if not c.startswith("rank_")]]
+    return out[cols].reset_index(drop=True)
+
+
+def external_directory(inputs: Mapping[str, Path | str]) -> Path:
+    """The directory holding the files :func:`helpers.external.panel` reads, checked against ``inputs``.
+
+    ``inputs`` maps :data:`helpers.external.FILES` keys (``wb_mobile_per100``, ``gm_mobile_total``,
+    ``gm_countries``, ``wb_population``, ``owid_population``) to paths. All must sit in one directory under
+    their standard names (the readers look them up by name); otherwise :class:`ValueError` says which.
+    """
+    from helpers.external import FILES
+
+    need = ("wb_mobile_per100", "gm_mobile_total", "gm_countries", "wb_population", "owid_population")
+    missing = [k for k in need if k not in inputs]
+    if missing:
+        raise ValueError(f"inputs lack {missing}: every file the panel reads must be declared")
+    paths = {k: Path(v) for k, v in inputs.items()}
+    directory = paths[need[0]].parent
+    bad = [f"{k}={v.name}" for k, v in paths.items() if k not in FILES or v != directory / FILES[k]]
+    if bad:
+        raise ValueError(f"inputs must be {directory.name}/<standard name> (helpers.external.FILES): {bad}")
+    return directory
+
+
+def missing_years(panel_df: pd.DataFrame, iso3: str, threshold: float = 1.0) -> list[int]:
+    """Years between ``iso3``'s launch and its last published year that the panel does not publish."""
+    first, t, _y = P.country_series(panel_df, iso3, threshold)
+    if first is None:
+        return []
+    have = set((t + first).astype(int).tolist())
+    return [y for y in range(first, first + int(t[-1]) + 1) if y not in have]
+
+
+def percentile_sentence(
+    rank: pd.DataFrame, model: str, name: str = "North Korea", reference: str = "all"
+) -> str:
+    """One sentence on the focal country's ceiling and speed percentiles under ``model`` (rows of
+    :func:`rank_summary`)."""
+    r = rank[(rank["model"] == model) & (rank["reference"] == reference)].set_index("metric")
+    c, s = r.loc["ceiling"], r.loc["speed"]
+    return (
+        f"Under the {model} curve, {name}'s ceiling ({c['value']:.0f} per 100, 95 % CI {c['lo']:.0f}-{c['hi']:.0f}) "
+        f"is at the {ordinal(c['percentile'])} percentile of the {int(c['n_countries'])} countries with a usable "
+        f"fit (median {c['median']:.0f}; {ordinal(c['percentile_lo'])}-{ordinal(c['percentile_hi'])} across its own "
+        f"interval), and its speed ({s['value']:.0f} years from 10 % to 90 % of the ceiling, CI "
+        f"{s['lo']:.0f}-{s['hi']:.0f}; median {s['median']:.0f}) at the {ordinal(s['percentile'])} "
+        f"({ordinal(s['percentile_lo'])}-{ordinal(s['percentile_hi'])}): slower than "
+        f"{s['percentile']:.0f} % of countries."
+    )
+
+
+def robustness_sentence(rank: pd.DataFrame, name: str = "North Korea") -> str:
+    """How far the focal country's percentiles move across models (rows of :func:`rank_summary`) and
+    between the ``all`` and ``s_shaped`` reference sets."""
+    parts = []
+    for ref, label in (
+        ("all", "against all usable fits"),
+        ("s_shaped", "without the countries whose series declined"),
+    ):
+        r = rank[rank["reference"] == ref]
+        if r.empty:
+            continue
+        c = r.loc[r["metric"] == "ceiling", "percentile"]
+        sp = r.loc[r["metric"] == "speed", "percentile"]
+        parts.append(
+            f"{label}, the ceiling percentile ranges from {c.min():.1f} to {c.max():.1f} and the speed percentile "
+            f"from {sp.min():.0f} to {sp.max():.0f}"
+        )
+    models = ", ".join(dict.fromkeys(rank["model"]))
+    return f"Across models ({models}) {name}'s position barely changes: " + "; ".join(parts) + "."
+
+
+# ------------------------------------------------------------------------------------------------ bands
+def bootstrap_bands(
+    panel_df: pd.DataFrame,
+    fits: pd.DataFrame,
+    iso3s: Sequence[str],
+    model: str,
+    years: np.ndarray,
+    n_bootstrap: int,
+    seed: int,
+    threshold: float = 1.0,
+    level: float = 0.95,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Fitted curves and pointwise ``level`` bands for ``iso3s`` under ``model`` (``"best"``: each country's
+    lowest-AICc model), evaluated at the calendar ``years`` from the country's launch on.
+
+    The resamples are those of :func:`helpers.panel.fit_panel` (same point fit, same per-country seed, same
+    solver settings), so the ceiling interval recomputed from them equals the fit table's. Returns
+    ``(curves, check)``: ``curves`` with ``iso3, model, year, fit, lo, hi``; ``check`` with ``iso3, model,
+    ceiling_lo, ceiling_hi`` recomputed (compare with the fit table). Countries without a usable fit are
+    skipped. ``n_bootstrap=0``: point curves only (``lo``/``hi`` NaN, ``check`` empty).
+    """
+    opts = P.FitOptions(level=level)
+    alpha = (1.0 - level) / 2.0
+    if model == "best":
+        chosen = best_rows(fits).set_index("iso3")["best_model"]
+    curves, checks = [], []
+    for c in iso3s:
+        m = str(chosen.get(c, "")) if model == "best" else model
+        row = fits[(fits["iso3"] == c) & (fits["model"] == m)]
+        if not m or row.empty or not bool(usable(row).iloc[0]):
+            continue
+        first, t, y = P.country_series(panel_df, c, threshold)
+        yrs = np.asarray(years, dtype=int)
+        yrs = yrs[yrs >= first]  # the curves describe the series from launch on (Bass is undefined before)
+        tt = yrs.astype(float) - first
+        fm = MODELS[m]
+        pf = P.point_fit(m, t, y, opts)
+        lo = hi = np.full(yrs.size, np.nan)
+        if n_bootstrap > 0:
+            br = P.bootstrap_country(pf, t, y, n_bootstrap, P._rng(seed, c, m), opts)
+            theta = P.to_natural(m, br.x[br.converged])
+            with np.errstate(all="ignore"):
+                B = fm.f(tt[None, :], *[theta[:, j : j + 1] for j in range(theta.shape[1])])
+            lo, hi = np.nanquantile(B, [alpha, 1.0 - alpha], axis=0)
+            K = P.derived(m, theta)["ceiling"]
+            qlo, qhi = np.quantile(K[np.isfinite(K)], [alpha, 1.0 - alpha])
+            checks.append({"iso3": c, "model": m, "ceiling_lo": float(qlo), "ceiling_hi": float(qhi)})
+        curves.append(
+            pd.DataFrame({"iso3": c, "model": m, "year": yrs, "fit": fm.f(tt, *pf.theta), "lo": lo, "hi": hi})
+        )
+    cols = ["iso3", "model", "year", "fit", "lo", "hi"]
+    cv = pd.concat(curves, ignore_index=True) if curves else pd.DataFrame(columns=cols)
+    return cv, pd.DataFrame(checks, columns=["iso3", "model", "ceiling_lo", "ceiling_hi"])
+
+
+# ------------------------------------------------------------------------------------------------ counterfactual
+def counterfactual(
+    fits: pd.DataFrame,
+    panel_df: pd.DataFrame,
+    iso3: str,
+    peers: Sequence[str],
+    horizon_year: int,
+    model: str = "logistic",
+    threshold: float = 1.0,
+) -> pd.DataFrame:
+    """:func:`helpers.panel.counterfactual` up to the calendar year ``horizon_year`` (converted to years
+    since ``iso3``'s launch), with ``attrs["model"]`` set. Raises :class:`ValueError` if ``horizon_year``
+    precedes the launch."""
+    first, _t, _y = P.country_series(panel_df, iso3, threshold)
+    if first is None:
+        raise ValueError(f"{iso3} never reaches {threshold} per 100 in the panel")
+    if int(horizon_year) < first:
+        raise ValueError(f"horizon {horizon_year} precedes {iso3}'s launch in {first}")
+    cf = P.counterfactual(
+        fits, panel_df, iso3=iso3, peers=list(peers), horizon=int(horizon_year) - first, model=model,
+        threshold=threshold,
+    )  # fmt: skip
+    cf.attrs["model"] = model
+    return cf
+
+
+def peer_paths(
+    fits: pd.DataFrame, peers: Sequence[str], launch_year: int, horizon_year: int, model: str
+) -> pd.DataFrame:
+    """Each peer's fitted ``model`` curve (``"best"``: its lowest-AICc model) from its own launch, placed at
+    ``launch_year``: ``iso3, model, year, value`` for ``launch_year .. horizon_year``. Peers without a usable
+    fit are skipped (as in :func:`helpers.panel.counterfactual`, whose median these curves reproduce)."""
+    t = np.arange(int(horizon_year) - int(launch_year) + 1, dtype=float)
+    src = (
+        best_rows(fits).assign(model=lambda d: d["best_model"])
+        if model == "best"
+        else fits[fits["model"] == model]
+    )
+    src = src[usable(src)]
+    frames = []
+    for p in peers:
+        r = src[src["iso3"] == p]
+        if r.empty:
+            continue
+        r = r.iloc[0]
+        m = MODELS[str(r["model"])]
+        theta = [float(r[f"p_{n}"]) for n in m.param_names]
+        frames.append(pd.DataFrame({"iso3": p, "model": r["model"], "year": (t + launch_year).astype(int),
+                                    "value": m.f(t, *theta)}))  # fmt: skip
+    cols = ["iso3", "model", "year", "value"]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=cols)
+
+
+def leave_one_out(
+    fits: pd.DataFrame,
+    panel_df: pd.DataFrame,
+    iso3: str,
+    peers: Sequence[str],
+    horizon: int,
+    model: str = "logistic",
+    threshold: float = 1.0,
+) -> pd.DataFrame:
+    """The counterfactual at ``horizon`` years after launch with each peer left out in turn.
+
+    Columns ``left_out, year, median, lo, hi, n_peers``; a first row ``left_out=""`` holds the full set.
+    Peers :func:`helpers.panel.counterfactual` would exclude anyway still get a row (identical to the full
+    set).
+    """
+    rows = []
+    for drop in ["", *peers]:
+        sub = [p for p in peers if p != drop]
+        cf = P.counterfactual(
+            fits, panel_df, iso3=iso3, peers=sub, horizon=horizon, model=model, threshold=threshold
+        )
+        last = cf.iloc[-1]
+        rows.append(
+            {"left_out": drop, "year": int(last["year"]), "median": float(last["median"]), "lo": float(last["lo"]),
+             "hi": float(last["hi"]), "n_peers": int(last["n_peers"])}
+        )  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def counterfactual_numbers(
+    cf: pd.DataFrame,
+    loo: pd.DataFrame | None = None,
+    name: str = "North Korea",
+    names: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """Numbers and an English sentence for a :func:`helpers.panel.counterfactual` result.
+
+    Keys: ``model, launch_year, horizon_year, median, lo, hi, band, n_peers, peers, excluded,
+    not_s_shaped, last_observed_year, last_observed_per100, median_at_last_observed`` and, with ``loo``
+    (:func:`leave_one_out`), ``loo_min, loo_max`` (range of the median when any one peer is left out), then
+    ``sentence``. ``names`` maps peer codes to display names.
+    """
+    names = dict(names or {})
+    last = cf.iloc[-1]
+    obs = cf.dropna(subset=["actual"])
+    model = str(cf.attrs.get("model", ""))
+    peers = list(cf.attrs.get("peers", []))
+    out: dict[str, Any] = {
+        "model": model,
+        "launch_year": int(cf["year"].iloc[0]),
+        "horizon_year": int(last["year"]),
+        "median": float(last["median"]),
+        "lo": float(last["lo"]),
+        "hi": float(last["hi"]),
+        "band": "interquartile range across peers",
+        "n_peers": int(last["n_peers"]),
+        "peers": peers,
+        "excluded": list(cf.attrs.get("excluded", [])),
+        "not_s_shaped": list(cf.attrs.get("not_s_shaped", [])),
+        "last_observed_year": int(obs["year"].iloc[-1]) if len(obs) else None,
+        "last_observed_per100": float(obs["actual"].iloc[-1]) if len(obs) else None,
+        "median_at_last_observed": float(obs["median"].iloc[-1]) if len(obs) else None,
+    }
+    loo_txt = ""
+    if loo is not None and len(loo) > 1:
+        sub = loo[loo["left_out"] != ""]
+        out["loo_min"], out["loo_max"] = float(sub["median"].min()), float(sub["median"].max())
+        loo_txt = f"; leaving out any one peer moves it between {out['loo_min']:.0f} and {out['loo_max']:.0f}"
+    peer_txt = ", ".join(names.get(p, p) for p in peers)
+    obs_txt = ""
+    if out["last_observed_year"] is not None:
+        obs_txt = (
+            f" By {out['last_observed_year']}, the last year with data, the median peer path stood at "
+            f"{out['median_at_last_observed']:.0f} per 100 against the {out['last_observed_per100']:.0f} "
+            f"observed."
+        )
+    out["sentence"] = (
+        f"Had {name} followed the median of its {out['n_peers']} peers ({peer_txt}; {model} curves) from its "
+        f"launch in {out['launch_year']}, it would have reached {out['median']:.0f} mobile subscriptions per "
+        f"100 people by {out['horizon_year']} (interquartile range across peers {out['lo']:.0f}-"
+        f"{out['hi']:.0f}{loo_txt}).{obs_txt}"
+    )
+    return out
+
+
+def ordinal(x: float) -> str:
+    """``81.8`` -> ``"82nd"`` (rounded to the nearest integer); below 0.5 -> ``"<1st"``."""
+    if float(x) < 0.5:
+        return "<1st"
+    n = int(round(float(x)))
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
+# ------------------------------------------------------------------------------------------------ writers
+def write_csv(df: pd.DataFrame, path: Path | str) -> Path:
+    """Write ``df`` without index, ``\\n`` line ends, 10 significant digits at most (values are rounded
+    upstream; this only guards against representation noise)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    df.to_csv(path, index=False, float_format="%.10g", lineterminator="\n")
+    return path
+
+
+def _jsonable(x: Any, digits: int) -> Any:
+    if isinstance(x, Mapping):
+        return {str(k): _jsonable(v, digits) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_jsonable(v, digits) for v in x]
+    if isinstance(x, (bool, np.bool_)):
+        return bool(x)
+    if isinstance(x, (int, np.integer)):
+        return int(x)
+    if isinstance(x, (float, np.floating)):
+        return None if not np.isfinite(x) else round(float(x), digits)
+    if x is pd.NA or x is None:
+        return None
+    return x
+
+
+def write_json(obj: Mapping[str, Any], path: Path | str, digits: int = 4) -> Path:
+    """Write ``obj`` as sorted, indented JSON; floats rounded to ``digits`` decimals, NaN -> ``null``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(_jsonable(obj, digits), indent=2, sort_keys=True, ensure_ascii=False) + "\n")
+    return path
+
+
+# ------------------------------------------------------------------------------------------------ figures
+def _ecdf(ax: plt.Axes, vals: np.ndarray, color: str = GREY) -> None:
+    v = np.sort(vals[np.isfinite(vals)])
+    ax.step(v, np.arange(1, v.size + 1) / v.size, where="post", color=color, lw=1.5)
+
+
+def fig_distribution(
+    fits: pd.DataFrame,
+    iso3: str,
+    peers: Sequence[str],
+    model: str = "logistic",
+    names: Mapping[str, str] | None = None,
+) -> plt.Figure:
+    """The focal country's ceiling and speed against every other usable fit of ``model``: two ECDFs (focal value
+    with its 95 % interval shaded, peers marked) and a ceiling-vs-speed scatter (log axes)."""
+    names = dict(names or {})
+    f = fits[(fits["model"] == model) & usable(fits) & (fits["iso3"] != iso3)]
+    me = fits[(fits["model"] == model) & (fits["iso3"] == iso3)].iloc[0]
+    fig, axes = plt.subplots(1, 3, figsize=(13, 4.3))
+    for ax, metric, label in (
+        (axes[0], "ceiling", "ceiling (subscriptions per 100)"),
+        (axes[1], "speed", "years from 10 % to 90 % of ceiling"),
+    ):
+        vals = f[metric].astype(float).to_numpy()
+        _ecdf(ax, vals)
+        v = np.sort(vals[np.isfinite(vals)])
+        ax.axvspan(me[f"{metric}_lo"], me[f"{metric}_hi"], color=FOCAL_COLOR, alpha=0.15, lw=0)
+        ax.axvline(me[metric], color=FOCAL_COLOR, lw=2)
+        for p in peers:
+            r = f[f["iso3"] == p]
+            if r.empty:
+                continue
+            x = float(r[metric].iloc[0])
+            yv = np.searchsorted(v, x, side="right") / v.size
+            ax.plot(x, yv, "o", color=PEER_COLOR, ms=4)
+            ax.annotate(p, (x, yv), xytext=(3, -8), textcoords="offset points", fontsize=7, color=PEER_COLOR)
+        ax.set_xscale("log")
+        ax.set(xlabel=label, ylabel="share of countries at or below", ylim=(0, 1.02))
+        ax.set_title(f"{metric}: {names.get(iso3, iso3)} (red) and {v.size} other countries", fontsize=9)
+    ax = axes[2]
+    ax.scatter(f["ceiling"], f["speed"], s=10, color=GREY, label="all countries")
+    pe = f[f["iso3"].isin(peers)]
+    ax.scatter(pe["ceiling"], pe["speed"], s=22, color=PEER_COLOR, label="peers")
+    for _, r in pe.iterrows():
+        ax.annotate(
+            r["iso3"], (r["ceiling"], r["speed"]), xytext=(3, 2), textcoords="offset points", fontsize=7
+        )
+    ax.errorbar(
+        me["ceiling"], me["speed"],
+        xerr=[[me["ceiling"] - me["ceiling_lo"]], [me["ceiling_hi"] - me["ceiling"]]],
+        yerr=[[me["speed"] - me["speed_lo"]], [me["speed_hi"] - me["speed"]]],
+        fmt="o", color=FOCAL_COLOR, ms=6, capsize=2, label=f"{names.get(iso3, iso3)} (95 % CI)",
+    )  # fmt: skip
+    ax.set(xscale="log", yscale="log", xlabel="ceiling (per 100)", ylabel="speed (years, 10 % to 90 %)")
+    ax.set_title(f"{model} fits: ceiling vs speed", fontsize=9)
+    ax.legend(fontsize=7, loc="upper left")
+    fig.tight_layout()
+    return fig
+
+
+def fig_aligned(
+    aligned: pd.DataFrame, background: pd.DataFrame, iso3: str, names: Mapping[str, str] | None = None
+) -> plt.Figure:
+    """Per-100 series on years since launch: every country in grey (``background``), the peers coloured and
+    labelled at their last point, the focal country thick red (``aligned``: :func:`helpers.panel.align_on_launch`
+    output for the focal country and peers)."""
+    names = dict(names or {})
+    fig, ax = plt.subplots(figsize=(9, 5))
+    for _, g in background.groupby("iso3"):
+        ax.plot(g["years_since_launch"], g["per100"], color=GREY, lw=0.5, alpha=0.35)
+    cmap = plt.get_cmap("tab20")
+    others = [c for c in dict.fromkeys(aligned["iso3"]) if c != iso3]
+    for i, c in enumerate(others):
+        g = aligned[aligned["iso3"] == c]
+        ax.plot(g["years_since_launch"], g["per100"], color=cmap(i % 20), lw=1.3)
+        ax.annotate(c, (g["years_since_launch"].iloc[-1], g["per100"].iloc[-1]), xytext=(2, 0),
+                    textcoords="offset points", fontsize=7, color=cmap(i % 20), va="center")  # fmt: skip
+    g = aligned[aligned["iso3"] == iso3]
+    ax.plot(
+        g["years_since_launch"],
+        g["per100"],
+        "o-",
+        color=FOCAL_COLOR,
+        lw=2.5,
+        ms=4,
+        label=names.get(iso3, iso3),
+    )
+    ax.set(
+        xlabel="years since launch (first year at or above the threshold)",
+        ylabel="subscriptions per 100 people",
+    )
+    top = float(aligned["per100"].max())
+    ax.set_ylim(0, top * 1.08)
+    ax.legend(loc="upper left")
+    fig.tight_layout()
+    return fig
+
+
+def fig_small_multiples(
+    panel_df: pd.DataFrame,
+    fits: pd.DataFrame,
+    bands: pd.DataFrame,
+    iso3s: Sequence[str],
+    model: str,
+    best_curves: pd.DataFrame | None = None,
+    threshold: float = 1.0,
+    ncols: int = 4,
+) -> plt.Figure:
+    """One panel per country: observed per-100 points (hollow before launch), the ``model`` fit with its
+    pointwise 95 % band (``bands`` from :func:`bootstrap_bands`), the best-AICc fit dashed, the fitted
+    ceiling as a dotted line. Shared x axis (calendar years)."""
+    n = len(iso3s)
+    nrows = int(np.ceil(n / ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(3.2 * ncols, 2.5 * nrows), sharex=True, squeeze=False)
+    for ax, c in zip(axes.flat, iso3s, strict=False):
+        s = panel_df[panel_df["iso3"] == c]
+        hit = s.loc[s["per100"] >= threshold, "year"]
+        first = hit.min() if len(hit) else np.inf
+        pre = s[s["year"] < first]
+        post = s[s["year"] >= first]
+        ax.plot(pre["year"], pre["per100"], "o", mfc="none", color="0.5", ms=2.5)
+        ax.plot(post["year"], post["per100"], "o", color="k", ms=2.5)
+        b = bands[bands["iso3"] == c]
+        col = FOCAL_COLOR if c == iso3s[0] else PEER_COLOR
+        if len(b):
+            ax.fill_between(b["year"], b["lo"], b["hi"], color=col, alpha=0.2, lw=0)
+            ax.plot(b["year"], b["fit"], color=col, lw=1.5)
+        if best_curves is not None:
+            bb = best_curves[best_curves["iso3"] == c]
+            if len(bb) and bb["model"].iloc[0] != model:
+                ax.plot(bb["year"], bb["fit"], "--", color="0.3", lw=1, label=f"best: {bb['model'].iloc[0]}")
+                ax.legend(fontsize=6, loc="upper left")
+        r = fits[(fits["iso3"] == c) & (fits["model"] == model)]
+        title = f"{c} · {s['name'].iloc[0]}" if len(s) else c
+        if len(r):
+            r = r.iloc[0]
+            ax.axhline(r["ceiling"], color=col, ls=":", lw=0.8)
+            fl = _flags(r)
+            title += f"\nK={r['ceiling']:.0f} [{r['ceiling_lo']:.0f}, {r['ceiling_hi']:.0f}]" + (
+                f" · {fl}" if fl else ""
+            )
+        ax.set_title(title, fontsize=7.5)
+        ax.tick_params(labelsize=7)
+        ax.set_xlim(1985, None)
+    for ax in list(axes.flat)[n:]:
+        ax.set_visible(False)
+    for ax in axes[:, 0]:
+        ax.set_ylabel("per 100", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def fig_counterfactual(
+    cf: pd.DataFrame,
+    panel_df: pd.DataFrame,
+    iso3: str,
+    peer_curves: pd.DataFrame | None = None,
+    alt: pd.DataFrame | None = None,
+    name: str = "North Korea",
+) -> plt.Figure:
+    """Observed per-100 series of ``iso3`` against the median-peer path (``cf`` from
+    :func:`helpers.panel.counterfactual`) with its interquartile band; ``peer_curves`` (``iso3, year, value``)
+    drawn thin, ``alt`` (another counterfactual, e.g. best-AICc curves) dashed."""
+    fig, ax = plt.subplots(figsize=(8, 4.8))
+    if peer_curves is not None:
+        for _, g in peer_curves.groupby("iso3"):
+            ax.plot(g["year"], g["value"], color=GREY, lw=0.7)
+    ax.fill_between(
+        cf["year"], cf["lo"], cf["hi"], color=PEER_COLOR, alpha=0.2, lw=0, label="peer interquartile range"
+    )
+    ax.plot(
+        cf["year"], cf["median"], color=PEER_COLOR, lw=2, label=f"median peer ({cf.attrs.get('model', '')})"
+    )
+    if alt is not None:
+        ax.plot(alt["year"], alt["median"], "--", color=PEER_COLOR, lw=1.2,
+                label=f"median peer ({alt.attrs.get('model', '')})")  # fmt: skip
+    s = panel_df[(panel_df["iso3"] == iso3) & (panel_df["year"] >= cf["year"].min() - 2)]
+    ax.plot(s["year"], s["per100"], "o-", color=FOCAL_COLOR, lw=2, ms=4, label=f"{name} (observed)")
+    last = cf.iloc[-1]
+    ax.annotate(f"{last['median']:.0f} [{last['lo']:.0f}-{last['hi']:.0f}]", (last["year"], last["median"]),
+                xytext=(4, 0), textcoords="offset points", fontsize=8, color=PEER_COLOR, va="center")  # fmt: skip
+    ax.set(xlabel="year", ylabel="subscriptions per 100 people", ylim=(0, None))
+    ax.legend(loc="upper left", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def display_comparison(comparison: pd.DataFrame) -> pd.DataFrame:
+    """A compact, readable version of :func:`comparison_table` for the notebook (strings with intervals)."""
+
+    def ci(v: float, lo: float, hi: float, fmt: str = "{:.0f}") -> str:
+        if not np.isfinite(v):
+            return ""
+        return fmt.format(v) + (f" [{fmt.format(lo)}, {fmt.format(hi)}]" if np.isfinite(lo) else "")
+
+    c = comparison
+    return pd.DataFrame(
+        {
+            "rank": [("–" if pd.isna(x) else str(int(x))) for x in c["rank_ceiling"]],
+            "country": c["name"] + " (" + c["iso3"] + ")",
+            "launch": [("" if pd.isna(x) else str(int(x))) for x in c["launch_year"]],
+            "last year": [("" if pd.isna(x) else str(int(x))) for x in c["last_year"]],
+            "per 100, last": c["last_per100"].map("{:.0f}".format),
+            "ceiling [95 % CI]": [ci(r.ceiling, r.ceiling_lo, r.ceiling_hi) for r in c.itertuples()],
+            "ceiling pct": c["ceiling_pct"].map("{:.0f}".format),
+            "years 10→90 % [95 % CI]": [
+                ci(r.speed, r.speed_lo, r.speed_hi, "{:.1f}") for r in c.itertuples()
+            ],
+            "speed pct": c["speed_pct"].map("{:.0f}".format),
+            "inflection [95 % CI]": [
+                ci(r.inflection_year, r.inflection_lo, r.inflection_hi) for r in c.itertuples()
+            ],
+            "best AICc": c["best_model"],
+            "flags": c["flags"],
+        }
+    )

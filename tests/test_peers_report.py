@@ -1,0 +1,258 @@
+"""Tables, sentences and figures of notebook 03 (helpers.peers_report) on small synthetic tables."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import matplotlib
+import numpy as np
+import pandas as pd
+import pytest
+
+from helpers import panel as P
+from helpers import peers_report as R
+
+matplotlib.use("Agg")
+
+
+def _row(iso3: str, model: str = "logistic", K: float = 100.0, r: float = 0.5, **kw) -> dict:
+    row = {c: np.nan for c in [*P.RESULT_COLUMNS, *P.PARAM_COLUMNS]}
+    row.update(
+        iso3=iso3, name=f"name {iso3}", model=model, converged=True, too_few_points=False, no_convergence=False,
+        not_s_shaped=False, ceiling_at_bound=False, best_aicc=True, delta_aicc=0.0, first_year=2000,
+        last_year=2015, n_points=16, last_per100=K * 0.9, p_K=K, p_r=r, p_t0=6.0, ceiling=K,
+        ceiling_lo=K * 0.9, ceiling_hi=K * 1.1, speed=math.log(81) / r, speed_lo=math.log(81) / r - 1,
+        speed_hi=math.log(81) / r + 1, inflection_year=2006.0, params_at_bound="",
+    )  # fmt: skip
+    row.update(kw)
+    return row
+
+
+@pytest.fixture
+def fits() -> pd.DataFrame:
+    """Focal XXX (ceiling 20, slow) and peers P01-P04 (ceilings 50..125); P05 ceiling on its bound; P06
+    series declined (not_s_shaped) with a tiny ceiling; YYY never fitted."""
+    rows = [_row("XXX", K=20.0, r=0.3, ceiling_lo=15.0, ceiling_hi=60.0, speed_lo=10.0, speed_hi=20.0)]
+    rows += [_row(f"P0{i}", K=50.0 + 25.0 * (i - 1)) for i in range(1, 5)]
+    rows.append(_row("P05", K=1.0, ceiling_at_bound=True))
+    rows.append(_row("P06", K=10.0, r=0.2, not_s_shaped=True))
+    rows.append(
+        _row("YYY", converged=False, too_few_points=True, best_aicc=False, ceiling=np.nan, speed=np.nan)
+    )
+    return pd.DataFrame(rows)
+
+
+def test_flag_counts_and_flagged_countries(fits):
+    two = pd.concat([fits, fits.assign(model="gompertz", best_aicc=False, delta_aicc=1.0)], ignore_index=True)
+    fc = R.flag_counts(two).set_index("model")
+    assert list(fc.index) == ["logistic", "gompertz"]
+    assert fc.loc["logistic", "n_countries"] == 8 and fc.loc["logistic", "n_fitted"] == 7
+    assert fc.loc["logistic", "n_usable"] == 6  # P05 (bound) and YYY (too few points) are not usable
+    assert fc.loc["logistic", "ceiling_at_bound"] == 1 and fc.loc["logistic", "not_s_shaped"] == 1
+    assert fc.loc["logistic", "ceiling_ci_at_bound"] == 0
+    fl = R.flagged_countries(two).set_index("iso3")
+    assert list(fl.index) == ["P05", "P06", "YYY"]
+    assert fl.loc["P05", "ceiling_at_bound"] == "logistic,gompertz" and fl.loc["P05", "not_s_shaped"] == ""
+
+
+def test_best_rows_pick_lowest_aicc_and_keep_unfitted(fits):
+    two = pd.concat(
+        [fits.assign(best_aicc=False, delta_aicc=2.0), fits.assign(model="gompertz")], ignore_index=True
+    )
+    two.loc[two["iso3"] == "YYY", "best_aicc"] = False
+    b = R.best_rows(two).set_index("iso3")
+    assert len(b) == fits["iso3"].nunique() and (b["model"] == "best").all()
+    assert b.loc["XXX", "best_model"] == "gompertz" and b.loc["YYY", "best_model"] == ""
+
+
+def test_rank_summary_percentiles_and_interval_ends(fits):
+    rk = R.rank_summary(fits, iso3="XXX")
+    assert set(rk["reference"]) == {"all", "s_shaped"} and set(rk["model"]) == {"logistic", "best"}
+    a = rk[(rk["reference"] == "all") & (rk["model"] == "logistic")].set_index("metric")
+    # reference: P01-P04 and P06 (P05 on its bound, YYY unfitted); XXX's ceiling 20 > P06's 10
+    assert a.loc["ceiling", "n_countries"] == 5 and a.loc["ceiling", "percentile"] == pytest.approx(20.0)
+    assert a.loc["ceiling", "percentile_lo"] == pytest.approx(20.0)  # 15 still above 10
+    assert a.loc["ceiling", "percentile_hi"] == pytest.approx(40.0)  # 60 above 10 and 50
+    s = rk[(rk["reference"] == "s_shaped") & (rk["model"] == "logistic")].set_index("metric")
+    assert s.loc["ceiling", "n_countries"] == 4 and s.loc["ceiling", "percentile"] == 0.0
+    # speed: XXX ln81/0.3 = 14.6 years, P06 ln81/0.2 = 22 years is the only slower one
+    assert a.loc["speed", "percentile"] == pytest.approx(80.0) and s.loc["speed", "percentile"] == 100.0
+    assert a.loc["speed", "percentile_lo"] == pytest.approx(80.0) and a.loc["speed", "percentile_hi"] == 80.0
+    b = rk[(rk["reference"] == "all") & (rk["model"] == "best")].set_index("metric")
+    assert b.loc["ceiling", "percentile"] == a.loc["ceiling", "percentile"]
+
+
+def test_comparison_table_ranks_and_percentiles(fits):
+    ct = R.comparison_table(fits, "XXX", ["P01", "P02", "P05", "XXX"])
+    assert list(ct["iso3"]) == ["P02", "P01", "XXX", "P05"]  # P05 unusable -> unranked, last
+    assert ct["rank_ceiling"].tolist()[:3] == [1, 2, 3] and pd.isna(ct["rank_ceiling"].iloc[3])
+    x = ct.set_index("iso3").loc["XXX"]
+    assert x["role"] == "focal" and x["ceiling_pct"] == pytest.approx(20.0) and x["rank_speed"] == 3
+    assert ct.set_index("iso3").loc["P05", "flags"] == "ceiling_at_bound"
+    with pytest.raises(KeyError, match="ZZZ"):
+        R.comparison_table(fits, "XXX", ["ZZZ"])
+
+
+def test_format_fits_rounds_and_keeps_columns(fits):
+    f = fits.assign(ceiling=[123.456789] * len(fits), p_r=0.000123456789, rate=1234567.891)
+    out = R.format_fits(f)
+    assert list(out.columns) == list(f.columns) and len(out) == len(f)
+    assert out["ceiling"].iloc[0] == 123.457 and out["p_r"].iloc[0] == pytest.approx(
+        0.000123457, rel=0, abs=1e-15
+    )
+    assert out["rate"].iloc[0] == 1234570.0 and out["iso3"].is_monotonic_increasing
+
+
+def test_writers_are_byte_stable(tmp_path, fits):
+    a, b = tmp_path / "a.csv", tmp_path / "b.csv"
+    R.write_csv(R.format_fits(fits), a)
+    R.write_csv(R.format_fits(fits.sample(frac=1, random_state=1)), b)
+    assert a.read_bytes() == b.read_bytes() and b"\r\n" not in a.read_bytes()
+    j = R.write_json(
+        {"b": np.float64(1.23456789), "a": [np.int64(3), np.nan], "c": np.bool_(True)}, tmp_path / "s.json"
+    )
+    assert json.loads(j.read_text()) == {"a": [3, None], "b": 1.2346, "c": True}
+    assert j.read_text().index('"a"') < j.read_text().index('"b"')
+
+
+def test_ordinal():
+    assert R.ordinal(0.48) == "<1st"
+    assert [R.ordinal(x) for x in (0.96, 1.9, 3.2, 11.0, 12.4, 81.8, 94.1, 22.5)] == [
+        "1st", "2nd", "3rd", "11th", "12th", "82nd", "94th", "22nd",
+    ]  # fmt: skip
+
+
+@pytest.fixture
+def synth_panel() -> pd.DataFrame:
+    """Focal FOC (slow, low ceiling, launch 2010) and four peers with logistic series plus small noise."""
+    rng = np.random.default_rng(3)
+    specs = {"FOC": (30.0, 0.35, 8.0, 2010), "PA": (120, 0.6, 6, 2000), "PB": (90, 0.5, 7, 2002),
+             "PC": (140, 0.7, 5, 1998), "PD": (100, 0.45, 8, 2004)}  # fmt: skip
+    frames = []
+    for iso3, (K, r, t0, launch) in specs.items():
+        years = np.arange(launch - 2, 2024 if iso3 != "FOC" else 2023)
+        t = years - launch
+        y = K / (1 + np.exp(-r * (t - t0)))
+        y = np.clip(y * (1 + rng.normal(0, 0.02, y.size)), 0, None)
+        y[t < 0] = 0.5 * (t[t < 0] + 3) / 3
+        y[t == 0] = max(y[t == 0][0], 1.0)
+        frames.append(pd.DataFrame({"iso3": iso3, "name": f"Country {iso3}", "year": years, "per100": y}))
+    return pd.concat(frames, ignore_index=True)
+
+
+@pytest.fixture
+def synth_fits(synth_panel) -> pd.DataFrame:
+    return P.fit_panel(synth_panel, models=("logistic", "gompertz"), n_bootstrap=60, seed=1, n_jobs=1)
+
+
+def test_bootstrap_bands_reproduce_the_fit_table_intervals(synth_panel, synth_fits):
+    years = np.arange(1995, 2031)
+    bands, check = R.bootstrap_bands(synth_panel, synth_fits, ["FOC", "PA"], "logistic", years, 60, seed=1)
+    # from launch on only: FOC launched 2010, PA 2000
+    assert set(bands["iso3"]) == {"FOC", "PA"} and len(bands) == (2031 - 2010) + (2031 - 2000)
+    assert bands.groupby("iso3")["year"].min().to_dict() == {"FOC": 2010, "PA": 2000}
+    assert (bands["lo"] <= bands["fit"] + 1e-9).all() and (bands["fit"] <= bands["hi"] + 1e-9).all()
+    tab = synth_fits[synth_fits["model"] == "logistic"].set_index("iso3")
+    for _, r in check.iterrows():
+        assert r["ceiling_lo"] == pytest.approx(tab.loc[r["iso3"], "ceiling_lo"], rel=1e-9)
+        assert r["ceiling_hi"] == pytest.approx(tab.loc[r["iso3"], "ceiling_hi"], rel=1e-9)
+    best, none = R.bootstrap_bands(synth_panel, synth_fits, ["FOC"], "best", years, 0, seed=1)
+    assert best["lo"].isna().all() and none.empty and best["fit"].notna().all()
+    chosen = synth_fits[(synth_fits["iso3"] == "FOC") & synth_fits["best_aicc"]]["model"].iloc[0]
+    assert set(best["model"]) == {chosen}
+
+
+def test_counterfactual_horizon_paths_loo_and_sentence(synth_panel, synth_fits):
+    peers = ["PA", "PB", "PC", "PD"]
+    cf = R.counterfactual(synth_fits, synth_panel, "FOC", peers, 2030)
+    assert cf["year"].iloc[0] == 2010 and cf["year"].iloc[-1] == 2030 and cf.attrs["model"] == "logistic"
+    paths = R.peer_paths(synth_fits, peers, 2010, 2030, "logistic")
+    np.testing.assert_allclose(paths.groupby("year")["value"].median().to_numpy(), cf["median"].to_numpy())
+    loo = R.leave_one_out(synth_fits, synth_panel, "FOC", peers, horizon=20)
+    assert list(loo["left_out"]) == ["", *peers] and (loo["n_peers"].iloc[1:] == 3).all()
+    assert loo["median"].iloc[0] == pytest.approx(cf["median"].iloc[-1])
+    nums = R.counterfactual_numbers(cf, loo, name="Focalia", names={"PA": "Alpha"})
+    assert nums["horizon_year"] == 2030 and nums["n_peers"] == 4 and nums["last_observed_year"] == 2022
+    assert nums["loo_min"] <= nums["median"] <= nums["loo_max"]
+    s = nums["sentence"]
+    assert s.startswith("Had Focalia followed the median of its 4 peers (Alpha, PB") and "by 2030" in s
+    assert (
+        f"{nums['median']:.0f} mobile subscriptions per 100" in s
+        and f"{nums['lo']:.0f}-{nums['hi']:.0f}" in s
+    )
+    with pytest.raises(ValueError, match="precedes"):
+        R.counterfactual(synth_fits, synth_panel, "FOC", peers, 2005)
+
+
+def test_figures_build(synth_panel, synth_fits):
+    peers = ["PA", "PB", "PC", "PD"]
+    f1 = R.fig_distribution(synth_fits, "FOC", peers, names={"FOC": "Focalia"})
+    assert len(f1.axes) == 3
+    al = P.align_on_launch(synth_panel, ["FOC", *peers])
+    f2 = R.fig_aligned(al, al, "FOC")
+    assert len(f2.axes) == 1
+    years = np.arange(1995, 2031)
+    bands, _ = R.bootstrap_bands(synth_panel, synth_fits, ["FOC", *peers], "logistic", years, 20, seed=1)
+    best, _ = R.bootstrap_bands(synth_panel, synth_fits, ["FOC", *peers], "best", years, 20, seed=1)
+    f3 = R.fig_small_multiples(synth_panel, synth_fits, bands, ["FOC", *peers], "logistic", best, ncols=3)
+    assert sum(ax.get_visible() for ax in f3.axes) == 5
+    cf = R.counterfactual(synth_fits, synth_panel, "FOC", peers, 2030)
+    f4 = R.fig_counterfactual(cf, synth_panel, "FOC", R.peer_paths(synth_fits, peers, 2010, 2030, "logistic"))
+    assert len(f4.axes) == 1
+    import matplotlib.pyplot as plt
+
+    for f in (f1, f2, f3, f4):
+        plt.close(f)
+
+
+def test_external_directory_requires_every_panel_file(tmp_path):
+    from helpers.external import FILES
+
+    keys = ("wb_mobile_per100", "gm_mobile_total", "gm_countries", "wb_population", "owid_population")
+    inputs = {k: tmp_path / FILES[k] for k in keys}
+    assert R.external_directory(inputs) == tmp_path
+    with pytest.raises(ValueError, match="owid_population"):
+        R.external_directory({k: v for k, v in inputs.items() if k != "owid_population"})
+    with pytest.raises(ValueError, match="standard name"):
+        R.external_directory(inputs | {"gm_countries": tmp_path / "other.csv"})
+    with pytest.raises(ValueError, match="standard name"):
+        R.external_directory(inputs | {"wb_population": tmp_path / "sub" / FILES["wb_population"]})
+
+
+def test_missing_years_between_launch_and_last_year():
+    pan = pd.DataFrame(
+        {"iso3": "X", "year": [2005, 2008, 2009, 2010, 2012, 2013], "per100": [0, 0.5, 1, 2, 3, 4]}
+    )
+    assert R.missing_years(pan, "X") == [2011]  # 2006-2007 precede the launch (2009)
+    assert R.missing_years(pan, "X", threshold=50) == []
+
+
+def test_percentile_and_robustness_sentences(fits):
+    rk = R.rank_summary(fits, iso3="XXX")
+    s = R.percentile_sentence(rk, "logistic", "Focalia")
+    assert "Focalia's ceiling (20 per 100, 95 % CI 15-60) is at the 20th percentile of the 5 countries" in s
+    assert "slower than 80 % of countries" in s
+    r = R.robustness_sentence(rk, "Focalia")
+    assert "(logistic, best)" in r and "from 20.0 to 20.0" in r and "without the countries" in r
+
+
+def test_ceiling_ci_at_bound_marks_truncated_intervals(fits):
+    f = fits.assign(peak_per100=fits["ceiling"])
+    f.loc[f["iso3"] == "P01", "ceiling_hi"] = 5 * f.loc[f["iso3"] == "P01", "peak_per100"]
+    f.loc[f["iso3"] == "P05", "ceiling_hi"] = (
+        5 * f.loc[f["iso3"] == "P05", "peak_per100"]
+    )  # point on bound too
+    m = R.ceiling_ci_at_bound(f)
+    assert f.loc[m, "iso3"].tolist() == ["P01"]
+    assert R.ceiling_ci_at_bound(f, ceiling_factor=10).sum() == 0
+    ct = R.comparison_table(f, "XXX", ["P01"]).set_index("iso3")
+    assert ct.loc["P01", "flags"] == "ceiling_ci_at_bound" and ct.loc["XXX", "flags"] == ""
+    assert R.flag_counts(f).set_index("model").loc["logistic", "ceiling_ci_at_bound"] == 1
+
+
+def test_display_comparison_is_readable(fits):
+    d = R.display_comparison(R.comparison_table(fits, "XXX", ["P01", "P05"])).set_index("rank")
+    assert list(d.index) == ["1", "2", "–"]
+    assert d.loc["2", "country"] == "name XXX (XXX)" and d.loc["2", "ceiling [95 % CI]"] == "20 [15, 60]"
+    assert d.loc["1", "years 10→90 % [95 % CI]"] == "8.8 [7.8, 9.8]"
