@@ -1,0 +1,1009 @@
+"""Tables, figures and the JSON summary of notebook 02 (growth curves of the national mobile series).
+
+The statistics live in :mod:`helpers.growth`; this module prepares the observations for it, runs the
+fits / bootstraps / backtests the notebook asks for, and turns the results into deterministic products:
+
+- :func:`load_observations`: the curated national series (exact points and source bounds) or the ITU
+  counts, with operator figures kept or dropped, same-date rows merged (``growth.fit`` needs distinct times);
+- :func:`fits_table`, :func:`selection_table`, :func:`choose_model`: parameters and model choice by AICc;
+- :func:`intervals_table`: bootstrap intervals of saturation, inflection, penetration ceiling and the year
+  each penetration level is reached (population-aware, :func:`year_reaching_per100`);
+- :func:`forecast_table`, :func:`backtest_table`, :func:`treatment_table`, :func:`summary`;
+- ``plot_*``: the five figures.
+
+Conventions.  Counts are subscriptions (or users, as lower bounds).  Decimal-year times; the ITU figures
+are end-of-year stocks and are placed at ``t = year + 1`` (1 January of the next year).  Per-100 figures
+divide by the population of ``population_prk.csv`` linearly interpolated at mid-year (``year + 0.5``) and
+held at its last value beyond the table (2030).  The penetration ceiling is the saturation level divided by
+the population at the horizon year.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.ticker import MaxNLocator, ScalarFormatter
+
+from helpers import growth
+
+FLOAT_FORMAT = "%.6g"
+ITU_T_OFFSET = 1.0  # ITU counts are end-of-year stocks: year Y is placed at t = Y + 1
+OBS_KINDS = ("exact", "lower", "upper", "interval")
+
+
+# --------------------------------------------------------------------------------------------------------
+# Observations
+# --------------------------------------------------------------------------------------------------------
+
+
+def is_operator_figure(df: pd.DataFrame) -> pd.Series:
+    """Rows that are one operator's figure used as a lower bound of the national total.
+
+    ``scope`` starts with ``operator:`` *and* ``use_as`` is ``lower_bound``.  Operator rows used as the
+    national value (``use_as == "value"``: Koryolink before 2012, when it was the only operator) are
+    national totals and are not operator figures in this sense.
+    """
+    scope = df["scope"].astype(str)
+    return scope.str.startswith("operator:") & (df["use_as"].astype(str) == "lower_bound")
+
+
+def _kind(y: float, lo: float, hi: float) -> str:
+    if np.isfinite(y):
+        return "exact"
+    if np.isfinite(lo) and np.isfinite(hi):
+        return "interval"
+    return "lower" if np.isfinite(lo) else "upper"
+
+
+def merge_same_time(obs: pd.DataFrame) -> pd.DataFrame:
+    """Merge observations made at the same time ``t`` into one (``growth.fit`` needs distinct times).
+
+    Several exact values: their geometric mean (the sources agree to within rounding in practice);
+    bounds: the tightest (largest lower, smallest upper); an exact value together with bounds keeps the
+    exact value.  ``obs_id``/``source_id`` are joined with ``+``.  Input and output columns: ``t, y, lower,
+    upper, obs_id, source_id`` (extra columns take the first row's value).
+    """
+    rows = []
+    for t, g in obs.sort_values(["t", "obs_id"], kind="stable").groupby("t", sort=True):
+        first = g.iloc[0].to_dict()
+        ys = g["y"].to_numpy(float)
+        ys = ys[np.isfinite(ys)]
+        lo = g["lower"].to_numpy(float)
+        hi = g["upper"].to_numpy(float)
+        if ys.size == 1:
+            first["y"] = float(ys[0])  # unchanged (a log/exp round trip would perturb the last digit)
+        else:
+            first["y"] = float(np.exp(np.mean(np.log(ys)))) if ys.size else math.nan
+        first["lower"] = float(np.nanmax(lo)) if np.isfinite(lo).any() else math.nan
+        first["upper"] = float(np.nanmin(hi)) if np.isfinite(hi).any() else math.nan
+        if np.isfinite(first["y"]):
+            first["lower"] = first["upper"] = math.nan
+        first["obs_id"] = "+".join(g["obs_id"].astype(str))
+        first["source_id"] = "+".join(dict.fromkeys(g["source_id"].astype(str)))
+        first["n_merged"] = len(g)
+        first["t"] = float(t)
+        rows.append(first)
+    out = pd.DataFrame(rows)
+    out["kind"] = [_kind(a, b, c) for a, b, c in zip(out["y"], out["lower"], out["upper"], strict=True)]
+    return out.reset_index(drop=True)
+
+
+def load_observations(
+    national: pd.DataFrame,
+    itu: pd.DataFrame,
+    *,
+    series: str,
+    operator_figures: str = "include",
+    t_min: float = 2009.0,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The observations to fit, and the rows left out (with the reason).
+
+    ``series="curated"``: the national series of step 01 (``value`` exact, else ``lower``/``upper``),
+    operator figures kept or dropped (``operator_figures`` ``include``/``exclude``, see
+    :func:`is_operator_figure`), rows at the same time merged.  ``series="itu"``: the ITU counts at
+    ``t = year + 1``, all exact.  Rows before ``t_min`` are left out (the log loss needs values > 0 and the
+    2009 launch year is the time origin).  Returned columns: ``t, y, lower, upper, kind, obs_id,
+    source_id, indicator, scope, n_merged``.
+    """
+    if series not in ("curated", "itu"):
+        raise ValueError(f"series must be 'curated' or 'itu', not {series!r}")
+    if operator_figures not in ("include", "exclude"):
+        raise ValueError(f"operator_figures must be 'include' or 'exclude', not {operator_figures!r}")
+    cols = ["t", "y", "lower", "upper", "obs_id", "source_id", "indicator", "scope"]
+    if series == "itu":
+        d = itu.dropna(subset=["subscriptions"])
+        obs = pd.DataFrame(
+            {
+                "t": d["year"].astype(float) + ITU_T_OFFSET,
+                "y": d["subscriptions"].astype(float),
+                "lower": math.nan,
+                "upper": math.nan,
+                "obs_id": "itu-" + d["year"].astype(int).astype(str),
+                "source_id": "itu",
+                "indicator": "mobile_subscriptions",
+                "scope": "national",
+            }
+        )
+        left = pd.DataFrame(columns=[*cols, "reason"])
+    else:
+        d = national.rename(columns={"value": "y"})
+        op = is_operator_figure(d)
+        drop = op if operator_figures == "exclude" else pd.Series(False, index=d.index)
+        left = d.loc[drop, cols].assign(reason="operator figure (lower bound from one operator) excluded")
+        obs = d.loc[~drop, cols]
+    early = obs["t"] < t_min
+    left = pd.concat([left, obs.loc[early].assign(reason=f"before {t_min:g}")], ignore_index=True)
+    obs = merge_same_time(obs.loc[~early])
+    return obs, left.sort_values("t", kind="stable").reset_index(drop=True)
+
+
+def fit_inputs(obs: pd.DataFrame, use_bounds: bool) -> dict[str, np.ndarray]:
+    """Arrays for :func:`growth.fit`: ``t, y, lower, upper``; with ``use_bounds=False`` the bounds become
+    exact points (:func:`growth.naive_points`: the bound, or the midpoint of an interval)."""
+    t = obs["t"].to_numpy(float)
+    y = obs["y"].to_numpy(float)
+    lo = obs["lower"].to_numpy(float)
+    hi = obs["upper"].to_numpy(float)
+    if use_bounds:
+        return {"t": t, "y": y, "lower": lo, "upper": hi}
+    return {"t": t, "y": growth.naive_points(y, lo, hi), "lower": None, "upper": None}
+
+
+# --------------------------------------------------------------------------------------------------------
+# Population and per-100 quantities
+# --------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Population:
+    """Annual population, interpolated linearly at mid-year and held constant outside the table."""
+
+    years: np.ndarray
+    values: np.ndarray
+
+    @classmethod
+    def from_frame(cls, df: pd.DataFrame) -> Population:
+        """From a table with columns ``year, population``."""
+        d = df.dropna(subset=["population"]).sort_values("year")
+        return cls(d["year"].to_numpy(float) + 0.5, d["population"].to_numpy(float))
+
+    @property
+    def last_year(self) -> int:
+        """The last calendar year in the table."""
+        return int(self.years[-1] - 0.5)
+
+    def at(self, t: Any) -> np.ndarray:
+        """Population at decimal time(s) ``t`` (infinite ``t`` gives the last value)."""
+        t = np.asarray(t, dtype=float)
+        tt = np.clip(
+            np.nan_to_num(t, nan=np.nan, posinf=self.years[-1], neginf=self.years[0]),
+            self.years[0],
+            self.years[-1],
+        )
+        return np.interp(tt, self.years, self.values)
+
+    def at_year(self, year: float) -> float:
+        """Population of a calendar year (its mid-year value)."""
+        return float(self.at(year + 0.5))
+
+
+def year_reaching_per100(
+    obj: growth.FitResult | growth.BootstrapResult, per100: float, population: Population, iters: int = 30
+) -> float | np.ndarray:
+    """Time at which the curve reaches ``per100`` subscriptions per 100 inhabitants of a *changing*
+    population: solves ``f(t) = per100/100 * P(t)`` by fixed-point iteration on
+    :func:`growth.year_reaching` (a contraction, ``P`` changes by < 1 % a year).  ``inf`` when never
+    reached (the saturation is below the level at the population's last value); NaN for failed resamples.
+    """
+    frac = per100 / 100.0
+    t = growth.year_reaching(obj, frac * population.at(population.years[-1]))
+    for _ in range(iters):
+        t_new = growth.year_reaching(obj, frac * population.at(t))
+        if np.allclose(t_new, t, rtol=0, atol=1e-9, equal_nan=True):
+            break
+        t = t_new
+    return t_new
+
+
+# --------------------------------------------------------------------------------------------------------
+# Fits and model selection
+# --------------------------------------------------------------------------------------------------------
+
+
+def fit_models(
+    models: Sequence[str], inputs: Mapping[str, Any], *, loss_scale: str, epoch: float
+) -> tuple[dict[str, growth.FitResult], dict[str, str]]:
+    """Fit every model; returns the fits and, for models that cannot be fitted, the reason."""
+    fits, errors = {}, {}
+    for m in models:
+        try:
+            fits[m] = growth.fit(
+                m,
+                inputs["t"],
+                inputs["y"],
+                lower=inputs.get("lower"),
+                upper=inputs.get("upper"),
+                loss_scale=loss_scale,
+                epoch=epoch,
+            )
+        except ValueError as exc:
+            errors[m] = str(exc)
+    return fits, errors
+
+
+def fits_table(fits: Mapping[str, growth.FitResult]) -> pd.DataFrame:
+    """One row per model x parameter: estimate, stderr, and the model's rss, dof, n, AICc, BIC, flags."""
+    rows = []
+    for name, r in fits.items():
+        for p in r.model.param_names:
+            est, se = r.params[p], r.stderr[p]
+            rows.append(
+                dict(
+                    model=name,
+                    param=p,
+                    estimate=est,
+                    stderr=se,
+                    rel_stderr=abs(se / est) if est != 0 and np.isfinite(se) else math.nan,
+                    at_bound=p in r.at_bound,
+                    n=r.n,
+                    n_exact=int(np.isfinite(r.y).sum()),
+                    dof=r.dof,
+                    rss=r.rss,
+                    aicc=r.aicc,
+                    bic=r.bic,
+                    converged=r.converged,
+                    censored=r.censored,
+                    loss_scale=r.loss_scale,
+                    epoch=r.epoch,
+                    message=r.message,
+                )
+            )
+    return pd.DataFrame(rows)
+
+
+def selection_table(
+    fits: Mapping[str, growth.FitResult], errors: Mapping[str, str] | None = None
+) -> pd.DataFrame:
+    """AICc and BIC of every model, with differences to the best converged model and Akaike / BIC weights.
+
+    Same rules as :func:`growth.compare_models` (without refitting): only converged fits with finite
+    criteria are ranked; others get NaN.  Sorted by AICc, then model name.
+    """
+    rows = []
+    for name, r in fits.items():
+        rows.append(
+            dict(
+                model=name,
+                n_params=r.model.n_params,
+                n=r.n,
+                n_bounds=int((~np.isfinite(r.y)).sum()),
+                rss=r.rss,
+                aicc=r.aicc,
+                bic=r.bic,
+                converged=r.converged,
+                censored=r.censored,
+                at_bound=";".join(r.at_bound),
+                message=r.message,
+            )
+        )
+    for name, msg in (errors or {}).items():
+        rows.append(
+            dict(
+                model=name,
+                n_params=growth.get_model(name).n_params,
+                converged=False,
+                censored=False,
+                at_bound="",
+                message=f"not fitted: {msg}",
+            )
+        )
+    df = pd.DataFrame(rows)
+    usable = df["converged"].astype(bool) & np.isfinite(df["aicc"].astype(float))
+    for crit in ("aicc", "bic"):
+        vals = df[crit].astype(float)
+        best = vals[usable].min() if usable.any() else math.nan
+        delta = np.where(usable, vals - best, np.nan)
+        w = np.where(usable, np.exp(-0.5 * np.nan_to_num(delta, nan=np.inf)), np.nan)
+        df[f"delta_{crit}"] = delta
+        df[f"{'akaike' if crit == 'aicc' else 'bic'}_weight"] = w / np.nansum(w) if usable.any() else np.nan
+    df["rank"] = df["aicc"].where(usable).rank(method="first")
+    df = df.sort_values(["aicc", "model"], na_position="last", kind="stable").reset_index(drop=True)
+    cols = [
+        "model",
+        "rank",
+        "n_params",
+        "n",
+        "n_bounds",
+        "rss",
+        "aicc",
+        "delta_aicc",
+        "akaike_weight",
+        "bic",
+        "delta_bic",
+        "bic_weight",
+        "converged",
+        "censored",
+        "at_bound",
+        "message",
+    ]
+    return df[cols]
+
+
+def choose_model(selection: pd.DataFrame, support: float = 2.0) -> dict[str, Any]:
+    """The converged model with the lowest AICc, and how robust that choice is.
+
+    ``supported`` lists the models within ``support`` AICc units of the best (the usual "substantial
+    support" rule); the choice is called robust when the best is alone there and BIC agrees.
+    """
+    ranked = selection[selection["converged"].astype(bool) & np.isfinite(selection["aicc"].astype(float))]
+    if ranked.empty:
+        raise ValueError("no model converged: nothing to choose from")
+    best = ranked.iloc[0]
+    supported = ranked.loc[ranked["delta_aicc"] < support, "model"].tolist()
+    bic_best = ranked.sort_values(["bic", "model"], kind="stable").iloc[0]["model"]
+    runner = ranked.iloc[1] if len(ranked) > 1 else None
+    robust = len(supported) == 1 and bic_best == best["model"]
+    why = f"lowest AICc among {len(ranked)} converged models (Akaike weight {best['akaike_weight']:.2f}"
+    why += f"; next: {runner['model']}, dAICc {runner['delta_aicc']:.2f})" if runner is not None else ")"
+    return dict(
+        model=str(best["model"]),
+        akaike_weight=float(best["akaike_weight"]),
+        runner_up=None if runner is None else str(runner["model"]),
+        runner_up_delta_aicc=None if runner is None else float(runner["delta_aicc"]),
+        supported=supported,
+        bic_choice=str(bic_best),
+        robust=bool(robust),
+        reason=why,
+    )
+
+
+def residual_table(fit: growth.FitResult, obs: pd.DataFrame) -> pd.DataFrame:
+    """Residuals of a fit, observed minus fitted on the loss scale, one row per observation of ``obs`` (the
+    table the fit was made from, same order): ``t, obs_id, kind, y_used, residual, exact``.  ``exact`` marks
+    the points fitted as exact values (every point in a naive fit); for bounds the residual is the hinge
+    (0 when the curve honours the bound)."""
+    if len(obs) != fit.n or not np.allclose(obs["t"].to_numpy(float), fit.t):
+        raise ValueError("obs does not match the fitted observations")
+    return pd.DataFrame(
+        {
+            "t": fit.t,
+            "obs_id": obs["obs_id"].to_numpy(),
+            "kind": obs["kind"].to_numpy(),
+            "y_used": fit.y,
+            "residual": -fit.residuals,
+            "exact": np.isfinite(fit.y),
+        }
+    )
+
+
+# --------------------------------------------------------------------------------------------------------
+# Bootstrap intervals and forecasts
+# --------------------------------------------------------------------------------------------------------
+
+
+def bootstraps(
+    fits: Mapping[str, growth.FitResult], n: int, seed: int, kind: str = "residual"
+) -> dict[str, growth.BootstrapResult]:
+    """Seeded bootstrap of every converged fit (the same seed for each model)."""
+    return {m: growth.bootstrap(r, n=n, seed=seed, kind=kind) for m, r in fits.items() if r.converged}
+
+
+def quantity_draws(
+    boot: growth.BootstrapResult, population: Population, horizon: int, reach_levels: Iterable[float]
+) -> dict[str, tuple[float, np.ndarray]]:
+    """Point estimate and per-resample values (NaN = failed resample) of every reported quantity."""
+    r = boot.fit
+    pop_h = population.at_year(horizon)
+    t_h = horizon + 0.5
+    th = boot.params.to_numpy(float)
+    with np.errstate(all="ignore"):
+        at_h = r.model.f(t_h - r.epoch, *[th[:, j] for j in range(th.shape[1])])
+    out: dict[str, tuple[float, np.ndarray]] = {
+        p: (r.params[p], boot.params[p].to_numpy(float)) for p in r.model.param_names
+    }
+    out["saturation"] = (growth.saturation(r), growth.saturation(boot))
+    out["inflection"] = (growth.inflection(r), growth.inflection(boot))
+    out["ceiling_per100"] = (100 * growth.saturation(r) / pop_h, 100 * growth.saturation(boot) / pop_h)
+    out[f"value_{horizon}"] = (float(r.predict(t_h)), at_h)
+    out[f"per100_{horizon}"] = (100 * float(r.predict(t_h)) / pop_h, 100 * at_h / pop_h)
+    for lev in reach_levels:
+        out[f"year_reaching_{lev:g}per100"] = (
+            float(year_reaching_per100(r, lev, population)),
+            np.asarray(year_reaching_per100(boot, lev, population), dtype=float),
+        )
+    return out
+
+
+def interval_row(est: float, values: np.ndarray, level: float) -> dict[str, float]:
+    """Percentile and basic bootstrap intervals, the bootstrap median and the share of finite values.
+
+    Infinite values ("never reaches the level") are kept in the percentile interval; the basic interval
+    ``(2 est - q_hi, 2 est - q_lo)`` is given only when the estimate and every used value are finite.
+    """
+    v = np.asarray(values, dtype=float)
+    used = v[~np.isnan(v)]
+    lo, hi = growth.percentile_interval(used, level)
+    med = float(np.quantile(used, 0.5, method="inverted_cdf")) if used.size else math.nan
+    finite = bool(np.isfinite(est) and used.size and np.all(np.isfinite(used)))
+    return dict(
+        estimate=float(est),
+        boot_median=med,
+        lo=lo,
+        hi=hi,
+        basic_lo=2 * est - hi if finite else math.nan,
+        basic_hi=2 * est - lo if finite else math.nan,
+        n_used=int(used.size),
+        share_finite=float(np.isfinite(used).mean()) if used.size else math.nan,
+        estimate_outside=bool(used.size and np.isfinite(est) and not (lo <= est <= hi)),
+    )
+
+
+def intervals_table(
+    boots: Mapping[str, growth.BootstrapResult],
+    population: Population,
+    horizon: int,
+    reach_levels: Iterable[float],
+    level: float,
+) -> pd.DataFrame:
+    """One row per model x quantity: estimate, bootstrap median, percentile (``lo``/``hi``) and basic
+    intervals, resamples used and failed (by reason).  Quantities: the parameters, ``saturation`` (count),
+    ``inflection`` (decimal year), ``ceiling_per100`` (saturation / population of the horizon year),
+    ``value_<horizon>`` and ``per100_<horizon>`` (the mean curve at mid-horizon-year) and
+    ``year_reaching_<L>per100`` (``inf`` = not reached; ``share_finite`` = share of resamples reaching it).
+    """
+    rows = []
+    for m, b in boots.items():
+        for q, (est, vals) in quantity_draws(b, population, horizon, reach_levels).items():
+            rows.append(
+                dict(
+                    model=m,
+                    quantity=q,
+                    **interval_row(est, vals, level),
+                    level=level,
+                    kind=b.kind,
+                    n_boot=b.n,
+                    n_failed=b.n_failed,
+                    failures=";".join(f"{k}={v}" for k, v in sorted(b.failures.items())),
+                )
+            )
+    return pd.DataFrame(rows)
+
+
+def forecast_table(
+    boots: Mapping[str, growth.BootstrapResult],
+    population: Population,
+    first_year: int,
+    horizon: int,
+    level: float,
+    chosen: str | None = None,
+) -> pd.DataFrame:
+    """Per model x calendar year (at mid-year, ``t = year + 0.5``): fitted mean, confidence band of the mean
+    (``mean_lo/hi``) and prediction interval of a new observation (``pred_lo/hi``), also per 100."""
+    years = np.arange(first_year, horizon + 1)
+    t = years + 0.5
+    pop = population.at(t)
+    out = []
+    for m, b in boots.items():
+        pi = growth.prediction_interval(b, t, level=level)
+        df = pd.DataFrame({"model": m, "year": years, "t": t})
+        for c in ("fit", "mean_lo", "mean_hi", "pred_lo", "pred_hi"):
+            df[c] = pi[c].to_numpy()
+        df["population"] = pop
+        for c in ("fit", "pred_lo", "pred_hi"):
+            df[f"{c}_per100"] = 100 * df[c] / pop
+        df["chosen"] = m == chosen
+        df["n_used"] = pi.attrs["n_used"]
+        out.append(df)
+    return pd.concat(out, ignore_index=True)
+
+
+# --------------------------------------------------------------------------------------------------------
+# Backtest and data-treatment comparison
+# --------------------------------------------------------------------------------------------------------
+
+
+def score_forecasts(
+    pred: np.ndarray, y: np.ndarray, lower: np.ndarray, upper: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Absolute error, absolute percentage error and signed relative error of forecasts.
+
+    Same rule as :func:`growth.backtest`: exact figures by ``|f - y|``; bound-only figures by the distance
+    outside their bounds, relative to the violated bound (0 when the forecast honours them).  The signed
+    error ``(f - ref) / ref`` is negative when the forecast is too low.
+    """
+    exact = np.isfinite(y)
+    lo = np.where(np.isnan(lower), -np.inf, lower)
+    hi = np.where(np.isnan(upper), np.inf, upper)
+    ref = np.where(exact, y, np.clip(pred, lo, hi))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        signed = np.where(ref != 0, (pred - ref) / np.abs(ref), np.nan)
+    signed = np.where(~exact & (pred == ref), 0.0, signed)
+    return np.abs(pred - ref), np.abs(signed), signed
+
+
+def backtest_table(
+    inputs: Mapping[str, Any], models: Sequence[str], origins: Sequence[float], **fit_kwargs: Any
+) -> pd.DataFrame:
+    """Rolling-origin backtest, one row per model x origin: fit on ``t <= origin``, score every later figure.
+
+    ``mae``/``mape`` are those of :func:`growth.backtest` (every scored later observation; a bound scores 0
+    when the forecast honours it; MAPE in percent).  Because satisfied bounds dilute the MAPE,
+    ``mape_exact`` is the MAPE over the later *exact* figures only, ``mpe_exact`` their signed mean
+    percentage error (negative = forecasts too low) and ``n_bounds_violated`` counts later bounds the
+    forecast breaks.  Non-converged fits are scored and flagged; a fit that cannot be made (too few
+    points) gives NaN scores with the reason.  (Computed in one pass of fits; the test suite checks
+    ``mae``/``mape`` against :func:`growth.backtest`.)
+    """
+    t = np.asarray(inputs["t"], dtype=float)
+    y = np.asarray(inputs["y"], dtype=float)
+    lo = np.full_like(t, np.nan) if inputs.get("lower") is None else np.asarray(inputs["lower"], dtype=float)
+    hi = np.full_like(t, np.nan) if inputs.get("upper") is None else np.asarray(inputs["upper"], dtype=float)
+    rows = []
+    for m in models:
+        for o in origins:
+            tr, te = t <= o, t > o
+            row = dict(
+                model=m,
+                origin=float(o),
+                n_train=int(tr.sum()),
+                n_test=int(te.sum()),
+                n_scored=0,
+                n_exact_scored=0,
+                n_bounds_violated=0,
+                mae=math.nan,
+                mape=math.nan,
+                mape_exact=math.nan,
+                mpe_exact=math.nan,
+                max_horizon=float(t[te].max() - o) if te.any() else math.nan,
+                converged=False,
+                message="",
+            )
+            try:
+                r = growth.fit(m, t[tr], y[tr], lower=lo[tr], upper=hi[tr], **fit_kwargs)
+            except ValueError as exc:
+                row["message"] = f"not fitted: {exc}"
+                rows.append(row)
+                continue
+            row.update(converged=r.converged, message=r.message)
+            if te.any():
+                err, ape, signed = score_forecasts(r.predict(t[te]), y[te], lo[te], hi[te])
+                ok, okp = np.isfinite(err), np.isfinite(ape)
+                ex = np.isfinite(y[te]) & okp
+                row.update(
+                    n_scored=int(ok.sum()),
+                    n_exact_scored=int(ex.sum()),
+                    n_bounds_violated=int((~np.isfinite(y[te]) & (err > 0)).sum()),
+                    mae=float(err[ok].mean()) if ok.any() else math.nan,
+                    mape=float(100 * ape[okp].mean()) if okp.any() else math.nan,
+                    mape_exact=float(100 * ape[ex].mean()) if ex.any() else math.nan,
+                    mpe_exact=float(100 * signed[ex].mean()) if ex.any() else math.nan,
+                )
+            rows.append(row)
+    return pd.DataFrame(rows).sort_values(["model", "origin"], kind="stable").reset_index(drop=True)
+
+
+def treatment_table(
+    variants: Mapping[str, Mapping[str, growth.BootstrapResult]],
+    population: Population,
+    horizon: int,
+    level: float,
+    reference: str,
+) -> pd.DataFrame:
+    """Key quantities per data treatment x model, and their difference from the ``reference`` treatment.
+
+    ``variants`` maps a treatment name (e.g. ``censored``, ``naive``, ``itu``) to its bootstraps by model.
+    Columns: ``treatment, model, quantity, estimate, lo, hi, n_failed, diff_vs_<reference>`` (estimate
+    minus the reference treatment's estimate for the same model and quantity).
+    """
+    rows = []
+    keys = ("saturation", "inflection", "ceiling_per100", f"per100_{horizon}")
+    for tr, boots in variants.items():
+        for m, b in boots.items():
+            draws = quantity_draws(b, population, horizon, ())
+            for q in keys:
+                est, vals = draws[q]
+                iv = interval_row(est, vals, level)
+                rows.append(
+                    dict(
+                        treatment=tr,
+                        model=m,
+                        quantity=q,
+                        estimate=iv["estimate"],
+                        lo=iv["lo"],
+                        hi=iv["hi"],
+                        n_failed=b.n_failed,
+                        n_obs=b.fit.n,
+                        n_bounds=int((~np.isfinite(b.fit.y)).sum()),
+                    )
+                )
+    df = pd.DataFrame(rows)
+    ref = df[df["treatment"] == reference].set_index(["model", "quantity"])["estimate"]
+    idx = pd.MultiIndex.from_frame(df[["model", "quantity"]])
+    df[f"diff_vs_{reference}"] = df["estimate"].to_numpy() - ref.reindex(idx).to_numpy()
+    return df
+
+
+# --------------------------------------------------------------------------------------------------------
+# Summary JSON and CSV output
+# --------------------------------------------------------------------------------------------------------
+
+
+def _num(x: Any, digits: int = 6) -> float | None:
+    """A JSON-safe rounded number (``None`` for NaN and infinities: "not reached" / not available)."""
+    if x is None:
+        return None
+    x = float(x)
+    if not math.isfinite(x):
+        return None
+    return float(f"{x:.{digits}g}")
+
+
+def interval_entry(intervals: pd.DataFrame, model: str, quantity: str) -> dict[str, Any]:
+    """``{estimate, lo, hi, boot_median, basic_lo, basic_hi, share_finite}`` of one row of
+    :func:`intervals_table`, JSON-safe (``null`` = infinite / not reached)."""
+    row = intervals[(intervals["model"] == model) & (intervals["quantity"] == quantity)]
+    if row.empty:
+        raise KeyError(f"no interval for {model}/{quantity}")
+    r = row.iloc[0]
+    return {
+        k: _num(r[k]) for k in ("estimate", "lo", "hi", "boot_median", "basic_lo", "basic_hi", "share_finite")
+    }
+
+
+def summary(
+    *,
+    settings: Mapping[str, Any],
+    obs: pd.DataFrame,
+    choice: Mapping[str, Any],
+    intervals: pd.DataFrame,
+    backtest: pd.DataFrame,
+    boots: Mapping[str, growth.BootstrapResult],
+    reach_levels: Iterable[float],
+    horizon: int,
+    population: Population,
+) -> dict[str, Any]:
+    """The key numbers as a flat-ish JSON-ready dict (stable keys; ``null`` = not reached / not available)."""
+    m = choice["model"]
+    b = boots[m]
+    exact = obs[obs["kind"] == "exact"]
+    last = obs.iloc[-1]
+    last_exact = exact.iloc[-1]
+    bt = backtest[backtest["model"] == m]
+    reach = {
+        f"{lev:g}per100": interval_entry(intervals, m, f"year_reaching_{lev:g}per100") for lev in reach_levels
+    }
+    sat = interval_entry(intervals, m, "saturation")
+    out = {
+        "settings": dict(settings),
+        "data": {
+            "n_obs": int(len(obs)),
+            "n_exact": int(len(exact)),
+            "n_bounds": int(len(obs) - len(exact)),
+            "first_t": _num(obs["t"].iloc[0]),
+            "last_t": _num(last["t"]),
+            "last_exact_t": _num(last_exact["t"]),
+            "last_exact_value": _num(last_exact["y"]),
+            "last_exact_per100": _num(100 * last_exact["y"] / float(population.at(last_exact["t"]))),
+            "max_observed_value": _num(
+                np.nanmax(np.concatenate([exact["y"].to_numpy(float), obs["lower"].to_numpy(float)]))
+            ),
+        },
+        "model": {
+            "chosen": m,
+            "reason": choice["reason"],
+            "akaike_weight": _num(choice["akaike_weight"], 4),
+            "runner_up": choice["runner_up"],
+            "runner_up_delta_aicc": _num(choice["runner_up_delta_aicc"], 4),
+            "supported": ",".join(choice["supported"]),
+            "bic_choice": choice["bic_choice"],
+            "robust": choice["robust"],
+        },
+        "saturation": sat,
+        "inflection": interval_entry(intervals, m, "inflection"),
+        "ceiling_per100": interval_entry(intervals, m, "ceiling_per100"),
+        "ceiling_population_year": int(horizon),
+        "ceiling_population": _num(population.at_year(horizon), 8),
+        f"value_{horizon}": interval_entry(intervals, m, f"value_{horizon}"),
+        f"per100_{horizon}": interval_entry(intervals, m, f"per100_{horizon}"),
+        "year_reaching": reach,
+        "saturation_supported_range": _supported_range(intervals, choice["supported"], "saturation"),
+        "bootstrap": {
+            "kind": b.kind,
+            "n": int(b.n),
+            "seed": int(b.seed),
+            "n_failed": int(b.n_failed),
+            "failures": {k: int(v) for k, v in sorted(b.failures.items())},
+            "n_failed_all_models": {k: int(v.n_failed) for k, v in sorted(boots.items())},
+            "estimate_outside_percentile": ",".join(
+                sorted(intervals.loc[(intervals["model"] == m) & intervals["estimate_outside"], "quantity"])
+            ),
+        },
+        "backtest": {
+            "origins": ",".join(f"{o:g}" for o in bt["origin"]),
+            "mape_exact_mean": _num(bt["mape_exact"].mean(), 4),
+            "mape_mean": _num(bt["mape"].mean(), 4),
+            "mape_exact_by_origin": {
+                f"{o:g}": _num(v, 4) for o, v in zip(bt["origin"], bt["mape_exact"], strict=True)
+            },
+            "mpe_exact_by_origin": {
+                f"{o:g}": _num(v, 4) for o, v in zip(bt["origin"], bt["mpe_exact"], strict=True)
+            },
+            "best_model_mape_exact": _best_backtest(backtest),
+        },
+    }
+    return out
+
+
+def treatment_summary(
+    treat: pd.DataFrame,
+    model: str,
+    quantity: str = "saturation",
+    treatments: Sequence[str] = ("censored", "naive", "itu"),
+) -> dict[str, Any]:
+    """``{model, <treatment>_<quantity>: estimate}`` for one model from :func:`treatment_table` (JSON-safe;
+    ``None`` where that treatment's fit of the model did not converge), one key per treatment."""
+    sel = (treat["model"] == model) & (treat["quantity"] == quantity)
+    sub = treat[sel].set_index("treatment")["estimate"]
+    return {"model": model, **{f"{tr}_{quantity}": _num(sub.get(tr, math.nan)) for tr in treatments}}
+
+
+def fmt_interval(entry: Mapping[str, Any], fmt: Any, level: float) -> str:
+    """Plain-words "estimate (95% interval lo to hi)" of an :func:`interval_entry` (``None`` = not reached)."""
+    if entry["estimate"] is None and entry.get("share_finite") == 0:
+        return "not reached (the curve saturates below it in every resample)"
+    est = "not reached" if entry["estimate"] is None else fmt(entry["estimate"])
+    lo = "not reached" if entry["lo"] is None else fmt(entry["lo"])
+    hi = "not reached" if entry["hi"] is None else fmt(entry["hi"])
+    return f"{est} ({level:.0%} interval {lo} to {hi})"
+
+
+def display_float(v: float) -> str:
+    """Float format for notebook tables: counts with thousands separators, years with 2 decimals."""
+    if not math.isfinite(v):
+        return str(v)
+    if abs(v) >= 1e5:
+        return f"{v:,.0f}"
+    if 1900 <= abs(v) <= 2200:
+        return f"{v:.2f}"
+    return f"{v:.4g}"
+
+
+def _supported_range(intervals: pd.DataFrame, models: Sequence[str], quantity: str) -> dict[str, Any]:
+    sub = intervals[intervals["model"].isin(models) & (intervals["quantity"] == quantity)]
+    return {"models": ",".join(models), "lo": _num(sub["lo"].min()), "hi": _num(sub["hi"].max())}
+
+
+def _best_backtest(backtest: pd.DataFrame) -> str | None:
+    g = backtest.groupby("model")["mape_exact"].mean().dropna()
+    return None if g.empty else str(g.sort_values(kind="stable").index[0])
+
+
+def write_csv(df: pd.DataFrame, path: Path) -> Path:
+    """Write a product CSV deterministically (fixed float format, no index, ``\\n`` line ends)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    df.to_csv(path, index=False, float_format=FLOAT_FORMAT, lineterminator="\n")
+    return path
+
+
+def write_json(data: Mapping[str, Any], path: Path) -> Path:
+    """Write the summary JSON deterministically (sorted keys off: the dict order is the schema)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False) + "\n", encoding="utf-8")
+    return path
+
+
+# --------------------------------------------------------------------------------------------------------
+# Figures
+# --------------------------------------------------------------------------------------------------------
+
+MODEL_COLORS = {"logistic": "#1f77b4", "gompertz": "#d62728", "richards": "#2ca02c", "bass": "#9467bd"}
+MILLION = 1e6
+
+
+def _color(m: str) -> str:
+    return MODEL_COLORS.get(m, "#7f7f7f")
+
+
+def plot_observations(
+    ax: plt.Axes, obs: pd.DataFrame, left_out: pd.DataFrame | None = None, itu: pd.DataFrame | None = None
+) -> None:
+    """Exact points as dots, lower bounds as upward triangles with an arrow, intervals as bars; ITU counts
+    (end of year) as grey crosses; left-out rows hollow."""
+    ex = obs[obs["kind"] == "exact"]
+    ax.plot(ex["t"], ex["y"] / MILLION, "o", color="black", ms=5, zorder=5, label="exact figure")
+    lo = obs[obs["kind"] == "lower"]
+    if len(lo):
+        ax.plot(
+            lo["t"],
+            lo["lower"] / MILLION,
+            "^",
+            color="black",
+            mfc="white",
+            ms=6,
+            zorder=5,
+            label="lower bound (\u2265)",
+        )
+        for t, v in zip(lo["t"], lo["lower"], strict=True):
+            ax.annotate(
+                "",
+                xy=(t, v / MILLION * 1.12),
+                xytext=(t, v / MILLION),
+                arrowprops=dict(arrowstyle="->", color="0.3", lw=0.8),
+            )
+    up = obs[obs["kind"] == "upper"]
+    if len(up):
+        ax.plot(
+            up["t"],
+            up["upper"] / MILLION,
+            "v",
+            color="black",
+            mfc="white",
+            ms=6,
+            label="upper bound (\u2264)",
+        )
+    iv = obs[obs["kind"] == "interval"]
+    for t, a, b in zip(iv["t"], iv["lower"], iv["upper"], strict=True):
+        ax.plot([t, t], [a / MILLION, b / MILLION], "-", color="black", lw=2)
+    if left_out is not None and len(left_out):
+        v = left_out["y"].fillna(left_out["lower"]).fillna(left_out["upper"])
+        ax.plot(left_out["t"], v / MILLION, "x", color="0.55", ms=6, label="left out (operator figure)")
+    if itu is not None and len(itu):
+        ax.plot(
+            itu["year"] + ITU_T_OFFSET,
+            itu["subscriptions"] / MILLION,
+            "+",
+            color="0.45",
+            ms=7,
+            label="ITU count (end of year)",
+        )
+
+
+def plot_fit(
+    obs: pd.DataFrame,
+    forecast: pd.DataFrame,
+    chosen: str,
+    *,
+    left_out: pd.DataFrame | None = None,
+    itu: pd.DataFrame | None = None,
+    t_max: float | None = None,
+    title: str = "",
+) -> plt.Figure:
+    """Observations with the fitted curve of every model; 95 % band of the mean for the chosen model."""
+    fig, ax = plt.subplots()
+    fc = forecast if t_max is None else forecast[forecast["t"] <= t_max]
+    for m, g in fc.groupby("model", sort=False):
+        lw = 2.2 if m == chosen else 1.0
+        ax.plot(
+            g["t"],
+            g["fit"] / MILLION,
+            "-",
+            color=_color(m),
+            lw=lw,
+            label=f"{m}{' (chosen)' if m == chosen else ''}",
+        )
+        if m == chosen:
+            ax.fill_between(
+                g["t"],
+                g["mean_lo"] / MILLION,
+                g["mean_hi"] / MILLION,
+                color=_color(m),
+                alpha=0.18,
+                lw=0,
+                label="95% band of the mean (chosen)",
+            )
+    plot_observations(ax, obs, left_out, itu)
+    ax.set(xlabel="year", ylabel="subscriptions (millions)", title=title)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.legend(ncol=2, fontsize=8, loc="upper left")
+    return fig
+
+
+def plot_residuals(fits: Mapping[str, growth.FitResult]) -> plt.Figure:
+    """Residuals on the loss scale per model: exact points (dots) and bound violations (triangles; 0 when
+    the curve honours the bound)."""
+    n = len(fits)
+    ncol = 2 if n > 1 else 1
+    nrow = math.ceil(n / ncol)
+    fig, axes = plt.subplots(
+        nrow, ncol, sharex=True, sharey=True, figsize=(8, 2.4 * nrow + 0.6), squeeze=False
+    )
+    for ax, (m, r) in zip(axes.ravel(), fits.items(), strict=False):
+        res = -r.residuals  # observed - fitted
+        ex = np.isfinite(r.y)
+        ax.axhline(0, color="0.5", lw=0.8)
+        ax.plot(r.t[ex], res[ex], "o", color=_color(m), ms=4, label="exact")
+        if (~ex).any():
+            ax.plot(r.t[~ex], res[~ex], "^", color=_color(m), mfc="white", ms=5, label="bound (0 = honoured)")
+        ax.set_title(f"{m}{'' if r.converged else ' (not converged)'}", fontsize=9)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    for ax in axes.ravel()[n:]:
+        ax.set_visible(False)
+    scale = (
+        "log(observed) - log(fitted)"
+        if next(iter(fits.values())).loss_scale == "log"
+        else "observed - fitted"
+    )
+    fig.supylabel(scale, fontsize=9)
+    fig.supxlabel("year", fontsize=9)
+    axes.ravel()[0].legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def plot_forecast(
+    obs: pd.DataFrame, forecast: pd.DataFrame, chosen: str, level: float, title: str = ""
+) -> plt.Figure:
+    """Fan chart of the chosen model to the horizon (prediction interval and band of the mean), other
+    models as thin lines, observations on top; right axis per 100 inhabitants at the horizon population."""
+    fig, ax = plt.subplots()
+    g = forecast[forecast["model"] == chosen]
+    ax.fill_between(
+        g["t"],
+        g["pred_lo"] / MILLION,
+        g["pred_hi"] / MILLION,
+        color=_color(chosen),
+        alpha=0.12,
+        lw=0,
+        label=f"{level:.0%} prediction interval",
+    )
+    ax.fill_between(
+        g["t"],
+        g["mean_lo"] / MILLION,
+        g["mean_hi"] / MILLION,
+        color=_color(chosen),
+        alpha=0.3,
+        lw=0,
+        label=f"{level:.0%} band of the mean",
+    )
+    ax.plot(g["t"], g["fit"] / MILLION, "-", color=_color(chosen), lw=2.2, label=f"{chosen} (chosen)")
+    for m, h in forecast[forecast["model"] != chosen].groupby("model", sort=False):
+        ax.plot(h["t"], h["fit"] / MILLION, "-", color=_color(m), lw=0.9, alpha=0.8, label=m)
+    plot_observations(ax, obs)
+    ax.set(xlabel="year", ylabel="subscriptions (millions)", title=title)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.legend(fontsize=8, loc="upper left", ncol=2)
+    return fig
+
+
+def plot_backtest(backtest: pd.DataFrame) -> plt.Figure:
+    """MAPE of the exact later observations by forecast origin and model (log scale)."""
+    fig, ax = plt.subplots()
+    for m, g in backtest.groupby("model", sort=False):
+        ax.plot(g["origin"], g["mape_exact"], "o-", color=_color(m), label=m)
+    ax.set_yscale("log")
+    ax.yaxis.set_major_formatter(ScalarFormatter())
+    ax.yaxis.set_minor_formatter(ScalarFormatter())
+    ax.set(
+        xlabel="forecast origin (fit on data up to this year)",
+        ylabel="MAPE of later exact figures (%)",
+        title="Rolling-origin backtest",
+    )
+    ax.set_xticks(sorted(backtest["origin"].unique()))
+    ax.legend(fontsize=8)
+    return fig
+
+
+def plot_selection(selection: pd.DataFrame) -> plt.Figure:
+    """Delta AICc and Akaike weight per model (converged models; others marked)."""
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(8, 3.2))
+    s = selection.iloc[::-1]
+    colors = [_color(m) for m in s["model"]]
+    a1.barh(s["model"], s["delta_aicc"].fillna(0), color=colors)
+    a1.axvline(2, color="0.4", ls="--", lw=0.8)
+    a1.set(xlabel="\u0394AICc (dashed: 2)", title="Distance from the best model")
+    a2.barh(s["model"], s["akaike_weight"].fillna(0), color=colors)
+    a2.set(xlabel="Akaike weight", xlim=(0, 1), title="Akaike weights")
+    for ax in (a1, a2):
+        for i, ok in enumerate(s["converged"]):
+            if not ok:
+                ax.text(0, i, "  not converged", va="center", fontsize=8)
+    fig.tight_layout()
+    return fig
