@@ -1,0 +1,436 @@
+"""helpers.report and helpers.events: provenance register, escaping, numbering, events file, generated text."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from helpers import events as ev
+from helpers import report as R
+from helpers.observations import quote_in_source
+from tests.conftest import ROOT
+
+# --------------------------------------------------------------------------------------------------------
+# Provenance, esc, numbering
+# --------------------------------------------------------------------------------------------------------
+
+
+def test_provenance_registers_each_number_once_with_its_origin() -> None:
+    p = R.Provenance(mark=" [{ref}]")
+    a = p.num(6353440.0, label="ITU 2022", origin="ITU", detail="itu_prk.csv, 2022")
+    b = p.num(24.13, "{:.1f}", label="per 100", origin="ITU")
+    again = p.num(6353440.0, label="ITU 2022", origin="ITU", detail="itu_prk.csv, 2022")
+    rng = p.text("5.0–10.1", label="interval", origin="step 02")
+    assert (a, b, again, rng) == ("6,353,440 [1]", "24.1 [2]", "6,353,440 [1]", "5.0–10.1 [3]")
+    t = p.table()
+    assert list(t["ref"]) == [1, 2, 3]
+    assert t.loc[0, "origin"] == "ITU" and t.loc[0, "how it was obtained"] == "itu_prk.csv, 2022"
+    assert list(t["value in text"]) == ["6,353,440", "24.1", "5.0–10.1"]
+
+
+def test_provenance_default_mark_and_nan_is_refused() -> None:
+    p = R.Provenance()
+    assert p.num(3, label="x", origin="o") == "3[1]"
+    with pytest.raises(ValueError, match="NaN"):
+        p.num(float("nan"), label="y", origin="o")
+
+
+def test_esc_neutralises_html_and_markdown() -> None:
+    out = R.esc('<script>alert("x")</script> *bold* _it_ [link](u) $x$ | # & `c`')
+    assert "<script>" not in out and "&lt;script&gt;" in out
+    for raw in ("*bold*", "_it_", "[link]", "$x$", "`c`"):
+        assert raw not in out
+    assert "&amp;" in out
+    assert R.esc(None) == "" and R.esc(float("nan")) == ""
+
+
+def test_numbering_counts_figures_and_tables_and_checks_order() -> None:
+    n = R.Numbering()
+    n.declare(tables=["a", "b"])
+    assert n.fig("x") == "Figure 1"
+    assert n.figure("x", "Cap.") == "**Figure 1.** Cap."
+    assert n.table("a", "A.") == "**Table 1.** A."
+    assert n.tab("b") == "Table 2"
+    with pytest.raises(ValueError, match="never shown"):
+        n.check()
+    n.table("b", "B.")
+    n.check()
+    m = R.Numbering()
+    m.tab("late")  # a forward reference without declare() allocates number 1
+    m.table("early", "E.")
+    m.table("late", "L.")
+    with pytest.raises(ValueError, match="order"):
+        m.check()
+
+
+# --------------------------------------------------------------------------------------------------------
+# Tables: escaping, captions, widths
+# --------------------------------------------------------------------------------------------------------
+
+
+def test_table_html_escapes_a_script_note_and_keeps_caption_and_widths() -> None:
+    df = pd.DataFrame({"id": ["E1"], "note": ["<script>alert(1)</script> & more"]})
+    html = R.table_html(df, "**Table 1.** Events from `events.csv`.", [1, 3])
+    assert "<script>" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; &amp; more" in html
+    assert "<caption><strong>Table 1.</strong> Events from <code>events.csv</code>.</caption>" in html
+    assert '<col style="width: 25.0%"><col style="width: 75.0%">' in html
+    assert ">0<" not in html  # no index column
+    with pytest.raises(ValueError, match="widths"):
+        R.table_html(df, widths=[1])
+
+
+def test_events_table_renders_script_note_as_text() -> None:
+    events = pd.DataFrame(
+        {"event_id": ["E1"], "date": ["2012"], "date_end": [None], "event": ["x"],
+         "source_id": ["000_abc"], "quote": ["q"], "note": ['<script>alert("x")</script>']}
+    )  # fmt: skip
+    html = R.table_html(R.events_table(events))
+    assert "<script>" not in html and "&lt;script&gt;" in html
+    assert "<td>000</td>" in html  # short source id
+
+
+def test_value_text_reads_qualifiers() -> None:
+    row = {"unit": "subscriptions", "qualifier": "at_least", "value": 1e6, "value_low": float("nan"),
+           "value_high": float("nan")}  # fmt: skip
+    assert R.value_text(row) == "≥ 1,000,000"
+    assert R.value_text({**row, "qualifier": "range", "value": float("nan"), "value_low": 6.5e6,
+                         "value_high": 7e6}) == "6,500,000–7,000,000"  # fmt: skip
+    assert R.value_text({**row, "unit": "percent", "qualifier": "approx", "value": 15.5}) == "≈ 15.5%"
+
+
+# --------------------------------------------------------------------------------------------------------
+# Generated text from tiny tables
+# --------------------------------------------------------------------------------------------------------
+
+ITU = pd.DataFrame(
+    {"year": [2009, 2010, 2012], "subscriptions": [69261, 431919, 1700000], "per100": [0.278, 1.729, 6.743]}
+)
+SUMMARY = {
+    "settings": {"level": 0.95, "horizon": 2030, "epoch": 2008, "series": "curated", "models": "logistic,gompertz"},
+    "data": {"n_obs": 7, "n_exact": 3, "n_bounds": 4, "first_t": 2010.4, "last_t": 2013.1},
+    "model": {"chosen": "gompertz", "akaike_weight": 0.61, "runner_up": "logistic", "runner_up_delta_aicc": 2.6,
+              "supported": "gompertz", "robust": True},
+    "saturation": {"estimate": 8.3e6, "lo": 5.0e6, "hi": 10.1e6},
+    "ceiling_per100": {"estimate": 31.1, "lo": 18.6, "hi": 37.7},
+    "inflection": {"estimate": 2015.61, "lo": 2013.5, "hi": 2016.9},
+    "value_2030": {"estimate": 8.0e6, "lo": 5.0e6, "hi": 9.5e6},
+    "year_reaching": {"25per100": {"estimate": 2021.95, "share_finite": 0.7},
+                      "50per100": {"estimate": None, "share_finite": 0.0}},
+    "bootstrap": {"kind": "residual", "n": 1000, "seed": 7, "n_failed": 3},
+    "backtest": {"origins": "2012,2016", "mape_exact_by_origin": {"2012": 59.4, "2016": 8.3}},
+    "naive_vs_censored": {"censored_saturation": 8.3e6, "naive_saturation": 6.6e6, "itu_saturation": 5.1e6},
+}  # fmt: skip
+
+
+def test_itu_paragraph_states_the_latest_year_and_the_gap() -> None:
+    p = R.Provenance(mark="")
+    txt = R.itu_paragraph(ITU, p)
+    assert "1,700,000 mobile subscriptions in North Korea at the end of 2012, 6.7 per 100 people" in txt
+    assert "starts in 2009 with 69,261 subscriptions" in txt
+    assert "no figure for 2011" in txt
+
+
+def test_usage_paragraph_counts_observations() -> None:
+    obs = pd.DataFrame(
+        {
+            "obs_id": ["000-001", "000-002", "001-001", "001-002"],
+            "source_id": ["000_x", "000_x", "001_y", "001_y"],
+            "usable_national_subs": [True, True, True, False],
+            "use_as": ["value", "lower_bound", "lower_bound", None],
+        }
+    )
+    txt = R.usage_paragraph(obs, R.Provenance(mark=""), n_documents=3, reasons_ref="Table 4")
+    assert "recorded 4 figures from 2 documents (the other document has none)" in txt
+    assert "3 of them inform the fit" in txt and "1 as values and 2 as lower bounds" in txt
+    assert "The other 1 are left out, each for a written reason (Table 4)." in txt
+
+
+def test_abstract_contains_the_computed_numbers_and_registers_them() -> None:
+    series = pd.DataFrame({"t": [2012.1, 2013.1], "value": [float("nan"), 1e6], "lower": [9e5, float("nan")],
+                           "obs_id": ["001-001", "004-001"], "population_source": ["WB", "WB"]})  # fmt: skip
+    obs = pd.DataFrame({"obs_id": ["001-001", "004-001"], "source_id": ["001_y", "004_z"],
+                        "quote": ["q1", "1 million cellphone subscribers"], "date_text": ["2012", "March 2013"],
+                        "unit": ["subscriptions", "subscriptions"], "qualifier": ["at_least", "exact"],
+                        "value": [9e5, 1e6], "value_low": [9e5, float("nan")],
+                        "value_high": [float("nan"), float("nan")]})  # fmt: skip
+    sources = pd.DataFrame(
+        {"source_id": ["001_y", "004_z"], "author_publisher": ["Wikipedia", "iTechPost; X"]}
+    )
+    p = R.Provenance(mark="")
+    txt = R.abstract(ITU, series, obs, sources, SUMMARY, p)
+    assert "At the end of 2012" in txt and "1.70 million mobile subscriptions" in txt and "6.7 per 100" in txt
+    assert "iTechPost's 1,000,000 mobile subscriptions “March 2013”" in txt
+    assert "7 figures (3 exact, 4 bounds)" in txt
+    assert "The Gompertz curve has the lowest AICc" in txt and "Akaike weight 0.61" in txt
+    assert "8.3 million (95% interval 5.0–10.1 million)" in txt
+    assert "31 (95% interval 19–38)" in txt
+    reg = p.table()
+    row = reg[reg["quantity"] == "saturation (millions), estimate"].iloc[0]
+    assert row["value in text"] == "8.3" and "growth_summary.json" in row["origin"]
+    assert "saturation.estimate" in row["how it was obtained"]
+    assert reg["quantity"].is_unique or reg.duplicated(["quantity", "value in text"]).sum() == 0
+
+
+def test_results_text_follows_the_numbers() -> None:
+    p = R.Provenance(mark="")
+    sat = R.results_saturation(SUMMARY, p)
+    assert (
+        "It reaches 25 subscriptions per 100 inhabitants in 2022, but only 70% of the bootstrap curves" in sat
+    )
+    assert "never reaches 50 per 100" in sat
+    intervals = pd.DataFrame({"model": ["gompertz", "logistic"], "quantity": ["saturation"] * 2,
+                              "estimate": [8.3e6, 6.9e6]})  # fmt: skip
+    naive = R.results_naive(SUMMARY, intervals, p)
+    assert "lowers the Gompertz saturation level from 8.3 to 6.6 million" in naive
+    raised = {**SUMMARY, "naive_vs_censored": {**SUMMARY["naive_vs_censored"], "naive_saturation": 9.9e6}}
+    assert "raises the Gompertz" in R.results_naive(raised, intervals, p)
+    bt = R.results_backtest(SUMMARY, p)
+    assert "59% from 2012, 8% from 2016" in bt and "far worse" in bt
+    lim = R.limitations(SUMMARY, pd.DataFrame(), pd.DataFrame({"verdict": ["conflict", "agree"]}), ITU, p)
+    assert "Only 3 stated figures" in lim and "1 pairs of figures conflict" in lim
+    assert "3 bootstrap refits failed" in lim and "no figure for 2011" in lim
+
+
+def test_nist_comparison_passes_all_cases() -> None:
+    nist = R.nist_comparison(ROOT / "tests" / "data" / "nist")
+    assert len(nist) == 6 and nist["pass"].all()
+    assert (nist["max rel. dev. parameters"] < R.NIST_TOLERANCES["parameters"]).all()
+
+
+# --------------------------------------------------------------------------------------------------------
+# Events
+# --------------------------------------------------------------------------------------------------------
+
+
+def test_events_csv_quotes_occur_verbatim_in_their_sources() -> None:
+    events = pd.read_csv(ROOT / "data" / "raw" / "events.csv", dtype=str, keep_default_na=False)
+    sources = pd.read_csv(ROOT / "data" / "sources" / "sources.csv", dtype=str).set_index("source_id")
+    assert list(events.columns) == list(ev.COLUMNS)
+    assert events["event_id"].is_unique
+    for r in events.itertuples():
+        text = (ROOT / "data" / "sources" / sources.loc[r.source_id, "file"]).read_text(encoding="utf-8")
+        assert quote_in_source(r.quote, text), f"{r.event_id}: quote not in {r.source_id}"
+    loaded = ev.load_events(ROOT / "data" / "raw" / "events.csv", ROOT / "data" / "sources" / "sources.csv")
+    assert loaded["t_start"].is_monotonic_increasing
+
+
+def test_check_events_reports_each_problem(tmp_path) -> None:
+    (tmp_path / "a.txt").write_text("In 2012, something   happened\nin Pyongyang.", encoding="utf-8")
+    sources = pd.DataFrame({"source_id": ["000_a"], "file": ["a.txt"]})
+    good = {"event_id": "E1", "date": "2012", "date_end": "", "date_text": "In 2012", "event": "x",
+            "source_id": "000_a", "quote": "something happened in Pyongyang", "note": ""}  # fmt: skip
+    assert ev.check_events(pd.DataFrame([good]), sources, tmp_path) == []
+    bad = pd.DataFrame(
+        [
+            {**good, "quote": "something happened in Seoul"},
+            {**good, "event_id": "E2", "date": "2012-13"},
+            {**good, "event_id": "E3", "source_id": "999_z"},
+            {**good, "event_id": "E4", "date": "2012", "date_end": "2010"},
+        ]
+    )
+    problems = ev.check_events(bad, sources, tmp_path)
+    assert any(p.startswith("E1: quote: not found verbatim") for p in problems)
+    assert any(p.startswith("E2: date:") for p in problems)
+    assert any(p.startswith("E3: source_id:") for p in problems)
+    assert any(p.startswith("E4: date_end:") for p in problems)
+
+
+def test_date_span_and_label() -> None:
+    assert ev.date_span("2012") == ev.Span(2012.0, 2013.0)
+    s = ev.date_span("2002-11")
+    assert 2002.83 < s.start < s.end < 2002.92
+    with pytest.raises(ValueError):
+        ev.date_span("late 2023")
+    assert ev.date_label("2002-11") == "Nov 2002"
+    assert ev.date_label("2002-11", long=True) == "November 2002"
+    assert ev.date_label("2004", "2008") == "2004–2008"
+    assert ev.date_label("2023-10", "2023-12") == "Oct–Dec 2023"
+
+
+def test_timeline_figure_draws_one_marker_per_event(tmp_path) -> None:
+    events = pd.DataFrame(
+        {"event_id": ["E1", "E2", "E3"], "date": ["2004", "2008-12", "2008-12"], "date_end": ["2008", None, None],
+         "date_text": ["a", "b", "c"], "event": ["Ban", "Launch", "Launch"], "source_id": ["s"] * 3,
+         "quote": ["q"] * 3, "note": [""] * 3}
+    )  # fmt: skip
+    fig = ev.plot_timeline(ev.event_spans(events), ITU)
+    texts = [t.get_text() for t in fig.axes[0].texts]
+    assert texts == ["1", "2"]  # the launch stated twice is drawn once
+    assert any("Launch (Dec 2008)" in t.get_text() for t in fig.texts)
+
+
+def test_period_text_is_compact() -> None:
+    assert R.period_text("2013-01-01..2013-12-31") == "2013"
+    assert R.period_text("2013-01-01..2013-03-13") == "1 Jan–13 Mar 2013"
+    assert R.period_text("2012-12-31") == "31 Dec 2012"
+    assert R.period_text("2017-05-01..2017-08-31") == "May–Aug 2017"
+
+
+def test_exclusion_table_lists_ids_and_by_name_reasons() -> None:
+    obs = pd.DataFrame(
+        {
+            "obs_id": ["000-001", "000-002", "000-003", "000-004", "000-005"],
+            "usable_national_subs": [True, True, False, False, False],
+            "use_as": ["value", "lower_bound", None, None, None],
+            "exclusion_reason": [None, None, "not a count or share of mobile subscriptions or users (indicator price)",
+                                 "not a count or share of mobile subscriptions or users (indicator websites)",
+                                 "excluded by name: restates 000-001"],
+        }
+    )  # fmt: skip
+    t = R.exclusion_table(obs)
+    assert list(t["status"]) == ["used in the fit", "used in the fit", "excluded", "excluded"]
+    other = t[t["reason"].str.contains("other indicators")].iloc[0]
+    assert other["count"] == 2 and other["observations"] == "000-003, 000-004"
+    assert t.iloc[-1]["reason"] == "by name: restates 000-001"
+    assert t["count"].sum() == len(obs)
+
+
+PEERS = {
+    "focal_name": "North Korea",
+    "params": {"comparison_model": "logistic"},
+    "panel": {"n_countries": 214},
+    "focal_percentiles": {
+        "all": {
+            "logistic": {
+                "ceiling": {"value": 27.96, "lo": 22.5, "hi": 50.4, "percentile": 0.96, "n_countries": 209,
+                            "median": 114.8},
+                "speed": {"value": 14.9, "lo": 9.9, "hi": 24.6, "percentile": 81.8, "median": 9.8},
+            },
+            "gompertz": {"ceiling": {"percentile": 1.46}, "speed": {"percentile": 85.9}},
+        }
+    },
+    "counterfactual": {"n_peers": 2, "launch_year": 2010, "median": 94.6, "lo": 77.4, "hi": 120.8,
+                       "horizon_year": 2030, "loo_min": 84.0, "loo_max": 105.2, "last_observed_year": 2022,
+                       "median_at_last_observed": 67.0, "last_observed_per100": 24.1},
+}  # fmt: skip
+
+
+def test_peers_paragraphs_state_the_percentiles_and_counterfactual() -> None:
+    comparison = pd.DataFrame({"name": ["Cuba", "China", "North Korea"], "role": ["peer", "peer", "focal"]})
+    txt = R.peers_paragraphs(PEERS, comparison, R.Provenance(mark=""))
+    assert "each of the 214 countries" in txt
+    assert "ceiling is 28 subscriptions per 100 people (95% interval 22–50); 99% of the 209 countries" in txt
+    assert (
+        "median is 115" in txt
+        and "takes 15 years (interval 10–25)" in txt
+        and "82% of countries were faster" in txt
+    )
+    assert "at least 99% of countries have a higher ceiling" in txt
+    assert "its 2 peers (China, Cuba)" in txt and "95 subscriptions per 100 people in 2030" in txt
+    assert "77–121" in txt and "84–105" in txt and "stood at 67 per 100, against the 24 observed" in txt
+
+
+def test_scenarios_paragraph_and_table() -> None:
+    sc = pd.DataFrame(
+        {
+            "scenario": ["a", "b"],
+            "use_bounds": [True, False],
+            "settings.use_bounds": [True, False],
+            "settings.n_bootstrap": [200, 200],
+            "model.chosen": ["gompertz", "bass"],
+            "saturation.estimate": [8.3e6, 6.6e6],
+            "saturation.lo": [5.3e6, 4.9e6],
+            "saturation.hi": [10.3e6, 8.7e6],
+        }
+    )
+    txt = R.scenarios_paragraph(sc, R.Provenance(mark=""), table_ref="Table 10")
+    assert "the 1 choices in Table 10: 2 runs, 200 bootstrap resamples each" in txt
+    assert "Gompertz in 1, Bass in 1" in txt and "from 6.6 to 8.3 million" in txt
+    t = R.scenarios_table(sc)
+    assert list(t["use bounds"]) == ["yes", "no"]
+    assert list(t["saturation, M (interval)"]) == ["8.3 (5.3–10.3)", "6.6 (4.9–8.7)"]
+    assert "use bounds:" in R.scenarios_caption(sc)
+
+
+def test_data_hashes_match_sha256_and_split_in_groups(tmp_path) -> None:
+    import hashlib
+
+    f = tmp_path / "x.csv"
+    f.write_bytes(b"a,b\n1,2\n")
+    digest = hashlib.sha256(b"a,b\n1,2\n").hexdigest()
+    assert R.data_hashes([f]).loc[0, "sha256"] == digest
+    split = R.data_hashes([f], split=True).loc[0, "sha256"]
+    assert split.replace(" ", "") == digest and [len(x) for x in split.split()] == [16] * 4
+    assert R.data_hashes([f]).loc[0, "bytes"] == "8"
+
+
+def test_register_wraps_long_json_paths() -> None:
+    p = R.Provenance()
+    p.num(1, label="x", origin="step 03: data/processed/peer_summary.json",
+          detail="focal_percentiles.all.logistic.ceiling.lo and data.n_obs")  # fmt: skip
+    row = p.table(strip="data/processed/").iloc[0]
+    assert row["origin"] == "step 03: peer_summary.json"
+    assert row["how it was obtained"] == "focal_percentiles › all › logistic › ceiling › lo and data.n_obs"
+
+
+def test_script_in_data_renders_as_text_in_the_html_report(tmp_path) -> None:
+    """A note containing <script> goes through a table and through generated Markdown; the page shows it as text."""
+    import nbformat
+
+    from helpers import render
+
+    evil = '<script>alert("pwned")</script>'
+    df = pd.DataFrame({"event": ["x"], "note": [evil]})
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell("# Title"), nbformat.v4.new_code_cell("")]
+    nb.cells[1].outputs = [
+        nbformat.v4.new_output("display_data", {"text/html": R.table_html(df, "**Table 1.** Notes.")}),
+        nbformat.v4.new_output("display_data", {"text/markdown": f"The note reads {R.esc(evil)}."}),
+    ]
+    path = tmp_path / "nb.ipynb"
+    nbformat.write(nb, path)
+    page = render.export_html(path)
+    body = page.split("<main", 1)[1]
+    assert "<script>alert" not in body
+    assert body.count("&lt;script&gt;") >= 2
+
+
+def test_parameters_table_marks_parameters_at_a_bound() -> None:
+    fits = pd.DataFrame({"model": ["richards", "richards"], "param": ["K", "nu"], "estimate": [8.3e6, 0.01],
+                         "stderr": [2.3e6, 0.6], "rel_stderr": [0.28, 61.7], "at_bound": [False, True]})  # fmt: skip
+    t = R.parameters_table(fits)
+    assert list(t["parameter"]) == ["K", "ν"]
+    assert list(t["estimate"]) == ["8,300,000", "0.01"]
+    assert list(t["standard error"]) == ["2,300,000", "— (at a bound)"]
+    assert list(t["relative s.e."]) == ["28%", ""]
+
+
+def test_results_naive_points_out_an_itu_ceiling_below_the_last_count() -> None:
+    itu = pd.DataFrame({"year": [2016, 2017, 2019, 2020, 2022], "subscriptions": [3.6e6, 3.8e6, 4.25e6, 6.0e6, 6.35e6],
+                        "per100": [14.0, 14.8, 16.3, 23.0, 24.1]})  # fmt: skip
+    intervals = pd.DataFrame({"model": ["gompertz"], "quantity": ["saturation"], "estimate": [8.3e6]})
+    txt = R.results_naive(SUMMARY, intervals, R.Provenance(mark=""), itu=itu)
+    assert "levels off at 5.1 million, below ITU's own count for 2022 (6.35 million)" in txt
+    assert "jumps from 4.25 million in 2019 to 6.00 million in 2020" in txt
+    high = {**SUMMARY, "naive_vs_censored": {**SUMMARY["naive_vs_censored"], "itu_saturation": 7e6}}
+    assert "below ITU's own count" not in R.results_naive(high, intervals, R.Provenance(mark=""), itu=itu)
+
+
+def test_reference_marks_survive_the_html_renderer(tmp_path) -> None:
+    import nbformat
+
+    from helpers import render
+
+    p = R.Provenance()
+    text = f"ITU counted {p.num(6.35, '{:.2f}', label='x', origin='ITU')} million."
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell("# Title"), nbformat.v4.new_code_cell("")]
+    nb.cells[1].outputs = [nbformat.v4.new_output("display_data", {"text/markdown": text})]
+    path = tmp_path / "nb.ipynb"
+    nbformat.write(nb, path)
+    assert "ITU counted 6.35[1] million." in render.export_html(path)
+
+
+def test_abstract_peers_shares_references_with_the_results() -> None:
+    p = R.Provenance(mark=" [{ref}]")
+    a = R.abstract_peers(PEERS, p)
+    assert "Compared with the 209 [1] countries" in a and "(28 [2] per 100 people)" in a
+    assert (
+        "lower than that of 99 [3]% of them" in a
+        and "its 2 [4] usual peers" in a
+        and "95 [5] subscriptions" in a
+    )
+    comparison = pd.DataFrame({"name": ["Cuba", "China"], "role": ["peer", "peer"]})
+    body = R.peers_paragraphs(PEERS, comparison, p)
+    assert "ceiling is 28 [2] subscriptions" in body and "99 [3]% of the 209 [1] countries" in body
