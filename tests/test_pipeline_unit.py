@@ -45,3 +45,14 @@ def test_path_values_must_be_strings(tmp_path: Path) -> None:
     s = _step(tmp_path, "in_a: 3\n")
     with pytest.raises(pipeline.PipelineError, match="in_a"):
         _ = s.inputs
+
+
+def test_overrides_touch_only_existing_ordinary_parameters() -> None:
+    params = {"in_a": "data/a.csv", "out_x": "data/x.csv", "n_bootstrap": 1000, "seed": 1}
+    out = pipeline.apply_overrides(params, "{n_bootstrap: 50, not_here: 3}")
+    assert out == {**params, "n_bootstrap": 50}
+    assert pipeline.apply_overrides(params, "") == params
+    with pytest.raises(pipeline.PipelineError, match="cannot be overridden"):
+        pipeline.apply_overrides(params, "{out_x: elsewhere.csv}")
+    with pytest.raises(pipeline.PipelineError, match="expected a mapping"):
+        pipeline.apply_overrides(params, "[1, 2]")
