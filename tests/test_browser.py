@@ -2,6 +2,10 @@
 decodes, MathJax typesets, Hangul uses the embedded font, no console error, no sideways scrolling on
 a phone. Screenshots land in pytest's tmp dir (paths are printed; run with ``-s`` to see them).
 
+The same checks run on the real report, ``reports/report.html`` (or the file named by
+``$NKREPORT_HTML``), when it exists: no request, every image decodes, no console error, the right
+``<title>``, no sideways scrolling at 1280 px and 390 px; screenshots of both widths are saved.
+
 Talks the Chrome DevTools Protocol over ``--remote-debugging-port`` with ``websocket-client``.
 Skips cleanly when ``chromium`` is not on PATH.
 """
@@ -11,6 +15,7 @@ from __future__ import annotations
 import base64
 import itertools
 import json
+import os
 import shutil
 import subprocess
 import time
@@ -24,6 +29,9 @@ import pytest
 from helpers import render
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "render" / "report_fixture.ipynb"
+REAL_REPORT = Path(
+    os.environ.get("NKREPORT_HTML") or Path(__file__).resolve().parents[1] / "reports" / "report.html"
+)
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not on PATH (apt-get install chromium)")
@@ -138,7 +146,12 @@ def _load(cdp: CDP, url: str, width: int, height: int, mobile: bool) -> None:
     cdp.send("Page.navigate", url=url)
     cdp.wait_event("Page.loadEventFired")
     deadline = time.monotonic() + 30
-    while cdp.evaluate("document.documentElement.getAttribute('data-mathjax')") != "done":
+    while (
+        cdp.evaluate(
+            "typeof window.MathJax === 'undefined' ? 'done' : document.documentElement.getAttribute('data-mathjax')"
+        )
+        != "done"
+    ):
         assert time.monotonic() < deadline, "MathJax did not finish typesetting"
         time.sleep(0.1)
     cdp.evaluate("document.fonts.ready.then(() => true)")
@@ -206,3 +219,56 @@ def test_report_fits_a_phone(browser: str, report_html: Path, tmp_path: Path) ->
         _screenshot(cdp, tmp_path / "report-phone.png")
     finally:
         cdp.close()
+
+
+_DECODE_IMAGES = """Promise.all(Array.from(document.images).map(
+  i => i.decode().then(() => [i.complete, i.naturalWidth, '']).catch(e => [false, 0, String(i.src).slice(0, 60)])
+))"""
+
+
+def check_page(cdp: CDP, url: str, width: int, height: int, *, mobile: bool, shot: Path) -> dict[str, Any]:
+    """Load ``url`` at ``width`` px and return what a reader would notice, with a screenshot at ``shot``.
+
+    Keys: ``requests`` (non-local URLs asked for), ``errors`` (console/JS errors), ``images``
+    (``[decoded, naturalWidth, src]`` each), ``overflow`` (px the page scrolls sideways), ``title``
+    (the ``<title>``), ``heading`` (the report title shown on the page), ``screenshot`` (path).
+    """
+    _load(cdp, url, width, height, mobile=mobile)
+    requests, errors = _problems(cdp)
+    return {
+        "requests": requests,
+        "errors": errors,
+        "images": cdp.evaluate(_DECODE_IMAGES),
+        "overflow": cdp.evaluate("document.documentElement.scrollWidth - window.innerWidth"),
+        "title": cdp.evaluate("document.title"),
+        "heading": cdp.evaluate("(document.querySelector('h1.report-title') || {}).textContent || ''"),
+        "screenshot": _screenshot(cdp, shot),
+    }
+
+
+@pytest.mark.skipif(not REAL_REPORT.is_file(), reason=f"{REAL_REPORT.name} not built (make report)")
+@pytest.mark.parametrize(("width", "mobile"), [(1280, False), (390, True)])
+def test_real_report_opens_offline(browser: str, tmp_path: Path, width: int, mobile: bool) -> None:
+    cdp = _open_page(browser)
+    try:
+        page = check_page(
+            cdp,
+            REAL_REPORT.resolve().as_uri(),
+            width,
+            900,
+            mobile=mobile,
+            shot=tmp_path / f"real-{width}.png",
+        )
+    finally:
+        cdp.close()
+    assert page["requests"] == [], f"network requests: {page['requests']}"
+    assert page["errors"] == [], f"console errors: {page['errors']}"
+    assert page["images"], "the report shows no image"
+    bad = [img for img in page["images"] if not (img[0] and img[1] > 0)]
+    assert bad == [], f"{len(bad)} image(s) do not decode: {bad[:3]}"
+    assert page["overflow"] <= 0, f"page scrolls sideways by {page['overflow']}px at {width}px"
+    assert page["title"].strip() and page["title"] == page["heading"].strip(), (
+        page["title"],
+        page["heading"],
+    )
+    assert not page["title"].startswith(("04_", "report")), page["title"]

@@ -325,3 +325,134 @@ def test_matplotlib_reprs_are_dropped(text: str, noise: bool) -> None:
     cleaned, _ = render.prepare_notebook(nb)
     assert (cleaned.cells[0].outputs == []) is noise
     assert len(nb.cells[0].outputs) == 1  # the input notebook is not modified
+
+
+# ------------------------------------------------------------------ captions, superscripts, title block
+
+
+def _report_like_notebook(tmp_path: Path, *, params: dict | None = None) -> Path:
+    """A notebook shaped like notebook 04: literal H1, papermill parameters, front matter from code, an
+    image output followed by its "**Figure 1.**" caption, a "**Table 1.**" caption before a table."""
+    import nbformat
+
+    png = base64.b64encode((FIXTURE.parent / "fixture_fig.png").read_bytes()).decode()
+    table = (
+        "<table><thead><tr><th>file</th><th>n</th></tr></thead><tbody>"
+        + "".join(
+            f"<tr><td>data/external/a_very_long_file_name_{i}.csv</td><td>{i}</td></tr>" for i in range(3)
+        )
+        + "</tbody></table>"
+    )
+    nb = nbformat.v4.new_notebook()
+    if params is not None:
+        nb.metadata["papermill"] = {"parameters": params}
+    md = nbformat.v4.new_markdown_cell
+    nb.cells = [md("# Mobile telephony"), nbformat.v4.new_code_cell("front"), md("## Abstract"),
+                nbformat.v4.new_code_cell("body"), md("## Data\n\nMore text.")]  # fmt: skip
+    out = nbformat.v4.new_output
+    nb.cells[1].outputs = [
+        out(
+            "display_data",
+            {"text/markdown": "*Subscriptions and saturation*  \nBuilt 1 May 2026 from `abc1`."},
+        )
+    ]
+    nb.cells[3].outputs = [
+        out(
+            "display_data", {"text/markdown": "ITU counted 6.35<sup>[1]</sup> million in 2022<sup>[2]</sup>."}
+        ),
+        out("display_data", {"image/png": png, "text/plain": "<Image>"}),
+        out("display_data", {"text/markdown": "**Figure 1.** Subscriptions by year, with $x^2$ math."}),
+        out("display_data", {"text/markdown": "**Table 1.** Files read."}),
+        out("display_data", {"text/html": table, "text/plain": "<HTML>"}),
+    ]
+    path = tmp_path / "like04.ipynb"
+    nbformat.write(nb, path)
+    return path
+
+
+def test_reference_marks_are_superscripts(tmp_path: Path) -> None:
+    src = _report_like_notebook(tmp_path)
+    page = render.export_html(src)
+    assert "6.35<sup>[1]</sup> million in 2022<sup>[2]</sup>." in page
+    assert "<sup></sup>" not in page
+    typ = render.render_typst_source(src, tmp_path / "build").read_text(encoding="utf-8")
+    assert "6.35#super[\\[1\\]] million in 2022#super[\\[2\\]]." in typ
+    assert "<sup>" not in typ
+
+
+def test_title_block_falls_back_to_papermill_parameters(tmp_path: Path) -> None:
+    params = {"subtitle": "Subscriptions and saturation", "date": "2026-05-01", "in_x": "a.csv"}
+    src = _report_like_notebook(tmp_path, params=params)
+    _, meta = render.prepare_notebook(render._read_notebook(src))
+    assert meta["title"] == "Mobile telephony"
+    assert meta["subtitle"] == "Subscriptions and saturation" and meta["date"] == "2026-05-01"
+    assert meta["byline"] == "Built 1 May 2026 from `abc1`."  # the repeated subtitle line is dropped
+    page = render.export_html(src)
+    header = page.split("<header", 1)[1].split("</header>", 1)[0]
+    assert '<p class="report-subtitle">Subscriptions and saturation</p>' in header
+    assert "<time>2026-05-01</time>" in header and "<code>abc1</code>" in header
+    body = page.split("<main", 1)[1]
+    assert "Subscriptions and saturation" not in body and "Built 1 May" not in body
+    assert "<title>Mobile telephony</title>" in page
+    typ = render.render_typst_source(src, tmp_path / "build").read_text(encoding="utf-8")
+    title_block, rest = typ.split("#outline(", 1) if "#outline(" in typ else typ.split("Abstract", 1)
+    assert "Subscriptions and saturation" in title_block and "Built 1 May 2026" in title_block
+    assert "Built 1 May" not in rest and "2026-05-01" in title_block
+
+
+def test_title_block_without_parameters(tmp_path: Path) -> None:
+    src = _report_like_notebook(tmp_path)
+    _, meta = render.prepare_notebook(render._read_notebook(src))
+    assert meta["subtitle"] is None and meta["date"] is None
+    # no known subtitle: the whole front matter (italic line included) goes to the title block
+    assert meta["byline"].startswith("*Subscriptions and saturation*")
+    fixture_meta = render.prepare_notebook(render._read_notebook(FIXTURE))[1]
+    assert fixture_meta["byline"] is None  # its title cell goes on with body text
+    assert fixture_meta["subtitle"] == "Test notebook for helpers.render"
+
+
+def test_image_and_caption_outputs_become_one_figure(tmp_path: Path) -> None:
+    src = _report_like_notebook(tmp_path)
+    page = render.export_html(src)
+    fig = re.search(r"<figure\b.*?</figure>", page.split("<main", 1)[1], re.S)
+    assert fig is not None
+    assert re.search(
+        r'<img alt="Figure 1\. Subscriptions by year[^"]*" src="data:image/png;base64,', fig.group(0)
+    )
+    assert (
+        '<figcaption class="jp-RenderedMarkdown"><span class="caption-label">Figure 1.</span>' in fig.group(0)
+    )
+    assert "$x^2$" in fig.group(0)  # caption math stays for MathJax
+    assert "No description has been provided" not in page
+    typ = render.render_typst_source(src, tmp_path / "build").read_text(encoding="utf-8")
+    assert re.search(
+        r'#figure\(image\("img-[0-9a-f]+\.png"[^)]*\),\s*caption: \[\s*#strong\[Figure 1\.\]', typ
+    )
+    assert '"png"' not in typ
+
+
+def test_table_caption_output_joins_its_table(tmp_path: Path) -> None:
+    src = _report_like_notebook(tmp_path)
+    page = render.export_html(src)
+    assert re.search(
+        r'<table\b[^>]*><caption><span class="caption-label">Table 1\.</span> Files read\.</caption>', page
+    )
+    assert page.count("Files read.") == 1
+    assert '<td class="long-words">data/external/a_very_long_file_name_0.csv</td>' in page
+    assert '<td class="num">0</td>' in page
+    typ = render.render_typst_source(src, tmp_path / "build").read_text(encoding="utf-8")
+    assert re.search(
+        r"#figure\(\s*align\(center\)\[#table\(.*?caption: \[\s*#strong\[Table 1\.\] Files read\.", typ, re.S
+    )
+
+
+def test_real_report_html_when_built() -> None:
+    """The committed-pipeline report (``make report``): images embedded, no raw reference tags."""
+    page_path = Path(__file__).resolve().parents[1] / "reports" / "report.html"
+    if not page_path.is_file():
+        pytest.skip("reports/report.html not built")
+    text = page_path.read_text(encoding="utf-8")
+    parser = _Resources()
+    parser.feed(text)
+    assert parser.img_src and all(src.startswith("data:image/") for src in parser.img_src)
+    assert "<sup></sup>" not in text and "&lt;sup&gt;" not in text

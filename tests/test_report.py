@@ -30,7 +30,7 @@ def test_provenance_registers_each_number_once_with_its_origin() -> None:
 
 def test_provenance_default_mark_and_nan_is_refused() -> None:
     p = R.Provenance()
-    assert p.num(3, label="x", origin="o") == "3[1]"
+    assert p.num(3, label="x", origin="o") == "3<sup>[1]</sup>"
     with pytest.raises(ValueError, match="NaN"):
         p.num(float("nan"), label="y", origin="o")
 
@@ -419,7 +419,7 @@ def test_reference_marks_survive_the_html_renderer(tmp_path) -> None:
     nb.cells[1].outputs = [nbformat.v4.new_output("display_data", {"text/markdown": text})]
     path = tmp_path / "nb.ipynb"
     nbformat.write(nb, path)
-    assert "ITU counted 6.35[1] million." in render.export_html(path)
+    assert "ITU counted 6.35<sup>[1]</sup> million." in render.export_html(path)
 
 
 def test_abstract_peers_shares_references_with_the_results() -> None:

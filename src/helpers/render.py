@@ -5,11 +5,16 @@ code and prompts excluded, images embedded as data URIs, a generated table of co
 MathJax 3 (``tex-svg-full.js`` from django-static-mathjax) inlined only when the page has math, and
 a WOFF subset of Noto Sans KR holding just the Hangul the page uses: the page loads nothing from
 the network and works offline, Korean included. Numeric table columns are right-aligned, leading
-"Figure N." of captions is set bold, stderr and bare matplotlib reprs are dropped.
+"Figure N." of captions is set bold, stderr and bare matplotlib reprs are dropped. Images are embedded
+by :func:`inline_local_images` (not nbconvert's ``embed_images``, which splits inline HTML such as
+``<sup>[1]</sup>``); an image output followed by a "**Figure N.**" Markdown output becomes one
+``<figure>`` with its ``<figcaption>``, a "**Table N.**" output next to a table becomes its ``<caption>``.
+The title block takes title/subtitle/date from the notebook metadata or papermill parameters, and
+the short front matter before the first heading (e.g. a "Built on ..." line) as its byline.
 
 PDF: nbconvert -> Markdown (code excluded, images extracted to a temporary folder) -> pandoc
 (pypandoc-binary) with the Lua filter ``helpers/pandoc/report.lua`` (re-reads raw HTML tables and
-figures as real tables/figures) and the Typst template ``helpers/pandoc/report.typ`` -> Typst
+figures as real tables/figures, joins image + "Figure N." caption into one figure, ``<sup>`` -> superscript) and the Typst template ``helpers/pandoc/report.typ`` -> Typst
 source -> the ``typst`` package's compiler -> PDF. Hangul is set in the vendored Noto Sans KR subset
 (``helpers/fonts``), so Korean words render without any system font.
 
@@ -154,10 +159,15 @@ def prepare_notebook(nb: nbformat.NotebookNode) -> tuple[nbformat.NotebookNode, 
     * cells tagged ``remove-cell`` and outputs of cells tagged ``remove-output`` are dropped;
     * ``stderr`` streams (library warnings, progress bars) and bare matplotlib reprs are dropped;
     * the title is ``metadata.title`` or else the first level-1 Markdown heading; that heading is
-      removed from the body when it repeats the title (the title block shows it).
+      removed from the body when it repeats the title (the title block shows it);
+    * ``title``, ``subtitle`` and ``date`` missing from the notebook metadata are taken from the
+      papermill parameters (``metadata.papermill.parameters``), when the notebook has such parameters;
+    * the *front matter*, short Markdown (cells, or code cells whose outputs are all Markdown) between
+      the title and the first heading, moves to the title block as ``byline`` (e.g. "Built 21 November
+      2026 from commit abc"); a line of it that repeats the subtitle is dropped.
 
     Metadata keys read: ``title``, ``subtitle``, ``date``, ``authors`` (list of names or of
-    ``{"name": ...}``), ``lang``.
+    ``{"name": ...}``), ``lang``. The returned metadata adds ``byline`` (Markdown, or None).
     """
     nb = copy.deepcopy(nb)
     cells = []
@@ -173,8 +183,13 @@ def prepare_notebook(nb: nbformat.NotebookNode) -> tuple[nbformat.NotebookNode, 
     nb.cells = cells
 
     meta = {k: nb.metadata.get(k) for k in ("title", "subtitle", "date", "authors", "lang")}
+    params = (nb.metadata.get("papermill") or {}).get("parameters") or {}
+    for key in ("title", "subtitle", "date"):
+        if not meta[key] and isinstance(params.get(key), (str, int, float)) and str(params[key]).strip():
+            meta[key] = str(params[key]).strip()
     meta["authors"] = [a.get("name", "") if isinstance(a, dict) else str(a) for a in (meta["authors"] or [])]
-    for cell in nb.cells:
+    title_index = None
+    for index, cell in enumerate(nb.cells):
         if cell.cell_type != "markdown":
             continue
         match = _H1_LINE_RE.search(cell.source)
@@ -185,8 +200,74 @@ def prepare_notebook(nb: nbformat.NotebookNode) -> tuple[nbformat.NotebookNode, 
             meta["title"] = heading
         if heading == str(meta["title"]).strip():
             cell.source = (cell.source[: match.start()] + cell.source[match.end() :]).strip("\n")
+            title_index = index
         break
+    meta["byline"] = (
+        _take_front_matter(nb, title_index, meta.get("subtitle")) if title_index is not None else None
+    )
     return nb, meta
+
+
+_HEADING_LINE_RE = re.compile(r"^\s{0,3}#{1,6}\s", re.M)
+FRONT_MATTER_MAX_CHARS = 400
+
+
+def _front_matter_parts(nb: nbformat.NotebookNode, start: int) -> list[tuple[Any, int | None, str]]:
+    """(cell, output index or None, Markdown) of the front matter from cell ``start`` on (may be empty)."""
+    parts: list[tuple[Any, int | None, str]] = []
+    for cell in nb.cells[start:]:
+        if cell.cell_type == "markdown":
+            if _HEADING_LINE_RE.search(cell.source):
+                break
+            if cell.source.strip():
+                parts.append((cell, None, cell.source))
+            continue
+        if cell.cell_type != "code":
+            break
+        outputs = cell.get("outputs", [])
+        texts = []
+        for output in outputs:
+            data = output.get("data") or {}
+            text = data.get("text/markdown")
+            if output.get("output_type") != "display_data" or text is None:
+                return parts
+            texts.append("".join(text) if isinstance(text, list) else text)
+        if any(_HEADING_LINE_RE.search(t) or "<" in t or "![" in t for t in texts):
+            break
+        parts.extend((cell, i, t) for i, t in enumerate(texts))
+    return parts
+
+
+def _take_front_matter(nb: nbformat.NotebookNode, title_index: int, subtitle: object) -> str | None:
+    """Remove the front matter after the title cell from ``nb`` and return it as Markdown (or None)."""
+    title_cell = nb.cells[title_index]
+    if title_cell.source.strip():  # the title cell goes on with body text: no separate front matter
+        return None
+    parts = _front_matter_parts(nb, title_index + 1)
+    text = "\n\n".join(t.strip() for _, _, t in parts)
+    if not parts or len(text) > FRONT_MATTER_MAX_CHARS:
+        return None
+    drop_outputs: dict[int, set[int]] = {}
+    for cell, out_index, _ in parts:
+        if out_index is None:
+            cell.source = ""
+        else:
+            drop_outputs.setdefault(id(cell), set()).add(out_index)
+    for cell in nb.cells:
+        if id(cell) in drop_outputs:
+            cell.outputs = [o for i, o in enumerate(cell.outputs) if i not in drop_outputs[id(cell)]]
+    nb.cells = [c for c in nb.cells if not (c.cell_type == "markdown" and not c.source.strip())]
+    lines = []
+    sub = " ".join(str(subtitle or "").split())
+    for line in text.splitlines():
+        bare = html_lib.unescape(
+            re.sub(r"\\(.)", r"\1", line.strip().rstrip("\\").strip().strip("*_").strip())
+        )
+        if sub and " ".join(bare.split()) == sub:
+            continue
+        lines.append(line.rstrip())
+    byline = "\n".join(lines).strip()
+    return byline or None
 
 
 # --------------------------------------------------------------------------------------------
@@ -289,6 +370,85 @@ def figures_from_captioned_images(body: str) -> str:
     So a notebook may emit a numbered figure as plain Markdown; the PDF filter does the same.
     """
     return _CAPTIONED_IMG_RE.sub(r"<figure>\1<figcaption>\2</figcaption></figure>", body)
+
+
+def _markdown_inline_html(meta: dict[str, Any]) -> str:
+    """The front matter (``meta["byline"]``, Markdown) as HTML for the header, or ""."""
+    if not meta.get("byline"):
+        return ""
+    from nbconvert.filters.markdown_mistune import markdown2html_mistune
+
+    return markdown2html_mistune(meta["byline"]).strip()
+
+
+_OUTPUT_CHILD = r'<div class="jp-OutputArea-child">\s*'
+_CAPTION_START = r"<strong>((?:Figure|Fig\.|Map|Chart|Box)\s+[\dA-Z][\w.-]*?[.:])</strong>"
+_MD_OUTPUT_P = (
+    _OUTPUT_CHILD + r'<div class="[^"]*\bjp-RenderedMarkdown\b[^"]*"[^>]*>\s*'
+    r"<p>{start}((?:(?!</p>).)*)</p>\s*</div>\s*</div>"
+)
+_IMAGE_THEN_CAPTION_RE = re.compile(
+    _OUTPUT_CHILD
+    + r'<div class="jp-RenderedImage jp-OutputArea-output[^"]*">\s*(<img\b[^>]*>)\s*</div>\s*</div>\s*'
+    + _MD_OUTPUT_P.format(start=_CAPTION_START),
+    re.S,
+)
+
+
+def figures_from_caption_outputs(body: str) -> str:
+    """Join an image output and the Markdown output after it that starts "**Figure N.**" into one figure.
+
+    The pair becomes ``<figure><img><figcaption>`` (image and caption can never be split, and the
+    image's alt text is the caption); notebooks show a figure with ``display(Image(...))`` followed by
+    ``display(Markdown("**Figure 3.** ..."))``. The PDF filter (``report.lua``) does the same.
+    """
+
+    def repl(m: re.Match[str]) -> str:
+        img, label, rest = m.group(1), m.group(2), m.group(3)
+        alt = html_lib.escape(_strip_tags(f"{label}{rest}"), quote=True)
+        img = re.sub(r'\salt="[^"]*"', "", img)
+        img = re.sub(r'\sclass=""', "", img)
+        img = img.replace("<img", f'<img alt="{alt}"', 1)
+        return (
+            f'<div class="jp-OutputArea-child"><figure class="report-figure">{img}'
+            f'<figcaption class="jp-RenderedMarkdown"><span class="caption-label">{label}</span>{rest}'
+            "</figcaption></figure></div>"
+        )
+
+    return _IMAGE_THEN_CAPTION_RE.sub(repl, body)
+
+
+_TABLE_CAPTION_START = r"<strong>(Table\s+[\dA-Z][\w.-]*?[.:])</strong>"
+_TABLE_OUTPUT = (
+    _OUTPUT_CHILD + r'<div class="[^"]*\bjp-RenderedHTML\b[^"]*"[^>]*>\s*'
+    r"(?:<div>\s*(?:<style\b.*?</style>\s*)?)?<table\b(?:(?!</table>).)*</table>\s*(?:</div>\s*)?</div>\s*</div>"
+)
+_CAPTION_THEN_TABLE_RE = re.compile(
+    "(" + _MD_OUTPUT_P.format(start=_TABLE_CAPTION_START) + r")\s*(" + _TABLE_OUTPUT + ")", re.S
+)
+_TABLE_THEN_CAPTION_RE = re.compile(
+    "(" + _TABLE_OUTPUT + r")\s*(" + _MD_OUTPUT_P.format(start=_TABLE_CAPTION_START) + ")", re.S
+)
+
+
+def captions_from_table_outputs(body: str) -> str:
+    """Move a Markdown output "**Table N.** ..." just before or after a caption-less HTML table into its
+    ``<caption>``, so caption and table stay together (the PDF filter does the same)."""
+
+    def put(table_html: str, label: str, rest: str) -> str | None:
+        if re.search(r"<caption\b", table_html, re.I):
+            return None
+        caption = f'<caption><span class="caption-label">{label}</span>{rest}</caption>'
+        return re.sub(r"(<table\b[^>]*>)", lambda t: t.group(1) + caption, table_html, count=1)
+
+    def before(m: re.Match[str]) -> str:
+        return put(m.group(4), m.group(2), m.group(3)) or m.group(0)
+
+    def after(m: re.Match[str]) -> str:
+        return put(m.group(1), m.group(3), m.group(4)) or m.group(0)
+
+    body = _CAPTION_THEN_TABLE_RE.sub(before, body)
+    return _TABLE_THEN_CAPTION_RE.sub(after, body)
 
 
 def _slug(text: str, used: set[str]) -> str:
@@ -416,6 +576,29 @@ def mark_numeric_cells(body: str) -> str:
     return _TABLE_RE.sub(table, body)
 
 
+LONG_WORD = 22  # characters: a cell with a longer unbroken token (path, hash, URL) may break it anywhere
+_LONG_TOKEN_RE = re.compile(rf"\S{{{LONG_WORD},}}")
+
+
+def mark_long_words(body: str) -> str:
+    """Add ``class="long-words"`` to table cells holding a token of :data:`LONG_WORD`+ characters.
+
+    CSS lets only those cells break a word anywhere (``overflow-wrap: anywhere``): file names and
+    hashes wrap instead of widening the table, while ordinary words are never split (on a phone a
+    table too wide for the screen scrolls inside its own box instead of squeezing words letter by letter).
+    """
+
+    def table(m: re.Match[str]) -> str:
+        def cell(cm: re.Match[str]) -> str:
+            if not _LONG_TOKEN_RE.search(_strip_tags(cm.group(3))):
+                return cm.group(0)
+            return f"<{cm.group(1)}{_add_class(cm.group(2), 'long-words')}>{cm.group(3)}</{cm.group(1)}>"
+
+        return _CELL_RE.sub(cell, m.group(0))
+
+    return _TABLE_RE.sub(table, body)
+
+
 _CAPTION_LABEL_RE = re.compile(
     r"(<figcaption\b[^>]*>\s*)((?:Figure|Fig\.|Table|Map|Chart|Box)\s+[\dA-Z][\w.-]*?[.:])(?=\s)", re.I
 )
@@ -473,6 +656,9 @@ def export_html(notebook: Path) -> str:
 
     nb, meta = prepare_notebook(_read_notebook(notebook))
     nb.metadata["title"] = meta["title"] or Path(notebook).stem
+    for key in ("subtitle", "date"):
+        if meta.get(key):
+            nb.metadata[key] = str(meta[key])
     try:
         exporter = HTMLExporter(
             template_name=TEMPLATE_NAME,
@@ -480,14 +666,14 @@ def export_html(notebook: Path) -> str:
             exclude_input=True,
             exclude_input_prompt=True,
             exclude_output_prompt=True,
-            embed_images=True,
+            embed_images=False,
         )
         body, _ = exporter.from_notebook_node(
             nb,
             resources={
                 "metadata": {"name": Path(notebook).stem, "path": str(Path(notebook).parent)},
                 "language_code": meta.get("lang") or "en",
-                "nkreport": {"nbconvert_version": nbconvert_version},
+                "nkreport": {"nbconvert_version": nbconvert_version, "byline": _markdown_inline_html(meta)},
             },
         )
     except RenderError:
@@ -496,7 +682,10 @@ def export_html(notebook: Path) -> str:
         raise RenderError("nbconvert HTML export", f"{type(exc).__name__}: {exc}") from exc
     body = inline_local_images(body, _search_dirs(Path(notebook).parent))
     body = figures_from_captioned_images(body)
+    body = figures_from_caption_outputs(body)
+    body = captions_from_table_outputs(body)
     body = mark_numeric_cells(body)
+    body = mark_long_words(body)
     body = label_captions(body)
     body, toc = add_toc(body)
     body = body.replace("<!--NKREPORT-TOC-->", toc, 1)
@@ -617,7 +806,7 @@ def export_typst(notebook: Path, build: Path) -> Path:
     levels = [len(m.group(1)) for m in re.finditer(r"^(#{1,6})\s", md, re.M)]
     shift = 1 - min(levels) if levels else 0
     lines = ["---", f"title: {_yaml_str(meta['title'] or Path(notebook).stem)}"]
-    for key in ("subtitle", "date"):
+    for key in ("subtitle", "date", "byline"):
         if meta.get(key):
             lines.append(f"{key}: {_yaml_str(meta[key])}")
     if meta["authors"]:

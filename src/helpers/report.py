@@ -30,10 +30,10 @@ KEY_PACKAGES = (
 )  # fmt: skip
 
 
-#: The reference mark after a number. Plain text on purpose: nbconvert's HTML export with embedded images
-#: (``embed_images=True``, used by helpers.render) re-parses each inline HTML tag on its own, so
-#: ``<sup>[1]</sup>`` in Markdown comes out as ``<sup></sup>[1]``.
-MARK = "[{ref}]"
+#: The reference mark after a number: a superscript ``[n]``. helpers.render keeps inline HTML intact (it
+#: embeds images itself rather than through nbconvert's ``embed_images``), and its pandoc filter sets
+#: ``<sup>`` as a Typst superscript in the PDF.
+MARK = "<sup>[{ref}]</sup>"
 
 
 def esc(text: object) -> str:
@@ -62,8 +62,9 @@ class Provenance:
     """Register of every number quoted in the report.
 
     ``p.num(6.35e6, "{:,.0f}", label="ITU subscriptions 2022", origin="ITU via Gapminder",
-    detail="data/processed/itu_prk.csv, year 2022")`` returns ``"6,353,440[3]"`` and records entry 3; the
-    same label and text again return the same reference. ``mark`` formats the reference (default ``[3]``).
+    detail="data/processed/itu_prk.csv, year 2022")`` returns ``"6,353,440<sup>[3]</sup>"`` and records entry
+    3; the same label and text again return the same reference. ``mark`` formats the reference (default
+    ``<sup>[3]</sup>``).
     """
 
     entries: list[Entry] = field(default_factory=list)

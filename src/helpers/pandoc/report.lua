@@ -11,6 +11,12 @@ report.lua: pandoc Lua filter used by helpers.render.render_pdf (Markdown export
   leading "Figure N." is set in bold.
 * Images get a width (percent of the text column) from the `image-widths` metadata map written
   by helpers.render, so they never overflow the page and small images are not blown up.
+* Raw inline `<sup>...</sup>` (the reference marks after numbers) becomes a real superscript.
+* A lone image followed by a paragraph starting "**Figure N.**" becomes one figure with that
+  paragraph as its caption (Typst keeps the two together; no Typst numbering, the text has it).
+  Likewise a paragraph starting "**Table N.**" just before or after a table without a caption
+  becomes the table's caption.
+* Short tables (at most 16 rows and 1,200 characters) are kept on one page with their caption.
 ]]
 
 local widths = {}
@@ -132,11 +138,130 @@ local function unwrap_plain_div(div)
   return nil
 end
 
+-- <sup>...</sup> arrives as RawInline "<sup>", inlines, RawInline "</sup>": wrap them in Superscript.
+local function is_raw_tag(el, tag)
+  return el.t == "RawInline" and el.format:match("^html") and el.text:lower():match("^" .. tag .. "$")
+end
+
+local function superscripts(inlines)
+  local out, i, changed = pandoc.List(), 1, false
+  while i <= #inlines do
+    local el = inlines[i]
+    if is_raw_tag(el, "<sup>") then
+      local j = i + 1
+      while j <= #inlines and not is_raw_tag(inlines[j], "</sup>") do
+        j = j + 1
+      end
+      if j <= #inlines then
+        local inner = pandoc.List()
+        for k = i + 1, j - 1 do
+          inner:insert(inlines[k])
+        end
+        out:insert(pandoc.Superscript(inner))
+        i = j + 1
+        changed = true
+      else
+        out:insert(el)
+        i = i + 1
+      end
+    else
+      out:insert(el)
+      i = i + 1
+    end
+  end
+  return changed and out or nil
+end
+
+-- "**Figure N.** ..." / "**Table N.** ...": the label words of a caption paragraph (or nil)
+local function caption_label(block, words)
+  if not block or block.t ~= "Para" or #block.content < 1 or block.content[1].t ~= "Strong" then
+    return nil
+  end
+  local label = pandoc.utils.stringify(block.content[1])
+  for _, word in ipairs(words) do
+    if label:match("^" .. word .. "%s+[%w][%w%.%-]*[%.:]$") then
+      return label
+    end
+  end
+  return nil
+end
+
+local FIGURE_WORDS = { "Figure", "Fig%.", "Map", "Chart", "Box" }
+
+local function lone_image(block)
+  if block and block.t == "Para" and #block.content == 1 and block.content[1].t == "Image" then
+    return block.content[1]
+  end
+  return nil
+end
+
+local function table_without_caption(block)
+  return block and block.t == "Table" and #block.caption.long == 0
+end
+
+-- Join image + "**Figure N.**" paragraph into a Figure; put "**Table N.**" paragraphs into tables.
+local function join_captions(blocks)
+  local out, i, changed = pandoc.List(), 1, false
+  while i <= #blocks do
+    local b, nxt = blocks[i], blocks[i + 1]
+    local img = lone_image(b)
+    if img and caption_label(nxt, FIGURE_WORDS) then
+      img.caption = {}
+      out:insert(pandoc.Figure(pandoc.Plain({ img }), { pandoc.Plain(nxt.content) }))
+      i = i + 2
+      changed = true
+    elseif caption_label(b, { "Table" }) and table_without_caption(nxt) then
+      nxt.caption.long = { pandoc.Plain(b.content) }
+      out:insert(nxt)
+      i = i + 2
+      changed = true
+    elseif table_without_caption(b) and caption_label(nxt, { "Table" })
+        and not (blocks[i + 2] and table_without_caption(blocks[i + 2])) then
+      b.caption.long = { pandoc.Plain(nxt.content) }
+      out:insert(b)
+      i = i + 2
+      changed = true
+    else
+      out:insert(b)
+      i = i + 1
+    end
+  end
+  return changed and out or nil
+end
+
+-- A short table (and its caption) is kept on one page; long ones break, repeating their header.
+-- "Short": few rows and little text (a few tall rows of prose could exceed a page and overflow).
+local KEEP_ROWS, KEEP_CHARS = 16, 1200
+
+local function keep_short_table(tbl)
+  local rows = #tbl.head.rows
+  local chars = utf8.len(pandoc.utils.stringify(tbl.caption.long)) or 0
+  for _, body in ipairs(tbl.bodies) do
+    rows = rows + #body.body
+    for _, row in ipairs(body.body) do
+      for _, cell in ipairs(row.cells) do
+        chars = chars + (utf8.len(pandoc.utils.stringify(cell.contents)) or 0)
+      end
+    end
+  end
+  if rows > KEEP_ROWS or chars > KEEP_CHARS then
+    return nil
+  end
+  return {
+    pandoc.RawBlock("typst", "#block(breakable: false)["),
+    tbl,
+    pandoc.RawBlock("typst", "]"),
+  }
+end
+
 return {
   { Meta = read_widths },
   { RawBlock = reread_html },
   { Div = unwrap_plain_div },
+  { Inlines = superscripts },
+  { Blocks = join_captions },
   { Para = captioned_image },
+  { Table = keep_short_table },
   {
     Table = align_numeric_columns,
     Image = size_image,
