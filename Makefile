@@ -6,6 +6,9 @@ SHELL := bash
 .DEFAULT_GOAL := help
 .DELETE_ON_ERROR:
 MAKEFLAGS += --no-builtin-rules
+# Independent steps (e.g. 02 and 03, the HTML and the PDF) run side by side; `make -j1` for one at a time.
+NPROC := $(shell getconf _NPROCESSORS_ONLN 2>/dev/null || echo 2)
+MAKEFLAGS += --jobs=$(NPROC)
 
 VENV      := .venv
 VPY       := $(VENV)/bin/python
