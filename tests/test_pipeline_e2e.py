@@ -160,3 +160,28 @@ def test_failing_step_keeps_last_report_and_names_the_cell(built: Path) -> None:
         assert html.read_bytes() == before
     finally:
         params.write_text(original)
+
+
+def test_bad_observations_stop_the_build_before_anything_is_overwritten(built: Path) -> None:
+    html, series = built / "reports" / "report.html", built / "data" / "processed" / "national_series.csv"
+    before = (html.read_bytes(), series.read_bytes())
+    obs = built / "data" / "raw" / "observations.csv"
+    original = obs.read_text(encoding="utf-8")
+    lines = original.splitlines(keepends=True)
+    try:
+        # line 3 of the file: the second observation gets a negative count and a bad date
+        import csv
+        import io
+
+        row = next(csv.reader(io.StringIO(lines[2])))
+        row[4] = "2010-13-45"  # period_start
+        buf = io.StringIO()
+        csv.writer(buf, lineterminator="\n").writerow(row)
+        obs.write_text("".join([*lines[:2], buf.getvalue(), *lines[3:]]), encoding="utf-8")
+        res = _make(built, "report")
+        assert res.returncode != 0
+        assert "data/raw/observations.csv:3: period_start:" in res.stderr, res.stderr
+        assert "Traceback" not in res.stderr
+        assert (html.read_bytes(), series.read_bytes()) == before
+    finally:
+        obs.write_text(original, encoding="utf-8")
