@@ -60,3 +60,18 @@ def test_declared_inputs_exist_or_are_produced() -> None:
             assert inp in produced or (ROOT / inp).exists(), (
                 f"{step.name}: input {inp} is neither a file nor produced"
             )
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_parameter_defaults_equal_yaml(path) -> None:
+    """Run in JupyterLab without papermill, a notebook computes exactly what `make report` computes."""
+    nb = nbformat.read(path, as_version=4)
+    cell = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
+    defaults = {
+        node.targets[0].id: ast.literal_eval(node.value)
+        for node in ast.parse(cell.source).body
+        if isinstance(node, ast.Assign)
+    }
+    yaml_values = pipeline.load_params(ROOT / "params" / f"{path.stem}.yaml")
+    differ = {k: (defaults[k], v) for k, v in yaml_values.items() if defaults.get(k) != v}
+    assert not differ, f"{path.name}: parameters cell defaults differ from params/{path.stem}.yaml: {differ}"
