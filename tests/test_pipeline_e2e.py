@@ -11,6 +11,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -185,3 +186,27 @@ def test_bad_observations_stop_the_build_before_anything_is_overwritten(built: P
         assert (html.read_bytes(), series.read_bytes()) == before
     finally:
         obs.write_text(original, encoding="utf-8")
+
+
+@pytest.mark.skipif(
+    shutil.which("chromium") is None, reason="chromium not installed (apt-get install chromium)"
+)
+def test_built_report_opens_offline_in_chromium(built: Path) -> None:
+    """The browser checks of tests/test_browser.py, run on the report this build just wrote."""
+    res = run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "tests/test_browser.py",
+            "-k",
+            "real_report",
+        ],
+        cwd=ROOT,
+        env={"NKREPORT_HTML": str(built / "reports" / "report.html")},
+    )
+    assert res.returncode == 0, res.stdout[-3000:]
+    assert "2 passed" in res.stdout, res.stdout[-2000:]
