@@ -434,3 +434,20 @@ def test_abstract_peers_shares_references_with_the_results() -> None:
     comparison = pd.DataFrame({"name": ["Cuba", "China"], "role": ["peer", "peer"]})
     body = R.peers_paragraphs(PEERS, comparison, p)
     assert "ceiling is 28 [2] subscriptions" in body and "99 [3]% of the 209 [1] countries" in body
+
+
+def test_glossary_is_valid_and_checked(tmp_path) -> None:
+    from helpers import config, events
+
+    table = events.load_glossary()
+    assert {"고려링크", "광명"} <= set(table["hangul"])
+    bad = tmp_path / "glossary.csv"
+    bad.write_text(
+        "term,hangul,source_id,quote\n"
+        "Koryolink,Koryolink,000_6941c283a85f418e,a made-up sentence about Koryolink\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(events.EventsError) as err:
+        events.load_glossary(bad, config.SOURCES_CSV, config.SOURCES)
+    message = str(err.value)
+    assert ":2: hangul:" in message and ":2: quote: not found verbatim" in message

@@ -266,3 +266,48 @@ def plot_timeline(
         fig.text(0.02 + 0.5 * i, -0.01, "\n".join(col), ha="left", va="top", fontsize=8.5, linespacing=1.5)
     fig.tight_layout()
     return fig
+
+
+# --------------------------------------------------------------------------------------------------------
+# Names (glossary): the Korean names the report uses, each tied to a verbatim quote
+# --------------------------------------------------------------------------------------------------------
+
+GLOSSARY_CSV = config.RAW / "glossary.csv"
+GLOSSARY_COLUMNS = ("term", "hangul", "source_id", "quote")
+_HANGUL = re.compile(r"^[\uac00-\ud7a3 ]+$")
+
+
+def load_glossary(
+    path: Path | str = GLOSSARY_CSV,
+    sources_csv: Path | str = config.SOURCES_CSV,
+    sources_dir: Path | str | None = None,
+) -> pd.DataFrame:
+    """Read ``glossary.csv`` (term, hangul, source_id, quote) and check every row.
+
+    Each ``hangul`` is Hangul syllables only, each ``term`` appears in its quote, and each quote occurs
+    verbatim (whitespace-normalised) in its source document. Raises :class:`EventsError` listing every problem
+    as ``file:line: column: reason``.
+    """
+    path = Path(path)
+    table = pd.read_csv(path, dtype=str, keep_default_na=False)
+    where = config.rel(path)
+    problems: list[str] = []
+    missing = [c for c in GLOSSARY_COLUMNS if c not in table.columns]
+    if missing:
+        raise EventsError(f"{where}:1: -: missing column(s) {', '.join(missing)}")
+    known = set(pd.read_csv(sources_csv, dtype=str)["source_id"])
+    directory = Path(sources_dir) if sources_dir else Path(sources_csv).parent
+    for i, row in enumerate(table.itertuples(index=False), start=2):
+        if not _HANGUL.match(row.hangul):
+            problems.append(f"{where}:{i}: hangul: {row.hangul!r} is not written in Hangul syllables")
+        if row.source_id not in known:
+            problems.append(f"{where}:{i}: source_id: unknown source {row.source_id!r}")
+            continue
+        text = (directory / f"{row.source_id}.txt").read_text(encoding="utf-8")
+        if not quote_in_source(row.quote, text):
+            problems.append(f"{where}:{i}: quote: not found verbatim in {row.source_id}.txt")
+        if row.term.lower() not in row.quote.lower():
+            problems.append(f"{where}:{i}: term: {row.term!r} does not occur in its quote")
+    if problems:
+        raise EventsError("\n".join(problems))
+    return table[list(GLOSSARY_COLUMNS)]
