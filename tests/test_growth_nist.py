@@ -19,7 +19,7 @@ import pandas as pd
 import pytest
 from scipy import special
 
-from helpers import growth
+from helpers import growth, nist
 from helpers.config import ROOT
 
 NIST = ROOT / "tests" / "data" / "nist"
@@ -31,39 +31,17 @@ def _data(problem: str) -> pd.DataFrame:
     return pd.read_csv(NIST / f"{problem.lower()}.csv")
 
 
-def _p0(b: dict[str, float], model: str) -> dict[str, float]:
-    p0 = {"K": b["b1"], "r": b["b3"], "t0": b["b2"] / b["b3"]}
-    if model == "richards":
-        p0["nu"] = b["b4"]
-    return p0
-
-
-def _to_b(res: growth.FitResult) -> tuple[dict[str, float], dict[str, float]]:
-    P = res.params
-    names = ["b1", "b2", "b3"] + (["b4"] if res.model.name == "richards" else [])
-    G = np.zeros((len(names), res.model.n_params))
-    G[0, 0] = 1.0  # b1 = K
-    G[1, 1], G[1, 2] = P["t0"], P["r"]  # b2 = r t0
-    G[2, 1] = 1.0  # b3 = r
-    b = {"b1": P["K"], "b2": P["r"] * P["t0"], "b3": P["r"]}
-    if res.model.name == "richards":
-        G[3, 3] = 1.0
-        b["b4"] = P["nu"]
-    se = np.sqrt(np.diag(G @ res.cov @ G.T))
-    return b, dict(zip(names, se, strict=True))
-
-
 @pytest.mark.parametrize("problem,model", CASES)
 @pytest.mark.parametrize("start", ["start1", "start2", None])
 def test_nist_certified(problem: str, model: str, start: str | None) -> None:
     cert = CERT[problem]
     d = _data(problem)
     assert len(d) == cert["n"]
-    p0 = _p0(cert[start], model) if start else None  # None: the self-starting values
+    p0 = nist.from_b(cert[start]) if start else None  # None: the self-starting values
     res = growth.fit(model, d["x"], d["y"], p0=p0)
     assert res.converged, res.message
     assert res.n == cert["n"] and res.dof == cert["dof"]
-    b, se = _to_b(res)
+    b, se = nist.to_b(res)
     dev_p = max(abs(b[k] / v - 1) for k, v in cert["estimate"].items())
     dev_se = max(abs(se[k] / v - 1) for k, v in cert["stderr"].items())
     dev_rss = abs(res.rss / cert["rss"] - 1)

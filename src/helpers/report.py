@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from helpers import config
+from helpers import config, nist
 
 KEY_PACKAGES = (
     "numpy", "pandas", "scipy", "matplotlib", "seaborn", "pandera", "papermill", "nbconvert",
@@ -400,22 +400,6 @@ NIST_TOLERANCES = {"parameters": 1e-6, "standard errors": 1e-5, "residual sum of
 NIST_CASES = (("Rat42", "logistic"), ("Rat43", "richards"))
 
 
-def _nist_b(res: Any) -> tuple[dict[str, float], dict[str, float]]:
-    """NIST's b-parameters and their standard errors (delta method, exact for the linearised covariance)."""
-    P = res.params
-    names = ["b1", "b2", "b3"] + (["b4"] if res.model.name == "richards" else [])
-    G = np.zeros((len(names), res.model.n_params))
-    G[0, 0] = 1.0
-    G[1, 1], G[1, 2] = P["t0"], P["r"]
-    G[2, 1] = 1.0
-    b = {"b1": P["K"], "b2": P["r"] * P["t0"], "b3": P["r"]}
-    if res.model.name == "richards":
-        G[3, 3] = 1.0
-        b["b4"] = P["nu"]
-    se = np.sqrt(np.diag(G @ res.cov @ G.T))
-    return b, dict(zip(names, se, strict=True))
-
-
 def nist_comparison(nist_dir: Path | str) -> pd.DataFrame:
     """Fit NIST StRD Rat42 (logistic) and Rat43 (Richards) from both NIST starts and the self-start.
 
@@ -434,14 +418,9 @@ def nist_comparison(nist_dir: Path | str) -> pd.DataFrame:
         cert = cert_all[problem]
         d = pd.read_csv(nist_dir / f"{problem.lower()}.csv")
         for start in ("start1", "start2", None):
-            p0 = None
-            if start:
-                b0 = cert[start]
-                p0 = {"K": b0["b1"], "r": b0["b3"], "t0": b0["b2"] / b0["b3"]}
-                if model == "richards":
-                    p0["nu"] = b0["b4"]
+            p0 = nist.from_b(cert[start]) if start else None
             res = growth.fit(model, d["x"], d["y"], p0=p0)
-            b, se = _nist_b(res)
+            b, se = nist.to_b(res)
             dev_p = max(abs(b[k] / v - 1) for k, v in cert["estimate"].items())
             dev_se = max(abs(se[k] / v - 1) for k, v in cert["stderr"].items())
             dev_rss = abs(res.rss / cert["rss"] - 1)
