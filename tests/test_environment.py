@@ -2,25 +2,29 @@
 
 from __future__ import annotations
 
-import re
-import tomllib
+import importlib.util
 
 import yaml
 
 from tests.conftest import ROOT
 
 
-def _norm(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
+def _load_sync_tool():
+    """tools/sync_environment_yml.py, which writes environment.yml: its lock parser and name normaliser."""
+    spec = importlib.util.spec_from_file_location(
+        "sync_environment_yml", ROOT / "tools" / "sync_environment_yml.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+SYNC = _load_sync_tool()
+_norm = SYNC.norm
 
 
 def _lock() -> dict[str, str]:
-    out = {}
-    for line in (ROOT / "requirements.lock").read_text().splitlines():
-        m = re.match(r"^([A-Za-z0-9_.\-]+)==([^\s;]+)", line)
-        if m:
-            out[_norm(m.group(1))] = m.group(2)
-    return out
+    return SYNC.lock_versions(ROOT / "requirements.lock")
 
 
 def _environment_yml() -> dict[str, str]:
@@ -47,8 +51,7 @@ def test_environment_yml_matches_lock() -> None:
 
 
 def test_every_direct_dependency_is_pinned_everywhere() -> None:
-    deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
-    names = [_norm(re.split(r"[<>=!~\[; ]", d, maxsplit=1)[0]) for d in deps]
+    names = SYNC.direct_deps(ROOT / "pyproject.toml")
     lock, env = _lock(), _environment_yml()
     assert [n for n in names if n not in lock] == []
     assert [n for n in names if n not in env] == []
