@@ -69,13 +69,17 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import optimize, special
+from scipy import optimize
+
+from helpers.models.registry import CUMULATIVE_MODELS, MODELS, Model, _stack, get_model  # noqa: F401
+from helpers.models.solver import residuals as _shared_residuals
+from helpers.models.solver import transformed_lm as _batch_lm
 
 __all__ = [
     "CUMULATIVE_MODELS",
@@ -100,168 +104,8 @@ __all__ = [
 ArrayLike = Any
 
 # --------------------------------------------------------------------------------------------------------
-# Models
+# Models: the registry (helpers.models.registry); re-exported here, the names are part of the API
 # --------------------------------------------------------------------------------------------------------
-
-
-def _stack(parts: Sequence[np.ndarray]) -> np.ndarray:
-    shape = np.broadcast_shapes(*(np.shape(p) for p in parts))
-    return np.stack([np.broadcast_to(p, shape) for p in parts], axis=-1)
-
-
-def _logistic(t, K, r, t0):
-    return K * special.expit(r * (t - t0))
-
-
-def _logistic_jac(t, K, r, t0):
-    s = special.expit(r * (t - t0))
-    ds = s * (1.0 - s)
-    return _stack([s, K * ds * (t - t0), -K * ds * r])
-
-
-def _gompertz(t, K, b, c):
-    return K * np.exp(-b * np.exp(-c * t))
-
-
-def _gompertz_jac(t, K, b, c):
-    e = np.exp(-c * t)
-    g = np.exp(-b * e)
-    y = K * g
-    return _stack([g, -y * e, y * b * t * e])
-
-
-def _richards(t, K, r, t0, nu):
-    return K * np.exp(-np.logaddexp(0.0, -r * (t - t0)) / nu)
-
-
-def _richards_jac(t, K, r, t0, nu):
-    z = -r * (t - t0)
-    L = np.logaddexp(0.0, z)
-    g = np.exp(-L / nu)
-    y = K * g
-    dy_dz = -y * special.expit(z) / nu
-    return _stack([g, dy_dz * -(t - t0), dy_dz * r, y * L / nu**2])
-
-
-def _bass(t, m, p, q):
-    E = np.exp(-(p + q) * t)
-    return m * (1.0 - E) / (1.0 + (q / p) * E)
-
-
-def _bass_jac(t, m, p, q):
-    E = np.exp(-(p + q) * t)
-    a = q / p
-    den = 1.0 + a * E
-    dN_dE = -m * (1.0 + a) / den**2
-    dN_da = -m * (1.0 - E) * E / den**2
-    dE_ds = -t * E
-    return _stack([(1.0 - E) / den, dN_dE * dE_ds + dN_da * (-q / p**2), dN_dE * dE_ds + dN_da / p])
-
-
-def _bass_rate(t, m, p, q):
-    s = p + q
-    E = np.exp(-s * t)
-    return m * s**2 / p * E / (1.0 + (q / p) * E) ** 2
-
-
-def _bass_rate_jac(t, m, p, q):
-    s = p + q
-    E = np.exp(-s * t)
-    a = q / p
-    den = 1.0 + a * E
-    n = m * s**2 / p * E / den**2
-    dlog_p = 2.0 / s - 1.0 / p - t - 2.0 * (a * (-t * E) + E * (-q / p**2)) / den
-    dlog_q = 2.0 / s - t - 2.0 * (a * (-t * E) + E / p) / den
-    return _stack([n / m, n * dlog_p, n * dlog_q])
-
-
-@dataclass(frozen=True)
-class Model:
-    """A growth model.
-
-    ``f(t, *params)`` and ``jac(t, *params)`` broadcast over ``t`` and over the parameters: a batch of
-    parameter vectors given as arrays of shape ``(B, 1)`` evaluated at ``t`` of shape ``(n,)`` returns
-    shape ``(B, n)`` (``jac``: ``(B, n, p)``; the last axis follows ``param_names``).  ``positive`` marks
-    parameters that must be > 0 (they are the default lower bounds of :func:`fit`).
-    """
-
-    name: str
-    param_names: tuple[str, ...]
-    f: Callable[..., np.ndarray]
-    jac: Callable[..., np.ndarray]
-    positive: tuple[bool, ...]
-    cumulative: bool
-    formula: str
-
-    @property
-    def n_params(self) -> int:
-        """Number of parameters ``p``."""
-        return len(self.param_names)
-
-    def __call__(self, t: ArrayLike, *params: ArrayLike) -> np.ndarray:
-        return self.f(np.asarray(t, dtype=float), *params)
-
-
-MODELS: dict[str, Model] = {
-    "logistic": Model(
-        "logistic",
-        ("K", "r", "t0"),
-        _logistic,
-        _logistic_jac,
-        (True, True, False),
-        True,
-        "K / (1 + exp(-r (t - t0)))",
-    ),
-    "gompertz": Model(
-        "gompertz",
-        ("K", "b", "c"),
-        _gompertz,
-        _gompertz_jac,
-        (True, True, True),
-        True,
-        "K exp(-b exp(-c t))",
-    ),
-    "richards": Model(
-        "richards",
-        ("K", "r", "t0", "nu"),
-        _richards,
-        _richards_jac,
-        (True, True, False, True),
-        True,
-        "K / (1 + exp(-r (t - t0)))^(1/nu)",
-    ),
-    "bass": Model(
-        "bass",
-        ("m", "p", "q"),
-        _bass,
-        _bass_jac,
-        (True, True, True),
-        True,
-        "m (1 - exp(-(p+q) t)) / (1 + (q/p) exp(-(p+q) t))",
-    ),
-    "bass_rate": Model(
-        "bass_rate",
-        ("m", "p", "q"),
-        _bass_rate,
-        _bass_rate_jac,
-        (True, True, True),
-        False,
-        "m (p+q)^2/p exp(-(p+q) t) / (1 + (q/p) exp(-(p+q) t))^2",
-    ),
-}
-
-CUMULATIVE_MODELS: tuple[str, ...] = ("logistic", "gompertz", "richards", "bass")
-
-
-def get_model(model: str | Model) -> Model:
-    """Return the :class:`Model` for a name (or the model itself); ``ValueError`` for an unknown name."""
-    if isinstance(model, Model):
-        return model
-    try:
-        return MODELS[model]
-    except KeyError:
-        raise ValueError(f"unknown model {model!r}; known: {sorted(MODELS)}") from None
-
 
 # --------------------------------------------------------------------------------------------------------
 # Input handling
@@ -383,45 +227,13 @@ def _validate(
 # --------------------------------------------------------------------------------------------------------
 
 
-def _residuals(
-    model: Model,
-    theta: np.ndarray,
-    tau: np.ndarray,
-    y: np.ndarray,
-    lo: np.ndarray,
-    hi: np.ndarray,
-    sw: np.ndarray,
-    exact: np.ndarray,
-    log: bool,
-    want_jac: bool,
-) -> tuple[np.ndarray, np.ndarray | None]:
-    """Weighted residuals ``sqrt(w) (g(f) - g(target))`` and their Jacobian w.r.t. the parameters.
-
-    ``theta`` has shape ``(p,)`` or ``(B, p)``; data arrays shape ``(n,)`` or ``(B, n)``.  The target is ``y``
-    for exact points and ``clip(f, lo, hi)`` for bound points (hinge residual, zero inside the interval).
-    """
-    params = [theta[..., j : j + 1] if theta.ndim > 1 else theta[j] for j in range(theta.shape[-1])]
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        f = model.f(tau, *params)
-        target = np.where(exact, y, np.clip(f, lo, hi))
-        active = exact | (f < lo) | (f > hi)
-        if log:
-            r = np.log(f) - np.log(target)
-        else:
-            r = f - target
-        r = np.where(active, r, 0.0) * sw
-        if not want_jac:
-            return r, None
-        J = model.jac(tau, *params)
-        scale = np.where(active, sw, 0.0)
-        if log:
-            scale = scale / f
-        J = J * scale[..., None]
-    return r, J
+_residuals = _shared_residuals
 
 
-DEFAULT_BOUNDS: dict[str, dict[str, tuple[float, float]]] = {"richards": {"nu": (0.01, 100.0)}}
-"""Default parameter bounds beyond positivity.  Richards ``nu``: as ``nu -> 0`` the curve tends to the
+DEFAULT_BOUNDS: dict[str, dict[str, tuple[float, float]]] = {
+    name: dict(m.bounds) for name, m in MODELS.items() if m.bounds
+}
+"""Default parameter bounds beyond positivity (the registry entries' ``bounds``).  Richards ``nu``: as ``nu -> 0`` the curve tends to the
 Gompertz curve and as ``nu -> inf`` to a step, so on short series the unbounded optimum often runs off to a
 limit and never converges; ``[0.01, 100]`` spans every practically distinct shape, and a fit that ends on
 it is reported (``at_bound``) rather than silently accepted."""
@@ -440,7 +252,7 @@ def _natural_bounds(
     lo = [0.0 if pos else -np.inf for pos in model.positive]
     open_lo = list(model.positive)
     hi = [np.inf] * model.n_params
-    merged = {**DEFAULT_BOUNDS.get(model.name, {}), **dict(bounds or {})}
+    merged = {**dict(model.bounds), **dict(bounds or {})}
     for name, (a, b) in merged.items():
         if name not in model.param_names:
             raise ValueError(f"bounds for unknown parameter {name!r} of {model.name} {model.param_names}")
@@ -459,27 +271,9 @@ def _natural_bounds(
 
 def _grid(model: Model, tau: np.ndarray) -> np.ndarray:
     """Candidate nonlinear parameters (all but the first), shape ``(G, p-1)``, scaled to the data span."""
-    tmin, tmax = float(tau.min()), float(tau.max())
-    span = max(tmax - tmin, 1e-12)
-    rates = np.geomspace(0.3, 60.0, 28) / span
-    centres = np.linspace(tmin - span, tmax + 2.0 * span, 37)
-    if model.name == "logistic":
-        R, C = np.meshgrid(rates, centres, indexing="ij")
-        return np.column_stack([R.ravel(), C.ravel()])
-    if model.name == "richards":
-        R, C, V = np.meshgrid(rates, centres, [0.1, 0.3, 0.6, 1.0, 1.5, 3.0, 6.0], indexing="ij")
-        return np.column_stack([R.ravel(), C.ravel(), V.ravel()])
-    if model.name == "gompertz":
-        R, C = np.meshgrid(rates, centres, indexing="ij")
-        with np.errstate(over="ignore"):
-            b = np.exp(R * C)
-        keep = np.isfinite(b) & (b > 0) & (b < 1e300)
-        return np.column_stack([b[keep], R[keep]])
-    # Bass: p and q per unit time
-    P, Q = np.meshgrid(
-        np.geomspace(1e-4, 10.0, 26) / span, np.geomspace(0.05, 80.0, 30) / span, indexing="ij"
-    )
-    return np.column_stack([P.ravel(), Q.ravel()])
+    if model.grid is None:
+        raise ValueError(f"model {model.name!r} has no start grid in the registry: pass p0")
+    return model.grid(float(tau.min()), float(tau.max()), True)
 
 
 def _start_candidates(model: Model, d: _Data, n_best: int = 3) -> list[np.ndarray]:
@@ -518,7 +312,7 @@ def _start_candidates(model: Model, d: _Data, n_best: int = 3) -> list[np.ndarra
         hint = (
             " (on the log scale a curve that is 0 at t = epoch cannot fit a positive value there: "
             "choose an earlier epoch)"
-            if d.log and model.name in ("bass", "bass_rate")
+            if d.log and model.since_launch
             else ""
         )
         raise ValueError(f"no finite starting values found for {model.name}; check t, epoch and y{hint}")
@@ -910,36 +704,20 @@ def _inflection_tau(model: Model, theta: np.ndarray) -> np.ndarray:
     i.e. ``y = K (1 + nu)^(-1/nu)``); bass and bass_rate ``ln(q/p)/(p+q)`` when ``q > p``, else 0 (adoptions
     are highest at launch and decline).
     """
-    P = _split(theta)
+    if model.inflection is None:
+        raise ValueError(f"model {model.name!r} has no inflection formula in the registry")
     with np.errstate(all="ignore"):
-        if model.name == "logistic":
-            return P[2]
-        if model.name == "gompertz":
-            return np.log(P[1]) / P[2]
-        if model.name == "richards":
-            return P[2] - np.log(P[3]) / P[1]
-        _, p, q = P
-        return np.maximum(np.log(q / p) / (p + q), 0.0)
+        return model.inflection(*_split(theta))
 
 
 def _reaching_tau(model: Model, theta: np.ndarray, level: np.ndarray) -> np.ndarray:
     """Time at which a cumulative model reaches ``level`` (inf when ``level >= saturation``, -inf if <= 0)."""
+    if not model.cumulative or model.reaching is None:
+        raise ValueError(f"year_reaching needs a cumulative model, not {model.name!r}")
     P = _split(theta)
-    K = P[0]
-    frac = level / K
+    frac = level / P[0]
     with np.errstate(all="ignore"):
-        if model.name == "logistic":
-            out = P[2] - np.log(1.0 / frac - 1.0) / P[1]
-        elif model.name == "gompertz":
-            out = -np.log(-np.log(frac) / P[1]) / P[2]
-        elif model.name == "richards":
-            out = P[2] - np.log(frac ** (-P[3]) - 1.0) / P[1]
-        elif model.name == "bass":
-            _, p, q = P
-            x = (1.0 - frac) / (1.0 + frac * q / p)
-            out = np.maximum(-np.log(x) / (p + q), 0.0)
-        else:
-            raise ValueError(f"year_reaching needs a cumulative model, not {model.name!r}")
+        out = model.reaching(frac, *P)
     out = np.where(frac >= 1.0, np.inf, out)
     return np.where(frac <= 0.0, -np.inf, out)
 
@@ -1000,141 +778,6 @@ def percentile_interval(values: ArrayLike, level: float = 0.95) -> tuple[float, 
     method = "linear" if np.all(np.isfinite(v)) else "inverted_cdf"
     lo, hi = np.quantile(v, [a, 1.0 - a], method=method)
     return float(lo), float(hi)
-
-
-# --------------------------------------------------------------------------------------------------------
-# Batched Levenberg-Marquardt (bootstrap refits, vectorised over resamples)
-# --------------------------------------------------------------------------------------------------------
-
-
-def _batch_lm(
-    m: Model,
-    theta0: np.ndarray,
-    tau: np.ndarray,
-    y: np.ndarray,
-    lo: np.ndarray,
-    hi: np.ndarray,
-    sw: np.ndarray,
-    exact: np.ndarray,
-    log: bool,
-    lo_b: np.ndarray,
-    hi_b: np.ndarray,
-    open_lo: np.ndarray,
-    max_iter: int = 1000,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Levenberg-Marquardt on B problems at once; returns ``(theta (B, p), converged (B,), hopeless (B,))``.
-
-    Bounds are handled by transformation: ``theta = lo + exp(u)`` (lower bound only), ``hi - exp(u)``
-    (upper only), ``lo + (hi - lo) expit(u)`` (both), identity (none); the Marquardt-scaled LM step is taken
-    in ``u``.  A row converges when an accepted step changes the cost by < 1e-12 relative and every
-    parameter by < 1e-8 relative to ``|theta| + 1e-6 |theta0|`` (so a parameter running into a bound
-    converges once it is negligible on the scale of the point estimate).  At the final point the
-    Bates-Watts relative offset must be < 1e-3 on the parameters not at a bound (within ``1e-6`` of the
-    point-estimate scale), and no parameter may sit on an open (implicit positivity) bound.  ``hopeless``
-    marks failures no restart would cure: a parameter ran onto an open bound (a limit outside the model's
-    domain, e.g. Bass ``p -> 0, m -> inf``) or the row was still taking downhill steps after
-    ``max_iter`` iterations (a run-away along a flat valley).
-    """
-    B, p = theta0.shape
-    has_lo, has_hi = np.isfinite(lo_b), np.isfinite(hi_b)
-    both = has_lo & has_hi
-    only_lo = has_lo & ~has_hi
-    only_hi = has_hi & ~has_lo
-    width = np.where(both, hi_b - lo_b, 1.0)
-    scale = 1e-6 * np.maximum(np.abs(theta0), 1e-300)
-
-    def to_theta(u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        with np.errstate(over="ignore"):
-            ex = np.exp(np.minimum(u, 700.0))
-        s = special.expit(u)
-        th = np.where(both, lo_b + width * s, np.where(only_lo, lo_b + ex, np.where(only_hi, hi_b - ex, u)))
-        dth = np.where(both, width * s * (1.0 - s), np.where(only_lo, ex, np.where(only_hi, -ex, 1.0)))
-        return th, dth
-
-    def to_u(th: np.ndarray) -> np.ndarray:
-        eps = 1e-9
-        with np.errstate(divide="ignore", invalid="ignore"):
-            frac = np.clip((th - lo_b) / width, eps, 1.0 - eps)
-            return np.where(
-                both,
-                special.logit(frac),
-                np.where(
-                    only_lo,
-                    np.log(np.maximum(th - lo_b, eps * np.abs(th) + 1e-300)),
-                    np.where(only_hi, np.log(np.maximum(hi_b - th, eps * np.abs(th) + 1e-300)), th),
-                ),
-            )
-
-    def evaluate(u: np.ndarray, idx: np.ndarray):
-        th, dth = to_theta(u)
-
-        def sl(a):
-            return a[idx] if a.ndim == 2 else a
-
-        r, J = _residuals(m, th, sl(tau), sl(y), sl(lo), sl(hi), sl(sw), sl(exact), log, want_jac=True)
-        return th, r, J, J * dth[:, None, :]
-
-    u = to_u(theta0)
-    lam = np.full(B, 1e-3)
-    done = np.zeros(B, dtype=bool)
-    all_idx = np.arange(B)
-    theta, r, Jt, Ju = evaluate(u, all_idx)
-    cost = np.sum(r * r, axis=1)
-    alive = np.all(np.isfinite(u), axis=1) & np.isfinite(cost)
-    eye = np.eye(p)
-    for _ in range(max_iter):
-        idx = np.flatnonzero(alive & ~done)
-        if idx.size == 0:
-            break
-        Ji = np.where(np.isfinite(Ju[idx]), Ju[idx], 0.0)
-        A = np.einsum("bni,bnj->bij", Ji, Ji)
-        g = np.einsum("bni,bn->bi", Ji, r[idx])
-        diag = np.maximum(np.einsum("bii->bi", A), 1e-300)
-        M = A + lam[idx, None, None] * diag[:, :, None] * eye
-        try:
-            step = -np.linalg.solve(M, g[..., None])[..., 0]
-        except np.linalg.LinAlgError:
-            step = -np.stack([np.linalg.lstsq(Mi, gi, rcond=None)[0] for Mi, gi in zip(M, g, strict=True)])
-        u_new = u[idx] + step
-        th_new, r_new, Jt_new, Ju_new = evaluate(u_new, idx)
-        c_new = np.sum(r_new * r_new, axis=1)
-        ok = np.isfinite(c_new) & (c_new <= cost[idx])
-        acc = idx[ok]
-        rel_c = (cost[acc] - c_new[ok]) / np.maximum(cost[acc], 1e-300)
-        rel_x = np.max(np.abs(th_new[ok] - theta[acc]) / (np.abs(theta[acc]) + scale[acc]), axis=1)
-        u[acc], theta[acc], r[acc], cost[acc] = u_new[ok], th_new[ok], r_new[ok], c_new[ok]
-        Jt[acc], Ju[acc] = Jt_new[ok], Ju_new[ok]
-        lam[acc] = np.maximum(lam[acc] / 5.0, 1e-12)
-        rej = idx[~ok]
-        lam[rej] *= 4.0
-        done[acc[((rel_c < 1e-12) & (rel_x < 1e-8)) | (cost[acc] <= 1e-300)]] = True
-        alive[rej[lam[rej] > 1e16]] = False  # no downhill step at any damping
-    conv = done & alive
-    hopeless = alive & ~done
-    ci = np.flatnonzero(conv)
-    if ci.size:
-        th = theta[ci]
-        near_lo = (np.abs(th - lo_b) <= scale[ci]) & has_lo
-        near = near_lo | ((np.abs(hi_b - th) <= scale[ci]) & has_hi)
-        Jf = np.where(np.isfinite(Jt[ci]), Jt[ci], 0.0) * (~near)[:, None, :]
-        rr = r[ci]
-        finite = np.all(np.isfinite(Jt[ci]) | near[:, None, :], axis=(1, 2))
-        # squared norm of the projection of r on the column space of Jf: r^T Jf (Jf^T Jf)^+ Jf^T r
-        g = np.einsum("bni,bn->bi", Jf, rr)
-        A = np.einsum("bni,bnj->bij", Jf, Jf)
-        pp = np.einsum("bi,bi->b", g, np.einsum("bij,bj->bi", np.linalg.pinv(A, rcond=1e-13), g))
-        rss = np.sum(rr**2, axis=1)
-        pf = np.maximum((~near).sum(axis=1), 1)
-        n = rr.shape[1]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            off = np.sqrt((pp / pf) / (np.maximum(rss - pp, 0.0) / np.maximum(n - pf, 1)))
-        tiny = _perfect_fit_ss(_Data(tau, y, lo, hi, sw**2, exact, log))
-        tiny = tiny[ci] if np.ndim(tiny) else tiny
-        off = np.where(rss <= np.maximum(tiny, 1e-300), 0.0, off)
-        degenerate = np.any(near_lo & open_lo, axis=1)
-        conv[ci] = finite & (off < 1e-3) & ~degenerate
-        hopeless[ci] = degenerate
-    return theta, conv, hopeless
 
 
 # --------------------------------------------------------------------------------------------------------

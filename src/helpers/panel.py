@@ -85,9 +85,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import special
 
-from helpers.growth import CUMULATIVE_MODELS, MODELS, Model
+from helpers.models import solver
+from helpers.models.registry import CUMULATIVE_MODELS, MODELS, Model, aicc, get_model, solver_model
 
 __all__ = [
     "DEFAULT_BOUNDS",
@@ -115,10 +115,7 @@ __all__ = [
 #: inflection time ``ti = t0 - ln(nu)/r`` in place of ``t0`` (see :data:`SOLVER_MODELS`), so its time bound
 #: applies to ``ti``.
 DEFAULT_BOUNDS: dict[str, dict[str, tuple[float, float]]] = {
-    "logistic": {"r": (1e-4, 10.0), "t0": (-50.0, 150.0)},
-    "gompertz": {"b": (1e-6, 1e8), "c": (1e-4, 10.0)},
-    "richards": {"r": (1e-4, 10.0), "ti": (-50.0, 150.0), "nu": (0.02, 50.0)},
-    "bass": {"p": (1e-7, 1.0), "q": (1e-9, 10.0)},
+    name: dict(MODELS[name].panel_bounds) for name in CUMULATIVE_MODELS
 }
 _CEILING_LOWER = 1e-6
 
@@ -133,49 +130,48 @@ RESULT_COLUMNS: tuple[str, ...] = (
 PARAM_COLUMNS: tuple[str, ...] = ("p_K", "p_r", "p_t0", "p_b", "p_c", "p_nu", "p_m", "p_p", "p_q")
 
 
-def _richards_ti(t, K, r, ti, nu):
-    return MODELS["richards"].f(t, K, r, ti + np.log(nu) / r, nu)
+class _SolverModels(Mapping[str, Model]):
+    """Read-only view of the registry in the parametrisations the batched solver works in."""
+
+    def __getitem__(self, name: str) -> Model:
+        if name not in MODELS:
+            raise KeyError(name)
+        return solver_model(name)
+
+    def __iter__(self):
+        return (name for name, m in MODELS.items() if m.cumulative)
+
+    def __len__(self) -> int:
+        return sum(1 for m in MODELS.values() if m.cumulative)
 
 
-def _richards_ti_jac(t, K, r, ti, nu):
-    lnu = np.log(nu)
-    J = MODELS["richards"].jac(t, K, r, ti + lnu / r, nu)
-    d_t0 = J[..., 2]
-    return np.stack([J[..., 0], J[..., 1] - d_t0 * lnu / r**2, d_t0, J[..., 3] + d_t0 / (r * nu)], axis=-1)
+#: Parametrisations the batched solver works in (the registry's ``solver_form``). Identical to the
+#: registry's models except Richards, solved in ``(K, r, ti, nu)``: as ``nu -> 0`` (the Gompertz limit,
+#: common in this panel) ``t0`` runs off to minus infinity along a curved, nearly flat valley while the
+#: inflection time ``ti`` stays put; the reparametrisation makes that valley straight and cuts the
+#: iterations several-fold. Same model, same least-squares optimum; parameters are reported as
+#: ``(K, r, t0, nu)`` (:func:`to_natural`).
+SOLVER_MODELS: Mapping[str, Model] = _SolverModels()
 
 
-#: Parametrisations the batched solver works in. Identical to :data:`helpers.growth.MODELS` except
-#: Richards, solved in ``(K, r, ti, nu)``: as ``nu -> 0`` (the Gompertz limit, common in this panel) ``t0``
-#: runs off to minus infinity along a curved, nearly flat valley while the inflection time ``ti`` stays put;
-#: the reparametrisation makes that valley straight and cuts the iterations several-fold. Same model, same
-#: least-squares optimum; parameters are reported as ``(K, r, t0, nu)`` (:func:`to_natural`).
-SOLVER_MODELS: dict[str, Model] = {name: MODELS[name] for name in CUMULATIVE_MODELS} | {
-    "richards": Model(
-        "richards",
-        ("K", "r", "ti", "nu"),
-        _richards_ti,
-        _richards_ti_jac,
-        (True, True, False, True),
-        True,
-        "K / (1 + nu exp(-r (t - ti)))^(1/nu)",
-    )
-}
+def _check_model(model: str) -> Model:
+    m = MODELS.get(model)
+    if m is None or not m.cumulative:
+        known = [k for k, v in MODELS.items() if v.cumulative]
+        raise ValueError(f"unknown model {model!r}; known: {known}")
+    return m
 
 
 def to_natural(model: str, x: np.ndarray) -> np.ndarray:
-    """Solver parameters (..., k) -> the :mod:`helpers.growth` parameter order and meaning."""
-    x = np.array(x, dtype=float, copy=True)
-    if model == "richards":
-        x[..., 2] = x[..., 2] + np.log(x[..., 3]) / x[..., 1]
-    return x
+    """Solver parameters (..., k) -> the registry's parameter order and meaning."""
+    m = get_model(model)
+    return m.to_natural(x) if m.to_natural else np.array(x, dtype=float, copy=True)
 
 
 def to_internal(model: str, theta: np.ndarray) -> np.ndarray:
     """Inverse of :func:`to_natural`."""
-    x = np.array(theta, dtype=float, copy=True)
-    if model == "richards":
-        x[..., 2] = x[..., 2] - np.log(x[..., 3]) / x[..., 1]
-    return x
+    m = get_model(model)
+    return m.to_solver(theta) if m.to_solver else np.array(theta, dtype=float, copy=True)
 
 
 @dataclass(frozen=True)
@@ -210,60 +206,40 @@ class FitOptions:
 # Bounds, derived quantities
 # --------------------------------------------------------------------------------------------------------
 def model_bounds(model: str, y_max: float, opts: FitOptions | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Bounds (arrays in :data:`SOLVER_MODELS` parameter order) for ``model`` on a series peaking at ``y_max``."""
+    """Bounds (arrays in :data:`SOLVER_MODELS` parameter order) for ``model`` on a series peaking at ``y_max``.
+
+    The ceiling's are ``(1e-6, ceiling_factor * y_max)``; the others come from ``opts.bounds`` and, for a
+    model it does not list, from the registry entry's ``panel_bounds``.
+    """
     opts = opts or FitOptions()
     m = SOLVER_MODELS[model]
+    own = opts.bounds.get(model) or get_model(model).panel_bounds
     lo = np.empty(m.n_params)
     hi = np.empty(m.n_params)
     lo[0], hi[0] = _CEILING_LOWER, opts.ceiling_factor * max(float(y_max), 1e-6)
     for j, name in enumerate(m.param_names[1:], start=1):
-        lo[j], hi[j] = opts.bounds[model][name]
+        lo[j], hi[j] = own.get(name, (-np.inf, np.inf))
     return lo, hi
 
 
 def derived(model: str, theta: np.ndarray) -> dict[str, np.ndarray]:
-    """Comparable quantities from parameters ``theta`` of shape ``(..., k)``.
+    """Comparable quantities from parameters ``theta`` of shape ``(..., k)`` (the registry's closed forms).
 
     Returns ``ceiling``, ``rate``, ``speed`` (years from 10 % to 90 % of the ceiling) and ``inflection_t``
-    (time of steepest growth, same origin as the fit's ``t``), each of shape ``theta.shape[:-1]``.
+    (time of steepest growth, same origin as the fit's ``t``), each of shape ``theta.shape[:-1]``; NaN for
+    a quantity the model's registry entry does not define.
     """
+    m = _check_model(model)
     th = np.asarray(theta, dtype=float)
     cols = [th[..., j] for j in range(th.shape[-1])]
-    lg = math.log(81.0)  # logistic: ln(0.9/0.1) - ln(0.1/0.9)
+    nan = np.full(th.shape[:-1], np.nan)
     with np.errstate(all="ignore"):
-        if model == "logistic":
-            K, r, t0 = cols
-            return {"ceiling": K, "rate": r, "speed": lg / r, "inflection_t": t0}
-        if model == "gompertz":
-            K, b, c = cols
-            gs = math.log(math.log(0.1) / math.log(0.9))
-            return {"ceiling": K, "rate": c, "speed": gs / c, "inflection_t": np.log(b) / c}
-        if model == "richards":
-            K, r, t0, nu = cols
-            speed = (np.log(0.1 ** (-nu) - 1.0) - np.log(0.9 ** (-nu) - 1.0)) / r
-            return {"ceiling": K, "rate": r, "speed": speed, "inflection_t": t0 - np.log(nu) / r}
-        if model == "bass":
-            m_, p, q = cols
-            s = p + q
-            a = q / p
-            speed = (np.log((1.0 + 0.9 * a) / 0.1) - np.log((1.0 + 0.1 * a) / 0.9)) / s
-            # Bass is defined from launch (t >= 0): with q <= p the adoption rate peaks at launch
-            infl = np.maximum(np.log(q / p) / s, 0.0)
-            return {"ceiling": m_, "rate": s, "speed": speed, "inflection_t": infl}
-    raise ValueError(f"no derived quantities for model {model!r}; known: {CUMULATIVE_MODELS}")
-
-
-def aicc(rss: np.ndarray | float, n: int, k: int) -> np.ndarray:
-    """Gaussian AICc with sigma counted as a parameter (same convention as :mod:`helpers.growth`).
-
-    ``n (log(2 pi) + log(rss/n) + 1) + 2 (k+1) + 2 (k+1)(k+2) / (n - k - 2)``; ``inf`` when ``n <= k + 2``.
-    """
-    kk = k + 1
-    rss = np.asarray(rss, dtype=float)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        m2ll = n * (math.log(2.0 * math.pi) + np.log(rss / n) + 1.0)
-    corr = 2.0 * kk * (kk + 1) / (n - kk - 1) if n - kk - 1 > 0 else math.inf
-    return m2ll + 2.0 * kk + corr
+        return {
+            "ceiling": cols[0],
+            "rate": m.rate(*cols) if m.rate else nan,
+            "speed": m.speed(*cols) if m.speed else nan,
+            "inflection_t": m.inflection(*cols) if m.inflection else nan,
+        }
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -288,72 +264,18 @@ def _eval(m: Model, t: np.ndarray, X: np.ndarray, jac: bool) -> tuple[np.ndarray
 
 
 def _fj(model: str, t: np.ndarray, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Fused model values and transposed Jacobian for the solver parametrisation.
-
-    ``X`` (B, k) -> ``F`` (B, n) and ``JT`` (B, k + 1, n) whose first ``k`` rows are ``dF/dx_j`` (row ``k``
-    is scratch space for the residuals, so one batched product gives ``J'J``, ``J'r`` and ``r'r``). Same
-    functions as :data:`SOLVER_MODELS` (checked in the tests), with shared sub-expressions computed once:
-    the generic ``Model.jac`` is 3-5x slower and the Jacobian dominates the cost of an iteration.
-    """
-    B, k = X.shape
-    JT = np.empty((B, k + 1, t.shape[-1]))
-    with np.errstate(all="ignore"):
-        if model == "logistic":
-            K, r, t0 = X[:, 0:1], X[:, 1:2], X[:, 2:3]
-            d = t - t0
-            s = special.expit(r * d)
-            F = K * s
-            ds = F * (1.0 - s)  # K s (1 - s)
-            JT[:, 0] = s
-            JT[:, 1] = ds * d
-            JT[:, 2] = -ds * r
-        elif model == "gompertz":
-            K, b, c = X[:, 0:1], X[:, 1:2], X[:, 2:3]
-            E = np.exp(-c * t)
-            G = np.exp(-b * E)
-            F = K * G
-            FE = F * E
-            JT[:, 0] = G
-            JT[:, 1] = -FE
-            JT[:, 2] = (b * t) * FE
-        elif model == "richards":
-            K, r, ti, nu = X[:, 0:1], X[:, 1:2], X[:, 2:3], X[:, 3:4]
-            lnu = np.log(nu)
-            t0 = ti + lnu / r
-            d = t - t0
-            z = -r * d
-            L = np.logaddexp(0.0, z)
-            G = np.exp(-L / nu)
-            F = K * G
-            dz = -F * special.expit(z) / nu  # dF/dz
-            d_t0 = dz * r
-            JT[:, 0] = G
-            JT[:, 1] = -dz * d - d_t0 * (lnu / r**2)
-            JT[:, 2] = d_t0
-            JT[:, 3] = F * L / nu**2 + d_t0 / (r * nu)
-        elif model == "bass":
-            m, p, q = X[:, 0:1], X[:, 1:2], X[:, 2:3]
-            E = np.exp(-(p + q) * t)
-            a = q / p
-            inv = 1.0 / (1.0 + a * E)
-            F1 = (1.0 - E) * inv
-            F = m * F1
-            X1 = (m * (1.0 + a)) * (t * E) * inv * inv  # dF/dE * dE/ds
-            X2 = m * F1 * E * inv  # -dF/da
-            JT[:, 0] = F1
-            JT[:, 1] = X1 + X2 * (q / p**2)
-            JT[:, 2] = X1 - X2 / p
-        else:
-            raise ValueError(f"unknown model {model!r}; known: {CUMULATIVE_MODELS}")
-    return F, JT
+    """Model values ``F`` (B, n) and transposed Jacobian ``JT`` (B, k + 1, n) in the solver parametrisation
+    (the registry's fused kernel where it has one; row ``k`` is scratch for :func:`helpers.models.solver.lm`)."""
+    return SOLVER_MODELS[model].fj(t, X)
 
 
-def _normal(JT: np.ndarray, R: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(J'J, J'r, r'r)`` from one batched product of ``[J | r]`` with itself."""
-    k = JT.shape[1] - 1
-    JT[:, k] = R
-    M = np.matmul(JT, JT.transpose(0, 2, 1))
-    return M[:, :k, :k], M[:, :k, k], M[:, k, k]
+#: Series are padded (zero weight) to a multiple of this many points, so that countries of similar length
+#: share one batch while a country's arithmetic still depends only on its own length.
+PAD = 8
+
+
+def _padded(n: int) -> int:
+    return -(-n // PAD) * PAD
 
 
 def lm_batch(
@@ -368,156 +290,60 @@ def lm_batch(
     ftol: float = 1e-15,
     max_iter: int = 400,
     lam0: float = 1e-3,
+    n_obs: np.ndarray | None = None,
 ) -> BatchResult:
     """Solve ``B`` bounded least-squares problems ``min ||f(t_b; x_b) - Y_b||^2`` at once.
 
     ``model``: a name in :data:`SOLVER_MODELS` (parameters in that parametrisation); ``X0``: (B, k) starts;
     ``t``: (n,) shared times or (B, n) one row per problem; ``Y``: (n,) or (B, n); ``lower``/``upper``:
-    (k,) or (B, k) bounds. Problems are independent: each has its own damping, acceptance and stopping,
-    and the arithmetic on a row does not depend on the other rows, so a problem gets the same answer
-    whatever it is batched with. Each iteration solves ``(J'J + lambda diag(J'J)) dx = -J'r`` for every
-    active problem (parameters on a bound whose gradient points outwards are frozen; the step is clipped
-    to the box) and accepts the step when it does not increase the RSS; the damping follows Nielsen (1999)
-    (shrink by up to 3 according to the gain ratio, grow by 2, 4, 8, ... after rejections). A problem
-    stops when an accepted step changes no parameter by more than ``xtol`` relative, or lowers the RSS
-    by at most ``ftol`` relative, or when the damping exceeds 1e16 (no descent possible at machine
-    precision) -- all counted as converged; it is *not* converged when ``max_iter`` is reached or its RSS
-    is not finite. Finished problems leave the working arrays, so late iterations only cost what is left.
+    (k,) or (B, k) bounds. The solver is :func:`helpers.models.solver.lm` (per-problem damping, acceptance
+    and stopping; projected bounds); the series are padded with zero-weight points to a multiple of
+    :data:`PAD`, so a problem gets the same answer whatever it is batched with. A problem stops when an
+    accepted step changes no parameter by more than ``xtol`` relative, or lowers the RSS by at most
+    ``ftol`` relative, or when the damping exceeds 1e16 (no descent possible at machine precision) -- all
+    counted as converged; it is *not* converged when ``max_iter`` is reached or its RSS is not finite.
+    ``n_obs`` (B,): rows of different lengths given padded -- only the first ``n_obs[b]`` points count.
     """
-    with np.errstate(all="ignore"):  # rows with NaN/inf trial points are rejected, not reported
-        return _lm_batch(model, t, Y, X0, lower, upper, xtol, ftol, max_iter, lam0)
-
-
-def _lm_batch(
-    model: str,
-    t: np.ndarray,
-    Y: np.ndarray,
-    X0: np.ndarray,
-    lower: np.ndarray,
-    upper: np.ndarray,
-    xtol: float,
-    ftol: float,
-    max_iter: int,
-    lam0: float,
-) -> BatchResult:
-    X_out = np.array(X0, dtype=float, copy=True)
-    B, k = X_out.shape
+    m = SOLVER_MODELS[model]
+    X0 = np.asarray(X0, dtype=float)
+    B, k = X0.shape
     t = np.asarray(t, dtype=float)
     n = t.shape[-1]
-    Tw = np.broadcast_to(t, (B, n)) if t.ndim == 1 else t
-    Yw = np.broadcast_to(np.asarray(Y, dtype=float), (B, n))
-    Lw = np.broadcast_to(np.asarray(lower, dtype=float), (B, k))
-    Uw = np.broadcast_to(np.asarray(upper, dtype=float), (B, k))
-    X_out = np.clip(X_out, Lw, Uw)
-    rss_out = np.full(B, np.inf)
-    conv_out = np.zeros(B, dtype=bool)
-    iter_out = np.zeros(B, dtype=np.int64)
-    eye = np.eye(k)
-    span = Uw - Lw
-    Tol = 1e-12 * np.where(np.isfinite(span), np.maximum(np.abs(span), 1.0), 1.0)
+    npad = _padded(n)
+    T = np.empty((B, npad))
+    Yp = np.zeros((B, npad))
+    T[:, :n] = t
+    T[:, n:] = T[:, n - 1 : n]
+    Yp[:, :n] = Y
+    used = np.full(B, n) if n_obs is None else np.asarray(n_obs)
+    W = None
+    if np.any(used < npad):
+        W = (np.arange(npad) < used[:, None]).astype(float)
 
-    # working set, compacted as problems finish
-    idx = np.arange(B)
-    X = X_out.copy()
-    F, JT = _fj(model, Tw, X)
-    A, g, rss = _normal(JT, F - Yw)
-    good = np.isfinite(rss) & np.all(np.isfinite(A), axis=(1, 2))
-    rss_out[:] = np.where(good, rss, np.inf)
-    work = [a[good] for a in (idx, X, A, g, rss, Tw, Yw, Lw, Uw, Tol)]
-    idx, X, A, g, rss, Tw, Yw, Lw, Uw, Tol = work
-    lam = np.full(idx.size, lam0)
-    nu = np.full(idx.size, 2.0)
-    live = np.ones(idx.size, dtype=bool)  # rows of the working arrays still iterating
-    it = 0
-    for it in range(1, max_iter + 1):
-        if not live.any():
-            break
-        d = np.diagonal(A, axis1=1, axis2=2)
-        d = np.maximum(d, 1e-12 * d.max(axis=1, keepdims=True) + 1e-300)
-        # projection: freeze parameters on a bound that the descent direction (-g) would push outside
-        frozen = ((X <= Lw + Tol) & (g > 0)) | ((X >= Uw - Tol) & (g < 0))
-        Mx = A + (lam[:, None] * d)[:, :, None] * eye
-        gx = g
-        if frozen.any():
-            keep = ~frozen
-            Mx = Mx * keep[:, :, None] * keep[:, None, :] + frozen[:, :, None] * eye
-            gx = g * keep
-        step = np.linalg.solve(Mx, -gx[..., None])[..., 0]
-        Xn = np.minimum(np.maximum(X + step, Lw), Uw)
-        dx = Xn - X
-        # predicted RSS decrease of the (clipped) step under the linear model: -(2 g.dx + dx'A dx)
-        pred = -np.einsum("bk,bk->b", 2.0 * g + np.matmul(A, dx[:, :, None])[:, :, 0], dx)
-        Fn, JTn = _fj(model, Tw, Xn)
-        Rn = Fn - Yw
-        rssn = np.einsum("bn,bn->b", Rn, Rn)
-        ok = (rssn <= rss) & live  # False for NaN
-        small_step = (np.abs(dx) <= xtol * (np.abs(X) + xtol)).all(axis=1)
-        drop = rss - rssn
-        small_drop = drop <= ftol * rss
-        An, gn, _ = _normal(JTn, Rn)
-        bad = ok & ~np.isfinite(An).all(axis=(1, 2))
-        okw = np.flatnonzero(ok)
-        X[okw] = Xn[okw]
-        rss[okw] = rssn[okw]
-        A[okw] = An[okw]
-        g[okw] = gn[okw]
-        # Nielsen (1999) damping update
-        with np.errstate(all="ignore"):
-            rho = np.clip(np.where(pred > 0, drop / pred, 0.0), 0.0, 1.0)
-        lam = np.where(
-            ok, np.maximum(lam * np.maximum(1.0 / 3.0, 1.0 - (2.0 * rho - 1.0) ** 3), 1e-15), lam * nu
-        )
-        nu = np.where(ok, 2.0, nu * 2.0)
-        lam = np.where(live, lam, 1.0)  # carried (finished) rows stay numerically harmless
-        nu = np.where(live, nu, 2.0)
-        stop = np.where(ok, small_step | small_drop, (lam > 1e16) | (small_step & np.isfinite(rssn)))
-        finished = (stop | bad) & live
-        if finished.any():
-            fi = idx[finished]
-            X_out[fi] = X[finished]
-            rss_out[fi] = np.where(bad[finished], np.inf, rss[finished])
-            conv_out[fi] = stop[finished] & ~bad[finished]
-            iter_out[fi] = it
-            live &= ~finished
-            # compact lazily: copying the working arrays costs more than carrying a few finished rows
-            n_live = int(live.sum())
-            if n_live <= 0.75 * live.size or live.size <= 64:
-                idx, X, A, g, rss, Tw, Yw, Lw, Uw, Tol, lam, nu = (
-                    a[live] for a in (idx, X, A, g, rss, Tw, Yw, Lw, Uw, Tol, lam, nu)
-                )
-                live = np.ones(idx.size, dtype=bool)
-    if live.any():  # max_iter reached
-        X_out[idx[live]] = X[live]
-        rss_out[idx[live]] = rss[live]
-        iter_out[idx[live]] = it
-    conv_out &= np.isfinite(rss_out)
-    return BatchResult(x=X_out, rss=rss_out, converged=conv_out, n_iter=iter_out)
+    def evaluate(X, T_, Y_, *W_):
+        F, JT = m.fj(T_, X)
+        R = F - Y_
+        if W_:
+            R *= W_[0]
+            JT[:, :k] *= W_[0][:, None, :]
+        return R, JT
+
+    data = [T, Yp] + ([W] if W is not None else [])
+    res = solver.lm(evaluate, X0, lower, upper, data, xtol=xtol, ftol=ftol, max_iter=max_iter, lam0=lam0)
+    conv = res.status > 0
+    return BatchResult(x=res.x, rss=res.rss, converged=conv, n_iter=res.n_iter)
 
 
 # --------------------------------------------------------------------------------------------------------
 # Starting values and point fit
 # --------------------------------------------------------------------------------------------------------
 def _grid(model: str, tmax: float) -> np.ndarray:
-    """Candidate values of the nonlinear parameters (all but the ceiling), shape (G, k-1)."""
-    span = max(tmax, 1.0)
-    rates = np.geomspace(0.3, 40.0, 20) / span
-    centres = np.linspace(-0.5 * span, 3.0 * span, 24)
-    if model == "logistic":
-        R, C = np.meshgrid(rates, centres, indexing="ij")
-        return np.column_stack([R.ravel(), C.ravel()])
-    if model == "richards":
-        R, C, V = np.meshgrid(rates, centres, [0.1, 0.3, 1.0, 3.0], indexing="ij")
-        return np.column_stack([R.ravel(), C.ravel(), V.ravel()])
-    if model == "gompertz":
-        R, C = np.meshgrid(rates, centres, indexing="ij")
-        b = np.exp(np.clip(R * C, -30, 30))
-        return np.column_stack([b.ravel(), R.ravel()])
-    if model == "bass":
-        P, Q = np.meshgrid(
-            np.geomspace(1e-4, 3.0, 16) / span, np.geomspace(0.05, 40.0, 20) / span, indexing="ij"
-        )
-        return np.column_stack([P.ravel(), Q.ravel()])
-    raise ValueError(f"unknown model {model!r}; known: {CUMULATIVE_MODELS}")
+    """Candidate values of the nonlinear parameters (all but the ceiling), shape (G, k-1): the registry's
+    coarse start grid on ``0 .. tmax`` (Richards: its centres are taken as ``ti``)."""
+    m = _check_model(model)
+    if m.grid is None:
+        raise ValueError(f"model {model!r} has no start grid in the registry")
+    return m.grid(0.0, float(tmax), False)
 
 
 def start_values(
@@ -730,11 +556,17 @@ def _base_row(s: Series, model: str, opts: FitOptions) -> dict[str, Any]:
     }
 
 
+def _pad(t: np.ndarray, y: np.ndarray, npad: int) -> tuple[np.ndarray, np.ndarray]:
+    """``t`` padded with its last value and ``y`` with zeros to ``npad`` points (weights 0 in the solver)."""
+    extra = npad - t.size
+    return np.concatenate([t, np.full(extra, t[-1])]), np.concatenate([y, np.zeros(extra)])
+
+
 def _groups(series: Sequence[Series], members: Sequence[int]) -> dict[int, list[int]]:
-    """Indices of ``members`` grouped by series length (problems of one length share a batch)."""
+    """Indices of ``members`` grouped by padded series length (:data:`PAD`; such problems share a batch)."""
     out: dict[int, list[int]] = {}
     for i in members:
-        out.setdefault(int(series[i].t.size), []).append(i)
+        out.setdefault(_padded(int(series[i].t.size)), []).append(i)
     return out
 
 
@@ -743,8 +575,8 @@ def _point_fits(
 ) -> dict[int, PointFit]:
     """Multi-start point fits of ``model`` for ``members``, batched across countries of equal length."""
     fits: dict[int, PointFit] = {}
-    for _n, grp in _groups(series, members).items():
-        T, Y, X0, L, U, owner = [], [], [], [], [], []
+    for npad, grp in _groups(series, members).items():
+        T, Y, X0, L, U, owner, N = [], [], [], [], [], [], []
         bounds = {}
         for i in grp:
             s = series[i]
@@ -753,14 +585,16 @@ def _point_fits(
             st = start_values(model, s.t, s.y, lo, hi, opts.n_starts)
             X0.append(st)
             owner += [i] * len(st)
-            T.append(np.broadcast_to(s.t, (len(st), s.t.size)))
-            Y.append(np.broadcast_to(s.y, (len(st), s.y.size)))
+            N += [s.t.size] * len(st)
+            tp, yp = _pad(s.t, s.y, npad)
+            T.append(np.broadcast_to(tp, (len(st), npad)))
+            Y.append(np.broadcast_to(yp, (len(st), npad)))
             L.append(np.broadcast_to(lo, st.shape))
             U.append(np.broadcast_to(hi, st.shape))
         X0a = np.vstack(X0)
         res = lm_batch(
             model, np.vstack(T), np.vstack(Y), X0a, np.vstack(L), np.vstack(U),
-            xtol=opts.xtol, ftol=opts.ftol, max_iter=opts.max_iter,
+            xtol=opts.xtol, ftol=opts.ftol, max_iter=opts.max_iter, n_obs=np.array(N),
         )  # fmt: skip
         owner_a = np.array(owner)
         for i in grp:
@@ -783,18 +617,21 @@ def _bootstraps(
     """Residual-bootstrap refits for every converged point fit, batched across countries of equal length."""
     out: dict[int, BatchResult] = {}
     members = [i for i, pf in pfs.items() if pf.converged]
-    for _n, grp in _groups(series, members).items():
+    for npad, grp in _groups(series, members).items():
         T, Y, X0, L, U = [], [], [], [], []
         for i in grp:
             s, pf = series[i], pfs[i]
-            Y.append(residual_resamples(pf.fitted, s.y, pf.x.size, n_boot, _rng(seed, s.iso3, model)))
-            T.append(np.broadcast_to(s.t, (n_boot, s.t.size)))
+            Ys = residual_resamples(pf.fitted, s.y, pf.x.size, n_boot, _rng(seed, s.iso3, model))
+            tp, _ = _pad(s.t, s.y, npad)
+            Y.append(np.pad(Ys, ((0, 0), (0, npad - s.t.size))))
+            T.append(np.broadcast_to(tp, (n_boot, npad)))
             X0.append(np.broadcast_to(pf.x, (n_boot, pf.x.size)))
             L.append(np.broadcast_to(pf.lower, (n_boot, pf.x.size)))
             U.append(np.broadcast_to(pf.upper, (n_boot, pf.x.size)))
+        n_obs = np.repeat([series[i].t.size for i in grp], n_boot)
         res = lm_batch(
             model, np.vstack(T), np.vstack(Y), np.vstack(X0), np.vstack(L), np.vstack(U),
-            xtol=opts.boot_xtol, ftol=opts.boot_ftol, max_iter=opts.boot_max_iter,
+            xtol=opts.boot_xtol, ftol=opts.boot_ftol, max_iter=opts.boot_max_iter, n_obs=n_obs,
         )  # fmt: skip
         for j, i in enumerate(grp):
             sl = slice(j * n_boot, (j + 1) * n_boot)
@@ -822,8 +659,7 @@ def fit_countries(
     alpha = (1.0 - opts.level) / 2.0
     rows: list[dict[str, Any]] = []
     for model in models:
-        if model not in CUMULATIVE_MODELS:
-            raise ValueError(f"unknown model {model!r}; known: {CUMULATIVE_MODELS}")
+        _check_model(model)
         base = [_base_row(s, model, opts) for s in series]
         members = [i for i, r in enumerate(base) if not r["too_few_points"]]
         pfs = _point_fits(model, series, members, opts)
@@ -867,7 +703,8 @@ def fit_countries(
                         if v.size:
                             row[f"{col}_lo"], row[f"{col}_hi"] = np.quantile(v, [alpha, 1.0 - alpha]).tolist()
     order = {iso: j for j, iso in enumerate(s.iso3 for s in series)}
-    rows.sort(key=lambda r: (order[r["iso3"]], CUMULATIVE_MODELS.index(r["model"])))
+    morder = {m: j for j, m in enumerate(MODELS)}
+    rows.sort(key=lambda r: (order[r["iso3"]], morder[r["model"]]))
     return rows
 
 
@@ -962,9 +799,10 @@ def fit_panel(
     backends, worker counts and chunkings (per-country seeds and row-independent batches; see the module
     docstring).
     """
-    unknown = [m for m in models if m not in CUMULATIVE_MODELS]
+    unknown = [m for m in models if m not in MODELS or not MODELS[m].cumulative]
     if unknown:
-        raise ValueError(f"unknown model(s) {unknown}; known: {CUMULATIVE_MODELS}")
+        known = [k for k, v in MODELS.items() if v.cumulative]
+        raise ValueError(f"unknown model(s) {unknown}; known: {known}")
     opts = opts or FitOptions()
     tasks = _tasks(panel_df, models, int(n_bootstrap), int(seed), float(threshold), opts, chunk_size)
     scheduler = scheduler if scheduler is not None else (os.environ.get("NKT_DASK_SCHEDULER") or None)
@@ -984,7 +822,7 @@ def fit_panel(
     best = df["aicc"].where(ok).groupby(df["iso3"]).transform("min")
     df["delta_aicc"] = (df["aicc"] - best).where(ok)
     df["best_aicc"] = ok & (df["delta_aicc"] == 0)
-    order = {m: i for i, m in enumerate(CUMULATIVE_MODELS)}
+    order = {m: i for i, m in enumerate(MODELS)}
     df = df.sort_values(["iso3", "model"], key=lambda s: s.map(order) if s.name == "model" else s)
     for c in ("converged", "too_few_points", "no_convergence", "not_s_shaped", "ceiling_at_bound"):
         df[c] = df[c].astype(bool)
