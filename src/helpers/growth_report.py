@@ -804,12 +804,12 @@ def write_json(data: Mapping[str, Any], path: Path) -> Path:
 # Figures
 # --------------------------------------------------------------------------------------------------------
 
-MODEL_COLORS = {"logistic": "#1f77b4", "gompertz": "#d62728", "richards": "#2ca02c", "bass": "#9467bd"}
+MODEL_COLORS = {name: m.colour for name, m in growth.MODELS.items()}  # the registry's colours
 MILLION = 1e6
 
 
 def _color(m: str) -> str:
-    return MODEL_COLORS.get(m, "#7f7f7f")
+    return growth.MODELS[m].colour if m in growth.MODELS else "#7f7f7f"
 
 
 def plot_observations(
