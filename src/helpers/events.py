@@ -23,13 +23,15 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-from matplotlib.ticker import FuncFormatter, MultipleLocator
 
 from helpers import config
+from helpers._lazy import lazy
 from helpers.observations import explain_quote_mismatch, quote_in_source
+
+plt = lazy("matplotlib.pyplot")
+ticker = lazy("matplotlib.ticker")
 
 EVENTS_CSV = config.RAW / "events.csv"
 COLUMNS: tuple[str, ...] = (
@@ -255,8 +257,8 @@ def plot_timeline(
                     ha="center", va="bottom", fontsize=8.5, fontweight="bold", color="0.2")  # fmt: skip
         key.append(f"{n}  {r.event} ({date_label(r.date, r.date_end)})")
     ax.set_xlim(start, end)
-    ax.xaxis.set_major_locator(MultipleLocator(2))
-    ax.yaxis.set_major_formatter(FuncFormatter(_millions))
+    ax.xaxis.set_major_locator(ticker.MultipleLocator(2))
+    ax.yaxis.set_major_formatter(ticker.FuncFormatter(_millions))
     ax.set_ylabel("mobile subscriptions")
     ax.legend(loc="upper left", fontsize=8.5)
     ncol = 2

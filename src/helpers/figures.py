@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib.pyplot as plt
+from helpers._lazy import lazy
+
+plt = lazy("matplotlib.pyplot")
 
 STYLE = {
     "figure.figsize": (8, 4.5),

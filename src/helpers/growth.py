@@ -75,11 +75,13 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import optimize
 
+from helpers._lazy import lazy
 from helpers.models.registry import CUMULATIVE_MODELS, MODELS, Model, _stack, get_model  # noqa: F401
 from helpers.models.solver import residuals as _shared_residuals
 from helpers.models.solver import transformed_lm as _batch_lm
+
+optimize = lazy("scipy.optimize")
 
 __all__ = [
     "CUMULATIVE_MODELS",

@@ -27,12 +27,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-from matplotlib.ticker import MaxNLocator, ScalarFormatter
 
 from helpers import growth
+from helpers._lazy import lazy
+
+plt = lazy("matplotlib.pyplot")
+ticker = lazy("matplotlib.ticker")
 
 FLOAT_FORMAT = "%.6g"
 ITU_T_OFFSET = 1.0  # ITU counts are end-of-year stocks: year Y is placed at t = Y + 1
@@ -901,7 +903,7 @@ def plot_fit(
             )
     plot_observations(ax, obs, left_out, itu)
     ax.set(xlabel="year", ylabel="subscriptions (millions)", title=title)
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.xaxis.set_major_locator(ticker.MaxNLocator(integer=True))
     ax.legend(ncol=2, fontsize=8, loc="upper left")
     return fig
 
@@ -923,7 +925,7 @@ def plot_residuals(fits: Mapping[str, growth.FitResult]) -> plt.Figure:
         if (~ex).any():
             ax.plot(r.t[~ex], res[~ex], "^", color=_color(m), mfc="white", ms=5, label="bound (0 = honoured)")
         ax.set_title(f"{m}{'' if r.converged else ' (not converged)'}", fontsize=9)
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.xaxis.set_major_locator(ticker.MaxNLocator(integer=True))
     for ax in axes.ravel()[n:]:
         ax.set_visible(False)
     scale = (
@@ -968,7 +970,7 @@ def plot_forecast(
         ax.plot(h["t"], h["fit"] / MILLION, "-", color=_color(m), lw=0.9, alpha=0.8, label=m)
     plot_observations(ax, obs)
     ax.set(xlabel="year", ylabel="subscriptions (millions)", title=title)
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.xaxis.set_major_locator(ticker.MaxNLocator(integer=True))
     ax.legend(fontsize=8, loc="upper left", ncol=2)
     return fig
 
@@ -979,8 +981,8 @@ def plot_backtest(backtest: pd.DataFrame) -> plt.Figure:
     for m, g in backtest.groupby("model", sort=False):
         ax.plot(g["origin"], g["mape_exact"], "o-", color=_color(m), label=m)
     ax.set_yscale("log")
-    ax.yaxis.set_major_formatter(ScalarFormatter())
-    ax.yaxis.set_minor_formatter(ScalarFormatter())
+    ax.yaxis.set_major_formatter(ticker.ScalarFormatter())
+    ax.yaxis.set_minor_formatter(ticker.ScalarFormatter())
     ax.set(
         xlabel="forecast origin (fit on data up to this year)",
         ylabel="MAPE of later exact figures (%)",

@@ -43,9 +43,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
-import pandera.pandas as pa
 
 from helpers import config
+from helpers._lazy import lazy
+
+pa = lazy("pandera.pandas")
 
 COLUMNS: tuple[str, ...] = (
     "obs_id",

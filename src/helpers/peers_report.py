@@ -31,12 +31,14 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
 from helpers import panel as P
+from helpers._lazy import lazy
 from helpers.growth import MODELS
+
+plt = lazy("matplotlib.pyplot")
 
 __all__ = [
     "FLAGS",

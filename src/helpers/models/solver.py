@@ -1,9 +1,9 @@
 """One batched Levenberg-Marquardt solver for many independent small least-squares problems.
 
 :func:`lm` solves ``B`` problems ``min_x ||r_b(x_b)||^2`` at once.  The caller supplies ``evaluate(X,
-*data) -> (R, JT)``: residuals ``R`` (b, n) and the transposed Jacobian ``JT`` (b, k+1, n) whose row ``k``
-is scratch space (the solver writes ``R`` there so that one batched product gives ``J'J``, ``J'r`` and
-``r'r``).  ``data`` are per-problem arrays (leading axis ``B``) that the solver compacts together with its
+*data) -> (J'J, J'r, r'r)``, the normal equations of every problem at ``X``; :func:`normal_equations`
+forms them from residuals ``R`` (b, n) and the transposed Jacobian ``JT`` (b, k+1, n) whose row ``k`` is
+scratch space, in one batched product.  ``data`` are per-problem arrays (leading axis ``B``) that the solver compacts together with its
 working set as problems finish, so late iterations only cost what is left.
 
 Every problem converges on its own: its own damping ``lambda`` (Marquardt scaling ``lambda diag(J'J)``,
@@ -26,7 +26,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import special
+
+from helpers._lazy import lazy
+
+special = lazy("scipy.special")
 
 __all__ = [
     "CONVERGED",
@@ -90,8 +93,9 @@ def cholesky_solve(M: np.ndarray, g: np.ndarray) -> np.ndarray:
     return np.stack(x, axis=1)
 
 
-def _normal(JT: np.ndarray, R: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(J'J, J'r, r'r)`` from one batched product of ``[J | r]`` with itself."""
+def normal_equations(JT: np.ndarray, R: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(J'J, J'r, r'r)`` from one batched product of ``[J | r]`` with itself (``JT`` (b, k+1, n): the
+    transposed Jacobian with a scratch row ``k``, which receives ``R``)."""
     k = JT.shape[1] - 1
     JT[:, k] = R
     M = np.matmul(JT, JT.transpose(0, 2, 1))
@@ -114,6 +118,8 @@ def lm(
 ) -> LMResult:
     """Batched projected Levenberg-Marquardt; see the module docstring.
 
+    ``evaluate(X, *data) -> (J'J (b, k, k), J'r (b, k), r'r (b,))``: the normal equations at ``X`` (see
+    :func:`normal_equations`; computing them block by block keeps the residuals and Jacobians in cache).
     ``X0`` (B, k) starts; ``lower``/``upper`` (k,) or (B, k); ``data``: arrays with leading axis ``B`` passed
     to ``evaluate(X, *data)`` (and ``step_size(X, X_new, *data)``), compacted with the working set.
     Stopping, per problem, after an accepted step: the step is small (``step_size`` <= ``xtol``; default
@@ -146,8 +152,7 @@ def _lm(evaluate, X0, lower, upper, data, xtol, ftol, max_iter, lam0, both, step
 
     idx = np.arange(B)
     X = X_out.copy()
-    R, JT = evaluate(X, *data)
-    A, g, rss = _normal(JT, R)
+    A, g, rss = evaluate(X, *data)
     good = np.isfinite(rss) & np.all(np.isfinite(A), axis=(1, 2)) & np.all(np.isfinite(X), axis=1)
     rss_out[:] = np.where(good, rss, np.inf)
     idx, X, A, g, rss, Lw, Uw, Tol = (a[good] for a in (idx, X, A, g, rss, Lw, Uw, Tol))
@@ -174,8 +179,7 @@ def _lm(evaluate, X0, lower, upper, data, xtol, ftol, max_iter, lam0, both, step
         dx = Xn - X
         # predicted RSS decrease of the (clipped) step under the linear model: -(2 g.dx + dx'A dx)
         pred = -np.einsum("bk,bk->b", 2.0 * g + np.matmul(A, dx[:, :, None])[:, :, 0], dx)
-        Rn, JTn = evaluate(Xn, *data)
-        An, gn, rssn = _normal(JTn, Rn)
+        An, gn, rssn = evaluate(Xn, *data)
         ok = (rssn <= rss) & live  # False for NaN
         small_step = size(X, Xn, *data) <= xtol
         drop = rss - rssn
@@ -333,7 +337,7 @@ def transformed_lm(
         JT = np.empty((U.shape[0], p + 1, n))
         JT[:, :p] = (J * dth[:, None, :]).transpose(0, 2, 1)
         np.nan_to_num(JT, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
-        return r, JT
+        return normal_equations(JT, r)
 
     def step_size(U, Un, *d):
         scale_ = d[-1]
