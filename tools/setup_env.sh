@@ -30,7 +30,7 @@ start=$(date +%s)
 synced=no
 if "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "uv==$UV_VERSION" >/dev/null 2>&1; then
   echo "[env] syncing $LOCK with uv $UV_VERSION"
-  if "$VENV/bin/uv" pip sync --quiet --python "$VENV/bin/python" "$LOCK" &&
+  if "$VENV/bin/uv" pip sync --quiet --compile-bytecode --python "$VENV/bin/python" "$LOCK" &&
      "$VENV/bin/uv" pip install --quiet --python "$VENV/bin/python" --no-deps -e .; then
     synced=yes
   else
