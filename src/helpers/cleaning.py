@@ -30,10 +30,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from helpers import io as hio
 
 DAY = pd.Timedelta(days=1)
 DAYS_PER_YEAR = 365.2425
@@ -1194,9 +1197,10 @@ def penetration_table(classified: pd.DataFrame, itu: pd.DataFrame, population: p
     return out.sort_values(["t", "obs_id"]).reset_index(drop=True)
 
 
-def write_csv(df: pd.DataFrame, path: Any) -> None:
-    """Write a product CSV deterministically: no index, ``%.10g`` floats, ``\\n`` line ends, UTF-8."""
-    df.to_csv(path, index=False, float_format="%.10g", lineterminator="\n", encoding="utf-8")
+def write_csv(df: pd.DataFrame, path: Any) -> Path:
+    """Write a product CSV deterministically: no index, ``%.10g`` floats, ``\\n`` line ends, UTF-8
+    (:func:`helpers.io.write_csv`, atomic)."""
+    return hio.write_csv(df, path, float_format="%.10g")
 
 
 #: Marker of each qualifier in the timeline figures (matplotlib marker, filled?).
