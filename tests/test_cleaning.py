@@ -600,3 +600,114 @@ def test_exclude_obs_by_name_with_reason():
     assert summary.loc[summary["status"] == "excluded", "reason"].tolist() == [
         "excluded by name (rule exclude_obs; reasons in the table)"
     ]
+
+
+# --------------------------------------------------------------------------- scale: sweep == pairwise
+def _reconcile_sources_pairwise(obs, itu=None, population=None, params=None) -> pd.DataFrame:
+    """The former O(n²) implementation of :func:`cleaning.reconcile_sources`, kept as the reference."""
+    r = cleaning._reconcile_rules(params)
+    d = cleaning._comparable(obs, r)
+    fam = d["indicator"].map(lambda i: r["measures"][i][0])
+    gap = pd.Timedelta(days=int(r["max_gap_days"]))
+    rows = []
+    for i in range(len(d)):
+        for j in range(i + 1, len(d)):
+            a, b = d.iloc[i], d.iloc[j]
+            if fam.iloc[i] != fam.iloc[j] or a["quote"] == b["quote"] or not cleaning._overlap(a, b, gap):
+                continue
+            if (a["ref_date"], a["obs_id"]) > (b["ref_date"], b["obs_id"]):
+                a, b = b, a
+            unit = "per 100 people" if fam.iloc[i] == "share" else "count"
+            rows.append(
+                cleaning._pair_row(a, b, r, unit, cleaning._interval(a), cleaning._interval(b), "document")
+            )
+    if itu is not None and len(itu) and r["itu_match"] != "none":
+        iobs = cleaning.add_reference_dates(cleaning.itu_as_observations(itu))
+        for i, a in d.iterrows():
+            want = "mobile_subscriptions" if fam.iloc[i] == "count" else "mobile_penetration_pct"
+            for _, b in cleaning._itu_matches(a, iobs[iobs["indicator"] == want], r["itu_match"]).iterrows():
+                unit = "per 100 people" if fam.iloc[i] == "share" else "count"
+                rows.append(
+                    cleaning._pair_row(a, b, r, unit, cleaning._interval(a), cleaning._interval(b), "itu")
+                )
+    if r["restatements"] and population is not None:
+        rows += cleaning._restatement_rows(d, population, r)
+    out = pd.DataFrame(rows, columns=[*cleaning.RECONCILIATION_COLUMNS, "_kind"])
+    out = out[out["verdict"].isin(list(r["keep"]))]
+    out = cleaning._most_informative(out, r["max_pairs_per_observation"])
+    out = out.assign(_v=out["verdict"].map(cleaning.VERDICTS.index)).sort_values(
+        ["period", "family", "_v", "obs_a", "obs_b"]
+    )
+    return out[cleaning.RECONCILIATION_COLUMNS].reset_index(drop=True)
+
+
+def _real_inputs():
+    import yaml
+
+    from helpers import external
+    from helpers.observations import load_observations
+
+    params = yaml.safe_load((config.PARAMS / "01_clean.yaml").read_text())["reconciliation"]
+    return load_observations(), external.itu_mobile("PRK"), external.population("PRK"), params
+
+
+def _csv(df: pd.DataFrame) -> str:
+    return df.to_csv(index=False, float_format="%.10g", lineterminator="\n")
+
+
+@pytest.mark.parametrize(
+    "override",
+    [{}, {"max_pairs_per_observation": None}, {"itu_match": "same_year", "max_gap_days": 400}],
+    ids=["pipeline", "all-pairs", "same-year"],
+)
+def test_fast_reconciliation_equals_pairwise_on_the_real_data(override):
+    obs, itu, pop, params = _real_inputs()
+    params = {**params, **override}
+    fast = cleaning.reconcile_sources(obs, itu, pop, params)
+    slow = _reconcile_sources_pairwise(obs, itu, pop, params)
+    assert len(fast) > 10
+    pd.testing.assert_frame_equal(fast, slow)
+    assert _csv(fast) == _csv(slow)  # byte-identical product
+
+
+def test_fast_reconciliation_equals_pairwise_on_synthetic_rows(tmp_path):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "bench_scale", config.ROOT / "benchmarks" / "bench_scale.py"
+    )
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    bench.make_project(90, tmp_path, seed=7)
+    obs = bench.validate(tmp_path)
+    _, itu, pop, params = _real_inputs()
+    for override in ({}, {"max_pairs_per_observation": 2}):
+        fast = cleaning.reconcile_sources(obs, itu, pop, {**params, **override})
+        slow = _reconcile_sources_pairwise(obs, itu, pop, {**params, **override})
+        assert len(fast) > 40
+        assert _csv(fast) == _csv(slow)
+
+
+def test_overlapping_pairs_is_the_pairwise_condition():
+    rng = np.random.default_rng(3)
+    start = rng.integers(0, 1000, 300)
+    end = start + rng.integers(0, 60, 300)
+    end[:5] = start[:5] - 3  # even a period that ends before it starts is handled exactly
+    i, j = cleaning.overlapping_pairs(start, end, 20)
+    want = [
+        (a, b)
+        for a in range(300)
+        for b in range(a + 1, 300)
+        if start[a] <= end[b] + 20 and start[b] <= end[a] + 20
+    ]
+    assert list(zip(i.tolist(), j.tolist(), strict=True)) == want
+
+
+def test_unfiltered_reconcile_on_real_data_matches_pairwise_condition():
+    obs, itu, _, _ = _real_inputs()
+    rec = cleaning.reconcile(obs, itu)
+    assert len(rec) > 0
+    gap = pd.Timedelta(days=120)
+    allobs = pd.concat([obs, cleaning.itu_as_observations(itu)], ignore_index=True).set_index("obs_id")
+    for a, b in rec[["obs_a", "obs_b"]].itertuples(index=False):
+        assert cleaning._overlap(allobs.loc[a], allobs.loc[b], gap)

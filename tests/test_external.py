@@ -133,7 +133,7 @@ def _write_tiny(d: Path) -> Path:
     )
     (d / ext.FILES["owid_population"]).write_text(
         'Entity,Code,Year,"Population, total","Population, medium projection (Projected)"\n'
-        "Alpha,AAA,2005,10010,\nAlpha,AAA,2006,,10100\nWorld,OWID_WRL,2006,,1\nKosovo,OWID_KOS,2006,,1001\n"
+        "Alpha,AAA,2005,10010,\nAlpha,AAA,2006,,10100\nWorld,OWID_WRL,2006,,8000000000\nKosovo,OWID_KOS,2006,,1001\n"
     )
     return d
 
@@ -202,3 +202,85 @@ def test_country_table_columns_types():
     ct = ext.country_table()
     assert ct["un_state"].dtype == bool
     assert isinstance(ct, pd.DataFrame) and len(ct) > 200
+
+
+# --------------------------------------------------------------------------- inputs checked as data
+def _copy_real(tmp_path: Path, *keys: str) -> Path:
+    """A data/ folder with a copy of some staged external files and their SHA256SUMS lines."""
+    from helpers import config
+
+    data = tmp_path / "data"
+    (data / "external").mkdir(parents=True)
+    lines = []
+    for k in keys:
+        (data / "external" / ext.FILES[k]).write_bytes((config.EXTERNAL / ext.FILES[k]).read_bytes())
+        lines += [ln for ln in (config.DATA / "SHA256SUMS").read_text().splitlines() if ext.FILES[k] in ln]
+    (data / "SHA256SUMS").write_text("\n".join(lines) + "\n")
+    return data
+
+
+def _cut_at_prk_2015(path: Path) -> None:
+    text = path.read_text()
+    at = text.index("PRK,2015,") + len("PRK,2015,2557")
+    path.write_text(text[:at])
+
+
+def test_population_file_cut_mid_row_is_rejected_by_its_checksum(tmp_path, monkeypatch):
+    from helpers import config
+
+    data = _copy_real(tmp_path, "wb_population")
+    monkeypatch.setattr(config, "DATA", data)
+    f = data / "external" / ext.FILES["wb_population"]
+    assert len(ext._read("wb_population", data / "external", ext._WB_COLUMNS, ("Year", "Value")))
+    _cut_at_prk_2015(f)
+    with pytest.raises(ext.ExternalDataError) as err:
+        ext._read("wb_population", data / "external", ext._WB_COLUMNS, ("Year", "Value"))
+    msg = str(err.value)
+    assert ext.FILES["wb_population"] in msg and "expected" in msg and "SHA256SUMS" in msg
+    assert "git checkout" in msg
+
+
+def test_population_file_cut_mid_row_is_rejected_as_implausible_without_checksum(tmp_path):
+    data = _copy_real(tmp_path, "wb_population")
+    (data / "SHA256SUMS").unlink()
+    _cut_at_prk_2015(data / "external" / ext.FILES["wb_population"])
+    with pytest.raises(ext.ExternalDataError) as err:
+        ext._read("wb_population", data / "external", ext._WB_COLUMNS, ("Year", "Value"))
+    msg = str(err.value)
+    assert f"{ext.FILES['wb_population']}:" in msg and ": Value: 2557 for PRK 2015" in msg
+    assert "not a plausible population" in msg
+
+
+def test_row_cut_before_its_last_field_is_rejected(tmp_path):
+    d = _write_tiny(tmp_path)
+    f = d / ext.FILES["wb_population"]
+    f.write_text(f.read_text() + "Beta,BBB,2001")
+    with pytest.raises(
+        ext.ExternalDataError, match=r":11: -: row has 3 fields, expected 4 \(the file looks cut"
+    ):
+        ext.population("BBB", directory=d)
+
+
+def test_out_of_range_values_are_listed_with_line_and_column(tmp_path):
+    d = _write_tiny(tmp_path)
+    f = d / ext.FILES["wb_mobile_per100"]
+    f.write_text("Country Name,Country Code,Year,Value\nAlpha,AAA,2000,-1\nAlpha,AAA,1066,5\nBeta,,2000,5\n")
+    with pytest.raises(ext.ExternalDataError) as err:
+        ext.itu_mobile_per100(directory=d)
+    msg = str(err.value)
+    assert ":2: Value: -1 is outside the plausible range [0, 1000]" in msg
+    assert ":3: Year: 1066" in msg and ":4: Country Code: required value is empty" in msg
+
+
+def test_html_error_page_instead_of_csv_gets_a_clear_error(tmp_path):
+    d = _write_tiny(tmp_path)
+    (d / ext.FILES["gm_mobile_total"]).write_text(
+        "<!DOCTYPE html>\n<html><head><title>502 Bad Gateway</title></head><body>oops</body></html>\n"
+    )
+    with pytest.raises(ext.ExternalDataError, match="HTML page, not a CSV"):
+        ext.gapminder_mobile_total(directory=d)
+
+
+def test_staged_files_pass_every_check():
+    for key in ext.RANGES:
+        assert ext.verify_file(key) is True

@@ -388,3 +388,59 @@ def test_sources_csv_matches_source_files():
     assert sorted(sources["file"]) == sorted(p.name for p in config.SOURCES.glob("*.txt"))
     assert (sources["file"] == sources["source_id"] + ".txt").all()
     assert (pd.to_datetime(sources["date_start"]) <= pd.to_datetime(sources["date_end"])).all()
+
+
+# --------------------------------------------------------------------------- inputs checked as data
+
+
+def test_header_only_file_is_rejected(tmp_path):
+    path = _write(tmp_path, [])
+    assert path.read_text() == HEADER + "\n"
+    problems = _check(path)
+    assert problems == [
+        f"{config.rel(path)}:1: -: the file has a header but no rows (expected at least one row)"
+    ]
+    with pytest.raises(obs.ObservationsError):
+        obs.load_observations(path, indicators_csv=INDICATORS)
+
+
+def test_megabyte_field_is_named_and_later_rows_still_checked(tmp_path):
+    rows = _good_rows()
+    rows[1]["note"] = "x" * 1_048_576
+    rows[5]["indicator"] = "no_such_indicator"  # after the long field: must still be reported
+    path = _write(tmp_path, rows)
+    problems = _check(path)
+    shown = config.rel(path)
+    _assert_problem(problems, f"{shown}:3: note: field is 1,048,576 characters long", "pasted document")
+    _assert_problem(problems, f"{shown}:{_line_of(5)}: indicator:", "unknown indicator")
+    assert not any("CSV syntax error" in p or "quote" in p.split(": ", 2)[1] for p in problems)
+
+
+def test_unclosed_quote_swallowing_rows_is_named_as_such(tmp_path):
+    good = GOOD.read_text(encoding="utf-8")
+    tail = "".join(f"copy {i} of a pasted table, no quotes here\n" for i in range(400)) * 30
+    path = tmp_path / "open.csv"
+    path.write_text(good + '999-001,000_x,"an opened quote\n' + tail, encoding="utf-8")
+    problems = _check(path)
+    line = good.count("\n") + 1
+    _assert_problem(
+        problems, f"{config.rel(path)}:{line}: ", "double quote opened in this row and never closed"
+    )
+
+
+def test_validation_is_linear_in_rows(tmp_path):
+    """Checks per row cost the same for 200 and 2,000 rows (no per-row pass over the whole file): counted
+    as calls to the source normaliser, not timed."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "bench_scale", config.ROOT / "benchmarks" / "bench_scale.py"
+    )
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    bench.make_project(2000, tmp_path)
+    obs._normalized_source.cache_clear()
+    df = bench.validate(tmp_path)
+    assert len(df) == 2000
+    info = obs._normalized_source.cache_info()
+    assert info.misses <= 3  # each source document normalised once, not once per row

@@ -30,10 +30,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from helpers import io as hio
 
 DAY = pd.Timedelta(days=1)
 DAYS_PER_YEAR = 365.2425
@@ -502,6 +505,34 @@ def _overlap(a: pd.Series, b: pd.Series, gap: pd.Timedelta) -> bool:
     return (a["period_start"] <= b["period_end"] + gap) and (b["period_start"] <= a["period_end"] + gap)
 
 
+def overlapping_pairs(start: np.ndarray, end: np.ndarray, gap_ns: int) -> tuple[np.ndarray, np.ndarray]:
+    """All pairs ``i < j`` whose periods overlap or lie at most ``gap_ns`` apart, by a sort-and-sweep.
+
+    ``start``/``end`` are int64 nanoseconds (``period_start`` / ``period_end``). The condition is that of
+    :func:`_overlap`: ``start[i] <= end[j] + gap`` and ``start[j] <= end[i] + gap``. Sorted by start, the
+    candidates of each row are a contiguous run found by binary search, so the cost is O(n log n + pairs)
+    instead of n² comparisons. Returns ``(i, j)`` with ``i < j``, in lexicographic order.
+    """
+    start = np.asarray(start, dtype="int64")
+    end = np.asarray(end, dtype="int64")
+    n = len(start)
+    if n < 2:
+        return np.empty(0, dtype="int64"), np.empty(0, dtype="int64")
+    order = np.argsort(start, kind="stable")
+    s_sorted = start[order]
+    hi = np.searchsorted(s_sorted, end[order] + gap_ns, side="right")  # rows starting in reach of each end
+    counts = np.maximum(hi - np.arange(n) - 1, 0)
+    first = np.repeat(np.arange(n), counts)
+    offsets = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+    second = first + 1 + offsets
+    i, j = order[first], order[second]
+    ok = (start[i] <= end[j] + gap_ns) & (start[j] <= end[i] + gap_ns)  # exact even if a start > end
+    i, j = i[ok], j[ok]
+    i, j = np.minimum(i, j), np.maximum(i, j)
+    keep = np.lexsort((j, i))
+    return i[keep], j[keep]
+
+
 def reconcile(
     obs: pd.DataFrame,
     itu: pd.DataFrame | None = None,
@@ -529,39 +560,44 @@ def reconcile(
     rows = []
     for fam, inds in fams.items():
         sub = allobs[allobs["indicator"].isin(inds)].reset_index(drop=True)
-        for i in range(len(sub)):
-            for j in range(i + 1, len(sub)):
-                a, b = sub.iloc[i], sub.iloc[j]
-                if a["source_id"] == "ITU" and b["source_id"] == "ITU":
-                    continue
-                if a["quote"] == b["quote"] or not _overlap(a, b, gap):
-                    continue
-                (va, la, ha), (vb, lb, hb) = _interval(a), _interval(b)
-                if la * (1 - rel_tol) <= hb * (1 + rel_tol) and lb * (1 - rel_tol) <= ha * (1 + rel_tol):
-                    continue  # intervals meet: no disagreement
-                lo, hi = sorted([va, vb])
-                rows.append(
-                    {
-                        "family": fam,
-                        "obs_a": a["obs_id"],
-                        "source_a": a["source_id"],
-                        "indicator_a": a["indicator"],
-                        "scope_a": _scope_text(a),
-                        "period_a": _period_text(a),
-                        "value_a": va,
-                        "qualifier_a": a["qualifier"],
-                        "obs_b": b["obs_id"],
-                        "source_b": b["source_id"],
-                        "indicator_b": b["indicator"],
-                        "scope_b": _scope_text(b),
-                        "period_b": _period_text(b),
-                        "value_b": vb,
-                        "qualifier_b": b["qualifier"],
-                        "ratio": hi / lo if lo > 0 else math.inf,
-                        "abs_diff": hi - lo,
-                        "explanation": explain_disagreement(a, b),
-                    }
-                )
+        recs = sub.to_dict("records")
+        ii, jj = overlapping_pairs(
+            sub["period_start"].to_numpy("datetime64[ns]").astype("int64"),
+            sub["period_end"].to_numpy("datetime64[ns]").astype("int64"),
+            gap.value,
+        )
+        for i, j in zip(ii.tolist(), jj.tolist(), strict=True):
+            a, b = recs[i], recs[j]
+            if a["source_id"] == "ITU" and b["source_id"] == "ITU":
+                continue
+            if a["quote"] == b["quote"]:
+                continue
+            (va, la, ha), (vb, lb, hb) = _interval(a), _interval(b)
+            if la * (1 - rel_tol) <= hb * (1 + rel_tol) and lb * (1 - rel_tol) <= ha * (1 + rel_tol):
+                continue  # intervals meet: no disagreement
+            lo, hi = sorted([va, vb])
+            rows.append(
+                {
+                    "family": fam,
+                    "obs_a": a["obs_id"],
+                    "source_a": a["source_id"],
+                    "indicator_a": a["indicator"],
+                    "scope_a": _scope_text(a),
+                    "period_a": _period_text(a),
+                    "value_a": va,
+                    "qualifier_a": a["qualifier"],
+                    "obs_b": b["obs_id"],
+                    "source_b": b["source_id"],
+                    "indicator_b": b["indicator"],
+                    "scope_b": _scope_text(b),
+                    "period_b": _period_text(b),
+                    "value_b": vb,
+                    "qualifier_b": b["qualifier"],
+                    "ratio": hi / lo if lo > 0 else math.inf,
+                    "abs_diff": hi - lo,
+                    "explanation": explain_disagreement(a, b),
+                }
+            )
     cols = [
         "family",
         "obs_a",
@@ -709,30 +745,57 @@ def expected_order(
     """
     r = _reconcile_rules(rules)
     ma, mb = r["measures"][a["indicator"]][1], r["measures"][b["indicator"]][1]
-    small = r["smaller_measure_of"]
     sa = _effective_scope(a, r["sole_operator_until"])
     sb = _effective_scope(b, r["sole_operator_until"])
-    le: list[str] = []  # reasons for a <= b
-    ge: list[str] = []  # reasons for a >= b
-    if ma != mb:
-        if small.get(ma) == mb:
-            le.append(f"{ma} cannot exceed {mb}")
-        elif small.get(mb) == ma:
-            ge.append(f"{mb} cannot exceed {ma}")
-        else:
-            return "not comparable", [f"{_what(a, r)} and {_what(b, r)} are different quantities"]
-    if sa != sb:
-        if sa != "national" and sb == "national":
-            le.append(f"{_scope_parts(sa)[1].title()} is only part of the national total")
-        elif sb != "national" and sa == "national":
-            ge.append(f"{_scope_parts(sb)[1].title()} is only part of the national total")
-        else:
-            return "not comparable", [f"different coverage ({sa} vs {sb})"]
+    growth = 0
     if r["assume_growth"]:
         if pd.Timestamp(a["period_end"]) < pd.Timestamp(b["period_start"]):
-            le.append(f"{a['obs_id']} is earlier and the market grew")
+            growth = -1
         elif pd.Timestamp(b["period_end"]) < pd.Timestamp(a["period_start"]):
-            ge.append(f"{b['obs_id']} is earlier and the market grew")
+            growth = 1
+    order, codes = _order_core(ma, mb, sa, sb, growth, r["smaller_measure_of"])
+    text = {
+        ("measure", "a"): f"{ma} cannot exceed {mb}",
+        ("measure", "b"): f"{mb} cannot exceed {ma}",
+        ("measures", ""): f"{_what(a, r)} and {_what(b, r)} are different quantities",
+        ("part", "a"): f"{_scope_parts(sa)[1].title()} is only part of the national total",
+        ("part", "b"): f"{_scope_parts(sb)[1].title()} is only part of the national total",
+        ("coverage", ""): f"different coverage ({sa} vs {sb})",
+        ("earlier", "a"): f"{a['obs_id']} is earlier and the market grew",
+        ("earlier", "b"): f"{b['obs_id']} is earlier and the market grew",
+    }
+    return order, [text[c] for c in codes]
+
+
+def _order_core(
+    ma: str, mb: str, sa: str, sb: str, growth: int, small: Mapping[str, str]
+) -> tuple[str, list[tuple[str, str]]]:
+    """The logic of :func:`expected_order` on the parts it depends on, reasons as ``(kind, side)`` codes.
+
+    ``ma``/``mb`` measures, ``sa``/``sb`` effective scopes, ``growth`` -1 when a's period ends before b's
+    starts, 1 when b's ends before a's starts, else 0 (always 0 without ``assume_growth``). Being a function
+    of a few labels, it is evaluated once per distinct combination when many pairs are judged at once.
+    """
+    le: list[tuple[str, str]] = []  # reasons for a <= b
+    ge: list[tuple[str, str]] = []  # reasons for a >= b
+    if ma != mb:
+        if small.get(ma) == mb:
+            le.append(("measure", "a"))
+        elif small.get(mb) == ma:
+            ge.append(("measure", "b"))
+        else:
+            return "not comparable", [("measures", "")]
+    if sa != sb:
+        if sa != "national" and sb == "national":
+            le.append(("part", "a"))
+        elif sb != "national" and sa == "national":
+            ge.append(("part", "b"))
+        else:
+            return "not comparable", [("coverage", "")]
+    if growth < 0:
+        le.append(("earlier", "a"))
+    elif growth > 0:
+        ge.append(("earlier", "b"))
     if le and ge:
         return "either", le + ge
     if le:
@@ -906,9 +969,13 @@ def _most_informative(out: pd.DataFrame, n: int | None) -> pd.DataFrame:
         return out
     taken: dict[tuple[str, str], int] = {}
     keep = []
-    for idx, row in out.iterrows():
-        keys = [(o, row["_kind"]) for o in (row["obs_a"], row["obs_b"]) if not str(o).startswith("ITU-")]
-        if all(taken.get(k, 0) < int(n) for k in keys):
+    limit = int(n)
+    # one pass in priority order over plain lists (a Series per candidate would dominate the run time)
+    for idx, oa, ob, kind in zip(
+        out.index.tolist(), out["obs_a"].tolist(), out["obs_b"].tolist(), out["_kind"].tolist(), strict=True
+    ):
+        keys = [(o, kind) for o in (oa, ob) if not str(o).startswith("ITU-")]
+        if all(taken.get(k, 0) < limit for k in keys):
             keep.append(idx)
             for k in keys:
                 taken[k] = taken.get(k, 0) + 1
@@ -948,33 +1015,170 @@ def reconcile_sources(
     r = _reconcile_rules(params)
     d = _comparable(obs, r)
     fam = d["indicator"].map(lambda i: r["measures"][i][0])
-    gap = pd.Timedelta(days=int(r["max_gap_days"]))
-    rows: list[dict[str, Any]] = []
-    for i in range(len(d)):
-        for j in range(i + 1, len(d)):
-            a, b = d.iloc[i], d.iloc[j]
-            if fam.iloc[i] != fam.iloc[j] or a["quote"] == b["quote"] or not _overlap(a, b, gap):
-                continue
-            if (a["ref_date"], a["obs_id"]) > (b["ref_date"], b["obs_id"]):
-                a, b = b, a
-            unit = "per 100 people" if fam.iloc[i] == "share" else "count"
-            rows.append(_pair_row(a, b, r, unit, _interval(a), _interval(b), "document"))
+    iobs = None
     if itu is not None and len(itu) and r["itu_match"] != "none":
-        iobs = add_reference_dates(itu_as_observations(itu))
-        for i, a in d.iterrows():
-            want = "mobile_subscriptions" if fam.iloc[i] == "count" else "mobile_penetration_pct"
-            for _, b in _itu_matches(a, iobs[iobs["indicator"] == want], r["itu_match"]).iterrows():
-                unit = "per 100 people" if fam.iloc[i] == "share" else "count"
-                rows.append(_pair_row(a, b, r, unit, _interval(a), _interval(b), "itu"))
-    if r["restatements"] and population is not None:
-        rows += _restatement_rows(d, population, r)
+        iobs = add_reference_dates(itu_as_observations(itu)).reset_index(drop=True)
+    cand = _candidate_pairs(d, fam, iobs, r)
+    rest = _restatement_rows(d, population, r) if r["restatements"] and population is not None else []
+    keep = list(r["keep"])
+    cand = cand[cand["verdict"].isin(keep)]
+    rest_frame = pd.DataFrame(rest, columns=[*RECONCILIATION_COLUMNS, "_kind"])
+    rest_frame = rest_frame[rest_frame["verdict"].isin(keep)]
+    keys = ["verdict", "gap_days", "ratio", "obs_a", "obs_b", "_kind"]
+    both = pd.concat(
+        [
+            cand[keys].assign(_src=0, _pos=cand["_pos"]),
+            rest_frame[keys].assign(_src=1, _pos=range(len(rest_frame))),
+        ],
+        ignore_index=True,
+    )
+    chosen = _most_informative(both, r["max_pairs_per_observation"])
+    recs = d.to_dict("records")
+    irecs = iobs.to_dict("records") if iobs is not None else []
+    rows: list[dict[str, Any]] = []
+    picked = cand.set_index("_pos")
+    for src, pos in zip(chosen["_src"].tolist(), chosen["_pos"].tolist(), strict=True):
+        if src == 1:
+            rows.append(rest_frame.iloc[int(pos)].to_dict())
+            continue
+        c = picked.loc[int(pos)]
+        a = recs[int(c["_a"])]
+        b = irecs[int(c["_b"])] if c["_kind"] == "itu" else recs[int(c["_b"])]
+        unit = "per 100 people" if c["_family"] == "share" else "count"
+        rows.append(_pair_row(a, b, r, unit, _interval(a), _interval(b), str(c["_kind"])))
     out = pd.DataFrame(rows, columns=[*RECONCILIATION_COLUMNS, "_kind"])
-    out = out[out["verdict"].isin(list(r["keep"]))]
-    out = _most_informative(out, r["max_pairs_per_observation"])
     out = out.assign(_v=out["verdict"].map(VERDICTS.index)).sort_values(
         ["period", "family", "_v", "obs_a", "obs_b"]
     )
     return out[RECONCILIATION_COLUMNS].reset_index(drop=True)
+
+
+def _candidate_pairs(
+    d: pd.DataFrame, fam: pd.Series, iobs: pd.DataFrame | None, r: Mapping[str, Any]
+) -> pd.DataFrame:
+    """Every document pair and observation-ITU pair :func:`reconcile_sources` compares, with the fields that
+    rank them (verdict, gap_days, ratio, ids), computed on arrays; the full rows (:func:`_pair_row`, with
+    their text) are built afterwards, only for the pairs kept.
+
+    Document pairs: same family, different sentence, periods within ``max_gap_days``
+    (:func:`overlapping_pairs`), ordered so that ``a`` has the earlier (reference date, obs_id). ITU pairs:
+    each observation against the ITU values :func:`_itu_matches` selects. Columns: ``_a``, ``_b`` (row
+    numbers in ``d``, or in ``iobs`` for ``b`` of an ITU pair), ``_kind``, ``_family``, ``verdict``,
+    ``gap_days``, ``ratio``, ``obs_a``, ``obs_b`` and ``_pos`` (a row id).
+    """
+    cols = ["_a", "_b", "_kind", "_family", "verdict", "gap_days", "ratio", "obs_a", "obs_b", "_pos"]
+    n = len(d)
+    if n == 0:
+        return pd.DataFrame(columns=cols)
+    gap_ns = pd.Timedelta(days=int(r["max_gap_days"])).value
+    day_ns = pd.Timedelta(days=1).value
+    fam_arr = fam.to_numpy(dtype=object)
+    quote_code = pd.factorize(d["quote"])[0]
+    start = d["period_start"].to_numpy("datetime64[ns]").astype("int64")
+    end = d["period_end"].to_numpy("datetime64[ns]").astype("int64")
+    parts_a, parts_b = [], []
+    for f in pd.unique(fam_arr):
+        idx = np.flatnonzero(fam_arr == f)
+        i, j = overlapping_pairs(start[idx], end[idx], gap_ns)
+        i, j = idx[i], idx[j]
+        ok = quote_code[i] != quote_code[j]
+        parts_a.append(i[ok])
+        parts_b.append(j[ok])
+    ia = np.concatenate(parts_a) if parts_a else np.empty(0, dtype="int64")
+    ib = np.concatenate(parts_b) if parts_b else np.empty(0, dtype="int64")
+    # a is the earlier (ref_date, obs_id): the same swap as comparing the two tuples
+    ref = d["ref_date"].to_numpy("datetime64[ns]").astype("int64")
+    oid = d["obs_id"].astype(str).to_numpy()
+    swap = (ref[ia] > ref[ib]) | ((ref[ia] == ref[ib]) & (oid[ia] > oid[ib]))
+    ia, ib = np.where(swap, ib, ia), np.where(swap, ia, ib)
+
+    # the same arrays for the ITU pseudo-observations, appended after d's rows
+    itu_a = np.empty(0, dtype="int64")
+    itu_b = np.empty(0, dtype="int64")
+    both = d
+    if iobs is not None and len(iobs):
+        want = np.where(fam_arr == "count", "mobile_subscriptions", "mobile_penetration_pct")
+        ta, tb = [], []
+        for w in ("mobile_subscriptions", "mobile_penetration_pct"):
+            sub = iobs[iobs["indicator"] == w]
+            rows_w = np.flatnonzero(want == w)
+            for k in rows_w.tolist():
+                m = _itu_matches(d.iloc[k], sub, r["itu_match"])
+                ta.extend([k] * len(m))
+                tb.extend(m.index.tolist())
+        itu_a = np.asarray(ta, dtype="int64")
+        itu_b = np.asarray(tb, dtype="int64")
+        both = pd.concat([d, iobs], ignore_index=True)
+    vals = np.array(
+        [_interval(x) for x in both[["qualifier", "value", "value_low", "value_high"]].to_dict("records")]
+    )
+    vals = vals.reshape(-1, 3)
+    sole = r["sole_operator_until"]
+    eff = np.array(
+        [_effective_scope(x, sole) for x in both[["scope", "period_end"]].to_dict("records")], dtype=object
+    )
+    measure = both["indicator"].map(lambda i: r["measures"][i][1]).to_numpy(dtype=object)
+    b_start = both["period_start"].to_numpy("datetime64[ns]").astype("int64")
+    b_end = both["period_end"].to_numpy("datetime64[ns]").astype("int64")
+    b_oid = both["obs_id"].astype(str).to_numpy()
+
+    A = np.concatenate([ia, itu_a])
+    B = np.concatenate([ib, itu_b + n])
+    kind = np.array(["document"] * len(ia) + ["itu"] * len(itu_a), dtype=object)
+    growth = np.zeros(len(A), dtype="int64")
+    if r["assume_growth"]:
+        growth = np.where(b_end[A] < b_start[B], -1, np.where(b_end[B] < b_start[A], 1, 0))
+    small = r["smaller_measure_of"]
+    cache: dict[tuple, str] = {}
+    order = np.empty(len(A), dtype=object)
+    for k, key in enumerate(zip(measure[A], measure[B], eff[A], eff[B], growth.tolist(), strict=True)):
+        o = cache.get(key)
+        if o is None:
+            o = cache[key] = _order_core(*key, small)[0]
+        order[k] = o
+    tol = float(r["rel_tol"])
+    va, la, ha = vals[A, 0], vals[A, 1], vals[A, 2]
+    vb, lb, hb = vals[B, 0], vals[B, 1], vals[B, 2]
+    with np.errstate(invalid="ignore"):
+        a_le = la * (1 - tol) <= hb * (1 + tol)
+        b_le = lb * (1 - tol) <= ha * (1 + tol)
+    verdict = np.where(
+        a_le & b_le,
+        "agree",
+        np.where(
+            order == "not comparable",
+            "definitional",
+            np.where(
+                order == "either",
+                "explainable",
+                np.where(
+                    order == "a <= b",
+                    np.where(a_le, "explainable", "conflict"),
+                    np.where(order == "a >= b", np.where(b_le, "explainable", "conflict"), "conflict"),
+                ),
+            ),
+        ),
+    )
+    gap_days = np.maximum(0, np.maximum((b_start[B] - b_end[A]) // day_ns, (b_start[A] - b_end[B]) // day_ns))
+    lo, hi = np.minimum(va, vb), np.maximum(va, vb)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where((lo > 0) & np.isfinite(hi), hi / lo, np.nan)
+    fam_both = np.concatenate([fam_arr, np.array(["count"] * (len(both) - n), dtype=object)])
+    return pd.DataFrame(
+        {
+            "_a": A,
+            "_b": np.concatenate([ib, itu_b]),
+            "_kind": kind,
+            "_family": fam_both[A],
+            "verdict": verdict,
+            "gap_days": gap_days.astype("int64"),
+            "ratio": ratio,
+            "obs_a": b_oid[A],
+            "obs_b": b_oid[B],
+            "_pos": np.arange(len(A)),
+        },
+        columns=cols,
+    )
 
 
 # --------------------------------------------------------------------------- products of step 01
@@ -1194,9 +1398,10 @@ def penetration_table(classified: pd.DataFrame, itu: pd.DataFrame, population: p
     return out.sort_values(["t", "obs_id"]).reset_index(drop=True)
 
 
-def write_csv(df: pd.DataFrame, path: Any) -> None:
-    """Write a product CSV deterministically: no index, ``%.10g`` floats, ``\\n`` line ends, UTF-8."""
-    df.to_csv(path, index=False, float_format="%.10g", lineterminator="\n", encoding="utf-8")
+def write_csv(df: pd.DataFrame, path: Any) -> Path:
+    """Write a product CSV deterministically: no index, ``%.10g`` floats, ``\\n`` line ends, UTF-8
+    (:func:`helpers.io.write_csv`, atomic)."""
+    return hio.write_csv(df, path, float_format="%.10g")
 
 
 #: Marker of each qualifier in the timeline figures (matplotlib marker, filled?).

@@ -107,48 +107,87 @@ def event_spans(events: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def check_events(events: pd.DataFrame, sources: pd.DataFrame, sources_dir: Path) -> list[str]:
-    """Every problem in ``events`` as ``event_id: column: what is wrong`` (empty list when valid).
+def check_events(
+    events: pd.DataFrame, sources: pd.DataFrame, sources_dir: Path, where: str | None = None
+) -> list[str]:
+    """Every problem in ``events`` (empty list when valid).
 
     Checks: the columns, unique ids, required cells, dates parse and end after they start, the source is in
     the registry and its file exists, and each quote occurs verbatim (whitespace-normalised) in its source.
+
+    With ``where`` (the file as shown) and ``events`` indexed by physical line (as
+    :func:`helpers.observations.read_csv_rows` returns it), each problem is ``file:line: column: what is
+    wrong``; otherwise ``event_id: column: what is wrong``.
     """
     problems: list[str] = []
     missing = [c for c in COLUMNS if c not in events.columns]
     if missing:
-        return [f"columns: missing {missing} (expected {list(COLUMNS)})"]
-    dup = events["event_id"][events["event_id"].duplicated()].tolist()
-    problems += [f"{d}: event_id: duplicated" for d in dup]
+        head = f"{where}:1: -" if where else "columns"
+        return [f"{head}: missing {missing} (expected {list(COLUMNS)})"]
+    lines = list(events.index) if where else [None] * len(events)
+
+    def add(line: object, eid: object, col: str, msg: str) -> None:
+        if where:
+            problems.append(
+                f"{where}:{line}: {col}: {msg}" + (f" (event {eid})" if isinstance(eid, str) else "")
+            )
+        else:
+            problems.append(f"{eid}: {col}: {msg}")
+
+    first: dict[str, object] = {}
+    for line, eid in zip(lines, events["event_id"], strict=True):
+        if isinstance(eid, str) and eid in first:
+            add(line, eid, "event_id", "duplicated" + (f" (first on line {first[eid]})" if where else ""))
+        elif isinstance(eid, str):
+            first[eid] = line
     files = dict(zip(sources["source_id"], sources["file"], strict=True))
     texts: dict[str, str] = {}
-    for r in events.itertuples():
+    for line, r in zip(lines, events.itertuples(), strict=True):
         eid = r.event_id
         for col in ("event_id", "date", "date_text", "event", "source_id", "quote"):
             val = getattr(r, col)
             if not isinstance(val, str) or not val.strip():
-                problems.append(f"{eid}: {col}: empty")
+                add(line, eid, col, "empty")
         try:
             s = date_span(r.date)
             if isinstance(r.date_end, str) and r.date_end.strip():
                 if date_span(r.date_end).end <= s.start:
-                    problems.append(f"{eid}: date_end: {r.date_end} is before date {r.date}")
+                    add(line, eid, "date_end", f"{r.date_end} is before date {r.date}")
         except ValueError as exc:
-            problems.append(f"{eid}: date: {exc}")
+            add(line, eid, "date", str(exc))
         if r.source_id not in files:
-            problems.append(f"{eid}: source_id: {r.source_id!r} is not in sources.csv")
+            add(line, eid, "source_id", f"{r.source_id!r} is not in sources.csv")
             continue
         if r.source_id not in texts:
             path = Path(sources_dir) / files[r.source_id]
             if not path.is_file():
-                problems.append(f"{eid}: source_id: source file {path.name} is missing")
+                add(line, eid, "source_id", f"source file {path.name} is missing")
                 continue
             texts[r.source_id] = path.read_text(encoding="utf-8")
         if isinstance(r.quote, str) and not quote_in_source(r.quote, texts[r.source_id]):
-            problems.append(
-                f"{eid}: quote: not found verbatim in {files[r.source_id]}: "
-                f"{explain_quote_mismatch(r.quote, texts[r.source_id])}"
+            add(
+                line,
+                eid,
+                "quote",
+                f"not found verbatim in {files[r.source_id]}: "
+                f"{explain_quote_mismatch(r.quote, texts[r.source_id])}",
             )
     return problems
+
+
+def _read_table(path: Path, columns: tuple[str, ...]) -> tuple[pd.DataFrame | None, list[str]]:
+    """A raw table as strings indexed by physical line, and its file-level problems (``file:line: ...``)."""
+    from helpers.observations import read_csv_rows
+
+    frame, problems = read_csv_rows(Path(path), columns)
+    return frame, [str(p) for p in problems]
+
+
+def _read_sources(sources_csv: Path | str) -> tuple[pd.DataFrame | None, list[str]]:
+    from helpers.observations import load_sources
+
+    frame, problems = load_sources(Path(sources_csv))
+    return frame, [str(p) for p in problems]
 
 
 def load_events(
@@ -158,15 +197,40 @@ def load_events(
 ) -> pd.DataFrame:
     """Read and validate ``events.csv``; returns it with :func:`event_spans` columns, sorted by date.
 
-    Raises :class:`EventsError` listing every problem.
+    Raises :class:`EventsError` listing every problem as ``file:line: column: what is wrong``.
     """
-    events = pd.read_csv(path, dtype=str, keep_default_na=False).replace({"": np.nan})
-    sources = pd.read_csv(sources_csv, dtype=str)
-    problems = check_events(events, sources, Path(sources_dir) if sources_dir else Path(sources_csv).parent)
-    if problems:
-        raise EventsError(f"{config.rel(Path(path))}: {len(problems)} problem(s)\n" + "\n".join(problems))
-    out = event_spans(events)
+    where = config.rel(Path(path))
+    events, problems = _read_table(Path(path), COLUMNS)
+    sources, src_problems = _read_sources(sources_csv)
+    problems += src_problems
+    if events is not None and sources is not None:
+        events = events.replace({"": np.nan})
+        problems += check_events(
+            events, sources, Path(sources_dir) if sources_dir else Path(sources_csv).parent, where
+        )
+    if problems or events is None:
+        raise EventsError(f"{where}: {len(problems)} problem(s)\n" + "\n".join(problems))
+    out = event_spans(events.reset_index(drop=True))
     return out.sort_values(["t_start", "event_id"], kind="stable").reset_index(drop=True)
+
+
+def check_file(
+    path: Path | str = EVENTS_CSV,
+    sources_csv: Path | str = config.SOURCES_CSV,
+    glossary: Path | str | None = None,
+) -> list[str]:
+    """Every problem of ``events.csv`` (and of ``glossary.csv`` when given), as ``file:line: column: ...``."""
+    problems: list[str] = []
+    try:
+        load_events(path, sources_csv)
+    except EventsError as exc:
+        problems += str(exc).splitlines()[1:]
+    if glossary is not None:
+        try:
+            load_glossary(glossary, sources_csv)
+        except EventsError as exc:
+            problems += str(exc).splitlines()
+    return list(dict.fromkeys(problems))
 
 
 def chart_events(events: pd.DataFrame) -> pd.DataFrame:
@@ -291,25 +355,60 @@ def load_glossary(
     as ``file:line: column: reason``.
     """
     path = Path(path)
-    table = pd.read_csv(path, dtype=str, keep_default_na=False)
     where = config.rel(path)
-    problems: list[str] = []
-    missing = [c for c in GLOSSARY_COLUMNS if c not in table.columns]
-    if missing:
-        raise EventsError(f"{where}:1: -: missing column(s) {', '.join(missing)}")
-    known = set(pd.read_csv(sources_csv, dtype=str)["source_id"])
+    table, problems = _read_table(path, GLOSSARY_COLUMNS)
+    sources, src_problems = _read_sources(sources_csv)
+    problems += src_problems
+    if table is None or sources is None:
+        raise EventsError("\n".join(problems))
+    files = dict(zip(sources["source_id"], sources["file"], strict=True))
     directory = Path(sources_dir) if sources_dir else Path(sources_csv).parent
-    for i, row in enumerate(table.itertuples(index=False), start=2):
+    texts: dict[str, str | None] = {}
+    for line, row in zip(table.index, table.itertuples(index=False), strict=True):
+        for col in GLOSSARY_COLUMNS:
+            if not getattr(row, col).strip():
+                problems.append(f"{where}:{line}: {col}: empty")
         if not _HANGUL.match(row.hangul):
-            problems.append(f"{where}:{i}: hangul: {row.hangul!r} is not written in Hangul syllables")
-        if row.source_id not in known:
-            problems.append(f"{where}:{i}: source_id: unknown source {row.source_id!r}")
+            problems.append(f"{where}:{line}: hangul: {row.hangul!r} is not written in Hangul syllables")
+        if row.term.strip() and row.term.lower() not in row.quote.lower():
+            problems.append(f"{where}:{line}: term: {row.term!r} does not occur in its quote")
+        if row.source_id not in files:
+            problems.append(f"{where}:{line}: source_id: unknown source {row.source_id!r}")
             continue
-        text = (directory / f"{row.source_id}.txt").read_text(encoding="utf-8")
-        if not quote_in_source(row.quote, text):
-            problems.append(f"{where}:{i}: quote: not found verbatim in {row.source_id}.txt")
-        if row.term.lower() not in row.quote.lower():
-            problems.append(f"{where}:{i}: term: {row.term!r} does not occur in its quote")
+        if row.source_id not in texts:
+            src = directory / (files[row.source_id] or f"{row.source_id}.txt")
+            texts[row.source_id] = src.read_text(encoding="utf-8") if src.is_file() else None
+        text = texts[row.source_id]
+        if text is None:
+            problems.append(f"{where}:{line}: source_id: source file of {row.source_id} is missing")
+        elif not quote_in_source(row.quote, text):
+            problems.append(f"{where}:{line}: quote: not found verbatim in {files[row.source_id]}")
     if problems:
         raise EventsError("\n".join(problems))
+    table = table.reset_index(drop=True)
     return table[list(GLOSSARY_COLUMNS)]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m helpers.events check``: validate events.csv and glossary.csv; 0 valid, 1 problems."""
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser(prog="python -m helpers.events", description=main.__doc__)
+    parser.add_argument("command", choices=["check"])
+    parser.add_argument("--events", default=str(EVENTS_CSV))
+    parser.add_argument("--glossary", default=str(GLOSSARY_CSV))
+    parser.add_argument("--sources-csv", default=str(config.SOURCES_CSV))
+    args = parser.parse_args(argv)
+    problems = check_file(args.events, args.sources_csv, args.glossary)
+    for p in problems:
+        print(p, file=sys.stderr)
+    if problems:
+        print(f"{len(problems)} problem(s) in the raw tables", file=sys.stderr)
+        return 1
+    print(f"OK: {config.rel(args.events)} and {config.rel(args.glossary)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -49,6 +49,7 @@ __all__ = [
     "population",
     "population_seam",
     "population_table",
+    "verify_file",
     "wb_dropped_codes",
 ]
 
@@ -105,25 +106,155 @@ def _dir(directory: Path | str | None) -> Path:
     return Path(directory) if directory is not None else config.EXTERNAL
 
 
+#: Plausible range of each numeric column, per file (pandera ``in_range``; every failure is listed).
+_YEARS = (1900.0, 2100.0)
+_PER100 = (0.0, 1000.0)
+_POPULATION = (100.0, 2e10)  # the smallest population in the staged files is 501 (Holy See)
+RANGES: dict[str, dict[str, tuple[float, float]]] = {
+    "wb_mobile_per100": {"Year": _YEARS, "Value": _PER100},
+    "wb_fixed_per100": {"Year": _YEARS, "Value": _PER100},
+    "wb_population": {"Year": _YEARS, "Value": _POPULATION},
+    "gm_mobile_total": {"time": _YEARS, "cell_phones_total": (0.0, 2e10)},
+    "gm_mobile_per100": {"time": _YEARS, "cell_phones_per_100_people": _PER100},
+    "gm_countries": {},
+    "owid_population": {"Year": _YEARS, _OWID_EST: _POPULATION, _OWID_PROJ: _POPULATION},
+}
+#: Columns that must be filled in every row (a key or a year is never empty).
+COMPLETE: dict[str, tuple[str, ...]] = {
+    "wb_mobile_per100": ("Country Code", "Year"),
+    "wb_fixed_per100": ("Country Code", "Year"),
+    "wb_population": ("Country Code", "Year"),
+    "gm_mobile_total": ("geo", "time", "cell_phones_total"),
+    "gm_mobile_per100": ("geo", "time", "cell_phones_per_100_people"),
+    "gm_countries": ("country", "name"),
+    "owid_population": ("Entity", "Year"),
+}
+#: Population series (file key -> entity column, year column, value columns): from one year to the next
+#: a country's population changes by less than this factor (largest change in the staged files: 24 %).
+MAX_POPULATION_STEP = 1.5
+_POPULATION_SERIES: dict[str, tuple[str, str, tuple[str, ...]]] = {
+    "wb_population": ("Country Code", "Year", ("Value",)),
+    "owid_population": ("Entity", "Year", (_OWID_EST, _OWID_PROJ)),
+}
+_MAX_LISTED = 20
+
+
+def _line_problems(path: Path, text: str, n_header: int) -> list[str]:
+    """Rows with fewer or more fields than the header (a file cut mid-row, an unquoted comma)."""
+    import csv
+    import io as _stdio
+
+    shown = config.rel(path)
+    out = []
+    reader = csv.reader(_stdio.StringIO(text, newline=""))
+    prev = 0
+    for record in reader:
+        start, prev = prev + 1, reader.line_num
+        if start == 1 or not record:
+            continue
+        if len(record) != n_header:
+            hint = "the file looks cut off here" if len(record) < n_header else "an unquoted comma?"
+            out.append(f"{shown}:{start}: -: row has {len(record)} fields, expected {n_header} ({hint})")
+    return out
+
+
+def _schema_problems(df: pd.DataFrame, key: str, shown: str) -> list[str]:
+    """Required values present and numbers in their plausible range (pandera, lazy: every failure)."""
+    import pandera.pandas as pa
+
+    cols: dict[str, pa.Column] = {}
+    for c in df.columns:
+        checks = []
+        if c in RANGES.get(key, {}):
+            lo, hi = RANGES[key][c]
+            checks.append(pa.Check.in_range(lo, hi, error=f"outside the plausible range [{lo:g}, {hi:g}]"))
+        if checks or c in COMPLETE.get(key, ()):
+            cols[c] = pa.Column(nullable=c not in COMPLETE.get(key, ()), checks=checks)
+    try:
+        pa.DataFrameSchema(cols, strict=False).validate(df, lazy=True)
+    except pa.errors.SchemaErrors as exc:
+        out = []
+        for _, fc in exc.failure_cases.iterrows():
+            idx = fc["index"]
+            line = int(idx) + 2 if idx is not None and not pd.isna(idx) else 1
+            if str(fc["check"]) == "not_nullable":
+                msg = "required value is empty (row cut off?)"
+            else:
+                msg = f"{fc['failure_case']!r} is {fc['check']}"
+            out.append((line, f"{shown}:{line}: {fc['column']}: {msg}"))
+        return [m for _, m in sorted(out)]
+    return []
+
+
+def _population_step_problems(df: pd.DataFrame, key: str, shown: str) -> list[str]:
+    """Year-on-year population changes larger than :data:`MAX_POPULATION_STEP` (e.g. a value cut short)."""
+    if key not in _POPULATION_SERIES:
+        return []
+    entity, year, values = _POPULATION_SERIES[key]
+    out = []
+    for col in values:
+        d = df[[entity, year, col]].dropna().sort_values([entity, year], kind="stable")
+        prev = d.groupby(entity, sort=False)[col].shift()
+        ratio = d[col] / prev
+        bad = ratio.notna() & ((ratio > MAX_POPULATION_STEP) | (ratio < 1 / MAX_POPULATION_STEP))
+        for idx in d.index[bad]:
+            out.append(
+                f"{shown}:{int(idx) + 2}: {col}: {d.at[idx, col]:.15g} for {d.at[idx, entity]} "
+                f"{int(d.at[idx, year])} is {ratio[idx]:.3g} times the year before ({prev[idx]:.15g}): "
+                "not a plausible population (a truncated or edited value?)"
+            )
+    return out
+
+
+def _raise_problems(problems: list[str]) -> None:
+    if problems:
+        more = len(problems) - _MAX_LISTED
+        text = "\n".join(problems[:_MAX_LISTED]) + (f"\n... and {more} more" if more > 0 else "")
+        raise ExternalDataError(text)
+
+
 @functools.lru_cache(maxsize=64)
 def _read_cached(
-    path: str, stamp: tuple[int, int], required: tuple[str, ...], numeric: tuple[str, ...]
+    path: str, stamp: tuple[int, int], required: tuple[str, ...], numeric: tuple[str, ...], key: str = ""
 ) -> pd.DataFrame:
-    """Read and check one CSV; ``stamp`` (mtime_ns, size) is part of the cache key so edits are seen."""
+    """Read and check one CSV; ``stamp`` (mtime_ns, size) is part of the cache key so edits are seen.
+
+    Checks, in order: the digest recorded in ``data/SHA256SUMS`` (when the file is listed there), not an
+    HTML page, required columns, every row complete (as many fields as the header), numbers parse, required
+    values present and numbers in a plausible range (:data:`RANGES`), populations without implausible
+    jumps (:data:`MAX_POPULATION_STEP`). Problems are ``file:line: column: what is wrong``.
+    """
+    from helpers import io as hio
+
     p = Path(path)
-    df = pd.read_csv(p, dtype={c: "string" for c in required if c not in numeric}, keep_default_na=True)
+    shown = config.rel(p)
+    try:
+        hio.verify_sha256(p)
+    except hio.ChecksumError as exc:
+        raise ExternalDataError(str(exc)) from None
+    if hio.sniff_html(p):
+        raise ExternalDataError(
+            f"{shown}:1: -: this is an HTML page, not a CSV (an error page saved by a failed download?); "
+            f"restore the file (`git checkout -- {shown}`) or download it again"
+        )
+    text = p.read_text(encoding="utf-8-sig")
+    try:
+        df = pd.read_csv(p, dtype={c: "string" for c in required if c not in numeric}, keep_default_na=True)
+    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise ExternalDataError(f"{shown}: not a readable CSV: {exc}") from None
     missing = [c for c in required if c not in df.columns]
     if missing:
         raise ExternalDataError(f"{p.name}: missing column(s) {missing}; found {list(df.columns)} (file {p})")
+    problems = _line_problems(p, text, len(df.columns))
     for c in numeric:
         converted = pd.to_numeric(df[c], errors="coerce")
         bad = converted.isna() & df[c].notna()
-        if bad.any():
-            examples = df.loc[bad, c].astype(str).head(3).tolist()
-            raise ExternalDataError(
-                f"{p.name}: column {c!r} has non-numeric values, e.g. {examples} (file {p})"
-            )
+        for idx in df.index[bad][:_MAX_LISTED]:
+            problems.append(f"{shown}:{int(idx) + 2}: {c}: non-numeric value {str(df.at[idx, c])!r}")
         df[c] = converted
+    _raise_problems(problems)
+    if key:
+        _raise_problems(_schema_problems(df, key, shown) + _population_step_problems(df, key, shown))
     return df
 
 
@@ -134,7 +265,36 @@ def _read(
     if not path.is_file():
         raise FileNotFoundError(f"external data file not found: {path.name} (expected in {path.parent})")
     st = path.stat()
-    return _read_cached(str(path), (st.st_mtime_ns, st.st_size), tuple(required), tuple(numeric)).copy()
+    return _read_cached(str(path), (st.st_mtime_ns, st.st_size), tuple(required), tuple(numeric), key).copy()
+
+
+def verify_file(key: str, directory: Path | str | None = None) -> bool:
+    """Run every check of :func:`_read_cached` on one file of :data:`FILES`; True or :class:`ExternalDataError`."""
+    _read(key, directory, (), tuple(RANGES[key]))
+    return True
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m helpers.external check``: check every external file; 0 when all pass, 1 otherwise."""
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser(prog="python -m helpers.external", description=main.__doc__)
+    parser.add_argument("command", choices=["check"])
+    parser.add_argument("--directory", default=None)
+    args = parser.parse_args(argv)
+    failed = 0
+    for key in FILES:
+        try:
+            verify_file(key, args.directory)
+        except (ExternalDataError, FileNotFoundError) as exc:
+            print(exc, file=sys.stderr)
+            failed += 1
+    if failed:
+        print(f"{failed} external file(s) failed their checks", file=sys.stderr)
+        return 1
+    print(f"OK: {len(FILES)} external files match data/SHA256SUMS and pass their checks")
+    return 0
 
 
 def _check_years(df: pd.DataFrame, col: str, fname: str) -> pd.Series:
@@ -424,3 +584,7 @@ def panel(
         "population_source", "launch_year", "years_since_launch",
     ]  # fmt: skip
     return df[cols].sort_values(["iso3", "year"]).reset_index(drop=True)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -30,7 +30,6 @@ def use_style() -> None:
 
 def savefig(fig: plt.Figure, path: Path | str) -> Path:
     """Save ``fig`` as PNG without timestamps or software tags, so equal figures give equal bytes."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, format="png", bbox_inches="tight", metadata={"Software": None})
-    return path
+    from helpers import io as hio
+
+    return hio.savefig(fig, path)

@@ -20,7 +20,6 @@ the population at the horizon year.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -790,16 +789,16 @@ def _best_backtest(backtest: pd.DataFrame) -> str | None:
 
 def write_csv(df: pd.DataFrame, path: Path) -> Path:
     """Write a product CSV deterministically (fixed float format, no index, ``\\n`` line ends)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    df.to_csv(path, index=False, float_format=FLOAT_FORMAT, lineterminator="\n")
-    return path
+    from helpers import io as hio
+
+    return hio.write_csv(df, path, float_format=FLOAT_FORMAT)
 
 
 def write_json(data: Mapping[str, Any], path: Path) -> Path:
     """Write the summary JSON deterministically (sorted keys off: the dict order is the schema)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False) + "\n", encoding="utf-8")
-    return path
+    from helpers import io as hio
+
+    return hio.write_json(data, path)
 
 
 # --------------------------------------------------------------------------------------------------------

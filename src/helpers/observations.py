@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import functools
 import io
 import math
 import re
@@ -275,13 +276,19 @@ _ELLIPSIS_RE = re.compile(r"\s*(?:\.\.\.|…)\s*")
 _LOOKALIKES = str.maketrans({"’": "'", "‘": "'", "“": '"', "”": '"', "–": "-", "—": "-", "\u00a0": " "})
 
 
+@functools.lru_cache(maxsize=32)
+def _normalized_source(source: str) -> str:
+    """:func:`normalize_ws` of a whole source document, computed once per document (not once per row)."""
+    return normalize_ws(source)
+
+
 def quote_in_source(quote: str, source: str) -> bool:
     """True when ``quote`` occurs verbatim in ``source`` (whitespace-normalised).
 
     An elision written ``...`` or ``…`` splits the quote into fragments that
     must occur in order.
     """
-    q, s = normalize_ws(quote), normalize_ws(source)
+    q, s = normalize_ws(quote), _normalized_source(source)
     if q and q in s:
         return True
     fragments = [f for f in _ELLIPSIS_RE.split(q) if f]
@@ -390,30 +397,65 @@ def _header_problems(
     return problems
 
 
-def read_csv_rows(path: Path, expected: Sequence[str] = COLUMNS) -> tuple[pd.DataFrame | None, list[Problem]]:
+#: Longest plausible cell of a hand-curated table (the longest in the staged tables is under 500
+#: characters); a longer one is reported, and the rows after it are still read and checked.
+MAX_FIELD_CHARS = 10_000
+
+
+def _field_problem(field: str, column: str, line: int, shown: str) -> Problem:
+    """A field longer than :data:`MAX_FIELD_CHARS`, with the likely cause."""
+    n_lines = field.count("\n")
+    if n_lines:
+        why = (
+            f"it spans {n_lines + 1} lines: a double quote opened in this row and never closed swallows the "
+            "rows after it (close the quote)"
+        )
+    else:
+        why = "a pasted document or binary data? (a cell holds one figure, its quote or a short note)"
+    return Problem(
+        shown, line, column, f"field is {len(field):,} characters long (at most {MAX_FIELD_CHARS:,}): {why}"
+    )
+
+
+def read_csv_rows(
+    path: Path, expected: Sequence[str] = COLUMNS, *, allow_empty: bool = False
+) -> tuple[pd.DataFrame | None, list[Problem]]:
     """Read a CSV into a frame of strings indexed by the physical line where each row starts.
 
     Returns ``(None, problems)`` when the file cannot be read as a table with the
     expected header.  Blank lines (e.g. trailing ones) are skipped; a UTF-8 BOM is accepted.
+    A file with a header and no rows is a problem unless ``allow_empty``. A field longer than
+    :data:`MAX_FIELD_CHARS` is a problem at its own line and column, and the rows after it are still read.
     """
     shown = display_path(path)
     text, problems = _read_text(path, shown)
     if text is None:
         return None, problems
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
-    rows: list[list[str]] = []
-    lines: list[int] = []
-    prev_end = 0
+    limit = csv.field_size_limit()
+    csv.field_size_limit(max(limit, len(text) + 1))  # a long field is reported below, not a parse error
     try:
-        for record in reader:
-            start, prev_end = prev_end + 1, reader.line_num
-            if not record or all(not f.strip() for f in record) and len(record) == 1:
-                continue
-            rows.append(record)
-            lines.append(start)
-    except csv.Error as exc:
-        msg = f"CSV syntax error: {exc} (check the double quotes of the row starting on this line)"
-        problems.append(Problem(shown, prev_end + 1, "-", msg))
+        reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+        rows: list[list[str]] = []
+        lines: list[int] = []
+        prev_end = 0
+        try:
+            for record in reader:
+                start, prev_end = prev_end + 1, reader.line_num
+                if not record or all(not f.strip() for f in record) and len(record) == 1:
+                    continue
+                rows.append(record)
+                lines.append(start)
+        except csv.Error as exc:
+            if "unexpected end of data" in str(exc):
+                msg = (
+                    "CSV syntax error: a double quote opened in this row and never closed swallows the "
+                    "rest of the file (close the quote)"
+                )
+            else:
+                msg = f"CSV syntax error: {exc} (check the double quotes of the row starting on this line)"
+            problems.append(Problem(shown, prev_end + 1, "-", msg))
+    finally:
+        csv.field_size_limit(limit)
     if not rows:
         return None, problems or [Problem(shown, 0, "-", "file is empty (no header line)")]
     header = [h.strip() for h in rows[0]]
@@ -423,6 +465,10 @@ def read_csv_rows(path: Path, expected: Sequence[str] = COLUMNS) -> tuple[pd.Dat
     good: list[list[str]] = []
     good_lines: list[int] = []
     for line, record in zip(lines[1:], rows[1:], strict=True):
+        long = [(c, f) for c, f in zip(expected, record, strict=False) if len(f) > MAX_FIELD_CHARS]
+        if long:
+            problems += [_field_problem(f, c, line, shown) for c, f in long]
+            continue
         if len(record) != len(expected):
             problems.append(
                 Problem(
@@ -436,6 +482,11 @@ def read_csv_rows(path: Path, expected: Sequence[str] = COLUMNS) -> tuple[pd.Dat
             continue
         good.append(record)
         good_lines.append(line)
+    if len(rows) == 1 and not allow_empty and not problems:
+        problems.append(
+            Problem(shown, 1, "-", "the file has a header but no rows (expected at least one row)")
+        )
+        return None, problems
     frame = pd.DataFrame(good, columns=list(expected), index=pd.Index(good_lines, name="line"), dtype=object)
     return frame, problems
 
@@ -509,17 +560,41 @@ def coerce(frame: pd.DataFrame, shown: str) -> tuple[pd.DataFrame, list[Problem]
 # --------------------------------------------------------------------------- reference tables
 
 
+INDICATOR_RE = r"^[a-z][a-z0-9_]*$"
+SOURCE_ID_RE = r"^\d{3}_\S+$"
+
+
+def _blank_to_none(frame: pd.DataFrame) -> pd.DataFrame:
+    """Strings stripped, empty cells as None (so pandera's ``nullable=False`` catches them)."""
+    stripped = frame.apply(lambda s: s.str.strip())
+    return stripped.where(stripped != "", None)
+
+
 def load_indicators(path: Path = DEFAULT_INDICATORS_CSV) -> tuple[pd.DataFrame | None, list[Problem]]:
-    """The indicator vocabulary (indicator, kind, unit, description) and any problems with it."""
+    """The indicator vocabulary (indicator, kind, unit, description) and any problems with it.
+
+    Checked with a pandera schema (lazily, every failure as ``file:line: column: ...``): indicator names
+    are lower-case identifiers and unique, ``kind`` one of :data:`INDICATOR_KINDS`, every cell filled.
+    """
     frame, problems = read_csv_rows(Path(path), INDICATOR_COLUMNS)
     if frame is None:
         return None, problems
     shown = display_path(path)
-    for line, row in frame.iterrows():
-        if row["kind"].strip() not in INDICATOR_KINDS:
-            problems.append(
-                Problem(shown, int(line), "kind", f"{row['kind']!r} is not one of {INDICATOR_KINDS}")
-            )
+    schema = pa.DataFrameSchema(
+        {
+            "indicator": pa.Column(
+                "str", pa.Check.str_matches(INDICATOR_RE, error="indicator must be a lower-case identifier")
+            ),
+            "kind": pa.Column(
+                "str",
+                pa.Check.isin(INDICATOR_KINDS, error=f"kind must be one of {', '.join(INDICATOR_KINDS)}"),
+            ),
+            "unit": pa.Column("str"),
+            "description": pa.Column("str"),
+        },
+        strict=True,
+    )
+    problems += _pandera_problems(_blank_to_none(frame), schema, shown)
     frame = frame.apply(lambda s: s.str.strip())
     dup = frame["indicator"].duplicated()
     for line in frame.index[dup]:
@@ -530,10 +605,62 @@ def load_indicators(path: Path = DEFAULT_INDICATORS_CSV) -> tuple[pd.DataFrame |
 
 
 def load_sources(path: Path = config.SOURCES_CSV) -> tuple[pd.DataFrame | None, list[Problem]]:
-    """The source catalogue (``sources.csv``, columns :data:`SOURCE_COLUMNS`) and any problems with it."""
-    frame, problems = read_csv_rows(Path(path), SOURCE_COLUMNS)
+    """The source catalogue (``sources.csv``, columns :data:`SOURCE_COLUMNS`) and any problems with it.
+
+    Checked (pandera, lazily, then across columns): ``source_id`` like ``000_name`` and unique, ``file``
+    a ``.txt`` present next to ``sources.csv``, title and kind filled, ``date_start`` / ``date_end`` ISO
+    dates (or empty) in order.
+    """
+    path = Path(path)
+    frame, problems = read_csv_rows(path, SOURCE_COLUMNS)
     if frame is None:
         return None, problems
+    shown = display_path(path)
+    optional = ("author_publisher", "date_text", "date_start", "date_end", "url_or_origin", "notes")
+    schema = pa.DataFrameSchema(
+        {
+            "source_id": pa.Column(
+                "str", pa.Check.str_matches(SOURCE_ID_RE, error="source_id must look like 000_name")
+            ),
+            "file": pa.Column(
+                "str", pa.Check.str_matches(r"^[^/\\]+\.txt$", error="file must be a .txt name")
+            ),
+            "title": pa.Column("str"),
+            "kind": pa.Column("str"),
+            **{c: pa.Column("str", nullable=True) for c in optional},
+        },
+        strict=True,
+    )
+    typed = _blank_to_none(frame)
+    problems += _pandera_problems(typed, schema, shown)
+    seen: dict[str, int] = {}
+    for line, row in zip(typed.index, typed.to_dict("records"), strict=True):
+        sid, name = row["source_id"], row["file"]
+        if isinstance(sid, str):
+            if sid in seen:
+                problems.append(
+                    Problem(
+                        shown,
+                        int(line),
+                        "source_id",
+                        f"duplicate source_id {sid!r} (first on line {seen[sid]})",
+                    )
+                )
+            seen.setdefault(sid, int(line))
+        if isinstance(name, str) and "/" not in name and not (path.parent / name).is_file():
+            problems.append(
+                Problem(shown, int(line), "file", f"{name} not found in {display_path(path.parent)}")
+            )
+        dates = {}
+        for c in ("date_start", "date_end"):
+            if isinstance(row[c], str):
+                d, err = _parse_date_cell(row[c])
+                if err:
+                    problems.append(Problem(shown, int(line), c, err))
+                dates[c] = d
+        if dates.get("date_start") is not None and dates.get("date_end") is not None:
+            if dates["date_start"] > dates["date_end"]:
+                problems.append(Problem(shown, int(line), "date_start", "date_start is after date_end"))
     return frame.apply(lambda s: s.str.strip()).reset_index(drop=True), problems
 
 
@@ -658,12 +785,21 @@ def _order_problems(row: pd.Series) -> list[tuple[str, str]]:
     return out
 
 
-def _kind_problems(row: pd.Series, indicators: pd.DataFrame) -> list[tuple[str, str]]:
+def _indicator_lookup(indicators: pd.DataFrame) -> dict[str, tuple[str, str]]:
+    """indicator -> (kind, unit), from the first row of each indicator."""
+    first = indicators.drop_duplicates("indicator")
+    return dict(zip(first["indicator"], zip(first["kind"], first["unit"], strict=True), strict=True))
+
+
+def _kind_problems(
+    row: pd.Series, indicators: pd.DataFrame | dict[str, tuple[str, str]]
+) -> list[tuple[str, str]]:
     """Unit consistent with the indicator; percentages in [0, 100]; counts and prices >= 0."""
-    ind = indicators.loc[indicators["indicator"] == row["indicator"]]
-    if ind.empty:
+    lookup = indicators if isinstance(indicators, dict) else _indicator_lookup(indicators)
+    found = lookup.get(row["indicator"])
+    if found is None:
         return []
-    kind, unit = ind.iloc[0]["kind"], ind.iloc[0]["unit"]
+    kind, unit = found
     out: list[tuple[str, str]] = []
     if kind == "currency":
         if not (isinstance(row["unit"], str) and re.fullmatch(CURRENCY_RE, row["unit"])):
@@ -715,7 +851,7 @@ def _id_problems(typed: pd.DataFrame, shown: str) -> list[Problem]:
     """obs_id unique, and its 3-digit prefix equal to the source number."""
     problems: list[Problem] = []
     first: dict[str, int] = {}
-    for line, row in typed.iterrows():
+    for line, row in zip(typed.index, typed.to_dict("records"), strict=True):
         oid, sid = row["obs_id"], row["source_id"]
         if not isinstance(oid, str):
             continue
@@ -755,8 +891,10 @@ def _row_problems(
     """All cross-column checks, one Problem per failure."""
     texts, files = _source_texts(sources, sources_dir)
     problems = _id_problems(typed, shown)
-    for line, row in typed.iterrows():
-        pairs = _qualifier_problems(row) + _order_problems(row) + _kind_problems(row, indicators)
+    lookup = _indicator_lookup(indicators)
+    # plain dicts, not iterrows(): a Series per row costs more than all the checks together
+    for line, row in zip(typed.index, typed.to_dict("records"), strict=True):
+        pairs = _qualifier_problems(row) + _order_problems(row) + _kind_problems(row, lookup)
         pairs += _quote_problems(row, texts, files)
         problems += [Problem(shown, int(line), col, msg) for col, msg in pairs]
     return problems

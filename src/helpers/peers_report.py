@@ -26,7 +26,6 @@ value, ties counting half. For ``speed`` (years from 10 % to 90 % of the ceiling
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -594,34 +593,16 @@ def ordinal(x: float) -> str:
 def write_csv(df: pd.DataFrame, path: Path | str) -> Path:
     """Write ``df`` without index, ``\\n`` line ends, 10 significant digits at most (values are rounded
     upstream; this only guards against representation noise)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    df.to_csv(path, index=False, float_format="%.10g", lineterminator="\n")
-    return path
+    from helpers import io as hio
 
-
-def _jsonable(x: Any, digits: int) -> Any:
-    if isinstance(x, Mapping):
-        return {str(k): _jsonable(v, digits) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_jsonable(v, digits) for v in x]
-    if isinstance(x, (bool, np.bool_)):
-        return bool(x)
-    if isinstance(x, (int, np.integer)):
-        return int(x)
-    if isinstance(x, (float, np.floating)):
-        return None if not np.isfinite(x) else round(float(x), digits)
-    if x is pd.NA or x is None:
-        return None
-    return x
+    return hio.write_csv(df, path, float_format="%.10g")
 
 
 def write_json(obj: Mapping[str, Any], path: Path | str, digits: int = 4) -> Path:
     """Write ``obj`` as sorted, indented JSON; floats rounded to ``digits`` decimals, NaN -> ``null``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(_jsonable(obj, digits), indent=2, sort_keys=True, ensure_ascii=False) + "\n")
-    return path
+    from helpers import io as hio
+
+    return hio.write_json(obj, path, digits=digits, sort_keys=True)
 
 
 # ------------------------------------------------------------------------------------------------ figures
