@@ -150,6 +150,12 @@ lint: $(VENV_OK) ## Lint and format-check the code with ruff
 bench: $(VENV_OK) ## Run the benchmarks; print figures and write reports/bench.json
 	$(VPY) benchmarks/run.py --out reports/bench.json
 
+.PHONY: hooks
+hooks: $(VENV_OK) ## Commit notebooks without outputs whatever Lab saved (git clean filter: tools/nbfmt.py --stdin)
+	git config filter.nbfmt.clean "$(VPY) tools/nbfmt.py --stdin"
+	git config filter.nbfmt.required true
+	@echo "hooks: notebooks/*.ipynb are stored without outputs and Lab metadata (see .gitattributes)"
+
 .PHONY: lab
 lab: $(VENV_OK) ## Open JupyterLab on localhost with the project kernel (extra options: LAB_ARGS=...)
 	@bash tools/lab.sh $(LAB_ARGS)
