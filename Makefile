@@ -6,6 +6,8 @@ SHELL := bash
 .DEFAULT_GOAL := help
 .DELETE_ON_ERROR:
 MAKEFLAGS += --no-builtin-rules
+# Messages from the steps' Python processes appear in the order things happen.
+export PYTHONUNBUFFERED := 1
 # Independent steps (e.g. 02 and 03, the HTML and the PDF) run side by side; `make -j1` for one at a time.
 NPROC := $(shell getconf _NPROCESSORS_ONLN 2>/dev/null || echo 2)
 MAKEFLAGS += --jobs=$(NPROC)
@@ -28,8 +30,23 @@ REPORT_PDF  := reports/report.pdf
 PIPELINE_MK := $(BUILD)/pipeline.mk
 NEEDS_PIPELINE := $(filter report pipeline quarto publish scenarios serve reports/% data/% site/%,$(MAKECMDGOALS))
 ifneq ($(NEEDS_PIPELINE),)
+# One build at a time in this folder: a second `make report` stops here with one line naming the first
+# (tools/buildlock.sh holds a flock on .build/build.lock for as long as this make runs).
+ifeq ($(MAKELEVEL),0)
+BUILD_LOCK := $(shell bash tools/buildlock.sh $$PPID)
+ifneq ($(BUILD_LOCK),)
+$(error $(BUILD_LOCK))
+endif
+endif
 include $(PIPELINE_MK)
 endif
+
+# Steps decide from content (their manifest in .build/manifests/), so their rules always run the check.
+.PHONY: FORCE
+FORCE:
+# A failed or interrupted step writes nothing in place (it runs in .build/staging/); never let make delete
+# a product or a manifest either.
+.PRECIOUS: $(BUILD)/manifests/%.json data/processed/% reports/figures/% reports/executed/%
 
 .PHONY: help
 help: ## List the targets with a one-line description
@@ -49,9 +66,11 @@ lock: $(VENV_OK) ## Re-resolve requirements.lock from pyproject.toml (then updat
 	$(VENV)/bin/uv pip compile pyproject.toml --universal --python-version 3.11 -o requirements.lock
 	$(VPY) tools/sync_environment_yml.py
 
-$(PIPELINE_MK): $(wildcard params/*.yaml) src/helpers/pipeline.py | $(VENV_OK)
+# Every parameters file is checked (helpers.params) here, before any kernel starts.
+$(PIPELINE_MK): $(wildcard params/*.yaml) src/helpers/pipeline.py src/helpers/params.py data/sources/sources.csv | $(VENV_OK)
 	@mkdir -p $(BUILD)
-	@$(VPY) -m helpers.pipeline makefile > $@.tmp && mv $@.tmp $@
+	@$(VPY) -m helpers.pipeline makefile > $@.tmp || { rm -f $@.tmp; exit 1; }
+	@mv $@.tmp $@
 
 ## ---- pipeline ----------------------------------------------------------------------------------
 # The observations are validated before any notebook runs; on a problem make stops here, non-zero, with
@@ -94,10 +113,13 @@ $(REPORT_PDF): $(REPORT_NB) $(HELPERS_SRC) $(wildcard src/helpers/pandoc/* src/h
 	@$(TIMED) "render pdf" $(VPY) -m helpers.render pdf $< $@
 
 # Sensitivity sweep: notebook 02 over the grid in params/scenarios.yaml, two runs at a time; the collected
-# table is an input of the report.
+# table is an input of the report. Rerun (like the steps) only when the grid, step 02's notebook code,
+# parameters, inputs or helpers modules, or the table itself changed (.build/manifests/scenarios.json).
 SCENARIOS_OUT := data/processed/scenarios.csv
-$(SCENARIOS_OUT): params/scenarios.yaml $(STEP_02_FIT_GROWTH_IN) $(HELPERS_SRC) | $(VENV_OK)
-	@$(TIMED) "scenarios" $(VPY) -m helpers.scenarios run --grid params/scenarios.yaml --jobs 2 --out $@
+$(SCENARIOS_OUT): FORCE $(STEP_01_CLEAN_MANIFEST) | $(VENV_OK)
+	@$(VPY) -m helpers.pipeline guard scenarios --step 02_fit_growth --module helpers.scenarios \
+	  --in params/scenarios.yaml --out $@ -- \
+	  $(TIMED) "scenarios" $(VPY) -m helpers.scenarios run --grid params/scenarios.yaml --jobs 2 --out $@
 
 .PHONY: scenarios
 scenarios: $(SCENARIOS_OUT) ## Sensitivity sweep: rerun notebook 02 over params/scenarios.yaml in parallel, collect one table
@@ -127,6 +149,12 @@ lint: $(VENV_OK) ## Lint and format-check the code with ruff
 .PHONY: bench
 bench: $(VENV_OK) ## Run the benchmarks; print figures and write reports/bench.json
 	$(VPY) benchmarks/run.py --out reports/bench.json
+
+.PHONY: hooks
+hooks: $(VENV_OK) ## Commit notebooks without outputs whatever Lab saved (git clean filter: tools/nbfmt.py --stdin)
+	git config filter.nbfmt.clean "$(VPY) tools/nbfmt.py --stdin"
+	git config filter.nbfmt.required true
+	@echo "hooks: notebooks/*.ipynb are stored without outputs and Lab metadata (see .gitattributes)"
 
 .PHONY: lab
 lab: $(VENV_OK) ## Open JupyterLab on localhost with the project kernel (extra options: LAB_ARGS=...)

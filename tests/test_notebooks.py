@@ -75,3 +75,24 @@ def test_parameter_defaults_equal_yaml(path) -> None:
     yaml_values = pipeline.load_params(ROOT / "params" / f"{path.stem}.yaml")
     differ = {k: (defaults[k], v) for k, v in yaml_values.items() if defaults.get(k) != v}
     assert not differ, f"{path.name}: parameters cell defaults differ from params/{path.stem}.yaml: {differ}"
+
+
+def test_nbfmt_check_and_git_filter_strip_what_lab_saves(tmp_path) -> None:
+    import subprocess
+    import sys
+
+    nbfmt = str(ROOT / "tools" / "nbfmt.py")
+    assert subprocess.run([sys.executable, nbfmt, "--check", *map(str, NOTEBOOKS)]).returncode == 0
+    path = tmp_path / "lab.ipynb"
+    nb = nbformat.read(NOTEBOOKS[0], as_version=4)
+    nb.metadata["language_info"] = {"name": "python", "version": "3.11.7"}
+    code = next(c for c in nb.cells if c.cell_type == "code")
+    code.outputs = [nbformat.v4.new_output("stream", text="saved by Lab\n")]
+    code.execution_count = 4
+    nbformat.write(nb, path)
+    res = subprocess.run([sys.executable, nbfmt, "--check", str(path)], capture_output=True, text=True)
+    assert res.returncode == 1 and "lab.ipynb" in res.stderr
+    cleaned = subprocess.run(
+        [sys.executable, nbfmt, "--stdin"], input=path.read_text(), capture_output=True, text=True, check=True
+    ).stdout
+    assert cleaned == NOTEBOOKS[0].read_text(encoding="utf-8")

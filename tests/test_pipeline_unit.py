@@ -21,14 +21,18 @@ def test_inputs_outputs_from_prefixes(tmp_path: Path) -> None:
     assert s.outputs == ["data/x.csv"]
 
 
-def test_makefile_rule_is_grouped_and_depends_on_notebook_params_inputs(tmp_path: Path) -> None:
-    s = _step(tmp_path, "in_a: data/a.csv\nout_x: data/x.csv\n")
-    rules = pipeline.makefile_rules([s])
-    rule = next(line for line in rules.splitlines() if "&:" in line)
-    targets, prereqs = rule.split("&:")
-    assert targets.split() == ["data/x.csv", "reports/executed/07_demo.ipynb"]
-    assert "data/a.csv" in prereqs and "07_demo.yaml" in prereqs and "07_demo.ipynb" in prereqs
-    assert "$(HELPERS_SRC)" in prereqs
+def test_makefile_rule_checks_content_after_upstream_and_products_follow_manifest(tmp_path: Path) -> None:
+    up = pipeline.Step("06_up", tmp_path / "06_up.ipynb", tmp_path / "06_up.yaml", {"out_a": "data/a.csv"})
+    s = _step(tmp_path, "in_a: data/a.csv\nin_raw: data/raw.csv\nout_x: data/x.csv\n")
+    rules = pipeline.makefile_rules([up, s]).splitlines()
+    rule = next(line for line in rules if line.startswith(".build/manifests/07_demo.json:"))
+    prereqs = rule.split(":", 1)[1].split("|")[0].split()
+    # always checked (content decides), after the upstream step's manifest, and the raw input must exist
+    assert prereqs == ["FORCE", ".build/manifests/06_up.json", "data/raw.csv"]
+    assert "\t@$(RUN_STEP) 07_demo --if-stale" in rules
+    assert "$(STEP_07_DEMO_OUT): .build/manifests/07_demo.json ;" in rules
+    assert "STEP_07_DEMO_OUT := data/x.csv reports/executed/07_demo.ipynb" in rules
+    assert not any("&:" in line for line in rules), "grouped targets let make delete products on failure"
 
 
 def test_bad_yaml_is_a_clear_error(tmp_path: Path) -> None:
@@ -56,3 +60,101 @@ def test_overrides_touch_only_existing_ordinary_parameters() -> None:
         pipeline.apply_overrides(params, "{out_x: elsewhere.csv}")
     with pytest.raises(pipeline.PipelineError, match="expected a mapping"):
         pipeline.apply_overrides(params, "[1, 2]")
+
+
+def _nb(path: Path, cells: list, metadata: dict | None = None) -> Path:
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = cells
+    nb.metadata = metadata or {}
+    nbformat.write(nb, path)
+    return path
+
+
+def test_notebook_hash_ignores_metadata_outputs_and_counts_but_not_code_or_text(tmp_path: Path) -> None:
+    import nbformat
+
+    code = nbformat.v4.new_code_cell("x = 1")
+    text = nbformat.v4.new_markdown_cell("The report says *this*.")
+    base = pipeline.notebook_source_hash(_nb(tmp_path / "a.ipynb", [code, text]))
+    # what JupyterLab's autosave changes: language_info, outputs, execution counts, cell ids
+    saved = nbformat.v4.new_code_cell("x = 1", execution_count=7)
+    saved.outputs = [nbformat.v4.new_output("stream", text="hello")]
+    lab = _nb(tmp_path / "b.ipynb", [saved, text], {"language_info": {"name": "python", "version": "3.11.7"}})
+    assert pipeline.notebook_source_hash(lab) == base
+    prose = nbformat.v4.new_markdown_cell("The report says *that*.")
+    assert pipeline.notebook_source_hash(_nb(tmp_path / "c.ipynb", [code, prose])) != base
+    assert (
+        pipeline.notebook_source_hash(_nb(tmp_path / "d.ipynb", [nbformat.v4.new_code_cell("x = 2"), text]))
+        != base
+    )
+
+
+def test_helpers_closure_follows_imports_of_imports_only() -> None:
+    mods = pipeline.helpers_closure(["from helpers import growth_report as gr\nimport numpy"])
+    assert "helpers.growth_report" in mods and "helpers" in mods
+    assert "helpers.report" not in mods and "helpers.panel" not in mods  # not imported by step 02's code
+    # transitive: whatever growth_report imports from helpers is tracked too
+    src = (Path(pipeline.config.ROOT) / "src/helpers/growth_report.py").read_text()
+    for direct in pipeline._helpers_imports(src):
+        if pipeline._module_file(direct):
+            assert direct in mods
+
+
+def test_differences_name_what_changed(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(pipeline.config, "ROOT", tmp_path)
+    (tmp_path / "in.csv").write_text("a\n1\n")
+    (tmp_path / "out.csv").write_text("b\n2\n")
+    nb = _nb(tmp_path / "s.ipynb", [])
+    fp = pipeline.fingerprint(notebook=nb, params={"k": 1}, inputs=["in.csv"], outputs=["out.csv"])
+    assert pipeline.differences(fp, fp) == []
+    assert pipeline.differences(None, fp) == ["never built by the pipeline (no manifest)"]
+    (tmp_path / "out.csv").write_text("b\n3\n")  # e.g. papermill run by hand
+    now = pipeline.fingerprint(notebook=nb, params={"k": 2}, inputs=["in.csv"], outputs=["out.csv"])
+    assert pipeline.differences(fp, now) == [
+        "parameters changed",
+        "product out.csv changed outside the pipeline",
+    ]
+    import os
+
+    os.utime(tmp_path / "in.csv", (1, 1))  # timestamps alone change nothing
+    assert (
+        pipeline.differences(
+            now, pipeline.fingerprint(notebook=nb, params={"k": 2}, inputs=["in.csv"], outputs=["out.csv"])
+        )
+        == []
+    )
+
+
+def test_failing_cell_number_counts_source_cells_only(tmp_path: Path) -> None:
+    """papermill adds an error banner at the top and the injected parameters: neither is a source cell."""
+    import nbformat
+
+    banner = nbformat.v4.new_markdown_cell(
+        "An Exception was encountered", metadata={"tags": ["papermill-error-cell-tag"]}
+    )
+    params = nbformat.v4.new_code_cell("a = 1", metadata={"tags": ["parameters"]})
+    injected = nbformat.v4.new_code_cell("a = 2", metadata={"tags": ["injected-parameters"]})
+    bad = nbformat.v4.new_code_cell("1/0", metadata={"papermill": {"exception": True, "status": "failed"}})
+    title = nbformat.v4.new_markdown_cell("# Title")
+    # the first cell after the parameters fails: it is cell 3 of the source notebook (title, parameters, it)
+    path = _nb(tmp_path / "x.ipynb", [banner, title, params, injected, bad])
+    assert pipeline._source_cell(path) == (3, "1/0")
+    running = nbformat.v4.new_code_cell("while True: pass", metadata={"papermill": {"status": "running"}})
+    path = _nb(tmp_path / "y.ipynb", [title, params, injected, nbformat.v4.new_code_cell("ok"), running])
+    assert pipeline._source_cell(path) == (4, "while True: pass")
+
+
+def test_install_leaves_identical_products_untouched(tmp_path: Path) -> None:
+    import os
+
+    final, staged = tmp_path / "f.csv", tmp_path / "s.csv"
+    final.write_text("same\n")
+    os.utime(final, (1000, 1000))
+    staged.write_text("same\n")
+    pipeline._install(staged, final)
+    assert final.stat().st_mtime == 1000 and not staged.exists()
+    staged.write_text("new\n")
+    pipeline._install(staged, final)
+    assert final.read_text() == "new\n"

@@ -1,7 +1,13 @@
 """Normalise committed notebooks: no outputs, no execution counts, the project kernel, stable metadata.
 
 python tools/nbfmt.py notebooks/*.ipynb          # rewrite in place
+python tools/nbfmt.py --check notebooks/*.ipynb  # exit 1 and name the notebooks that are not normalised
+python tools/nbfmt.py --stdin                    # filter: notebook on stdin -> normalised on stdout
 python tools/nbfmt.py --from-py SRC.py OUT.ipynb  # convert a jupytext percent script, then normalise
+
+``--stdin`` is the git "clean" filter that `make hooks` installs (with ``.gitattributes``): what git stores
+for ``notebooks/*.ipynb`` never has outputs, execution counts or Lab's metadata, whatever JupyterLab saved
+in the working copy. The pipeline ignores those too (a step's manifest hashes only code and markdown).
 """
 
 from __future__ import annotations
@@ -33,7 +39,26 @@ def normalise(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
     return nb
 
 
+def _text(nb: nbformat.NotebookNode) -> str:
+    return nbformat.writes(nb) + "\n"
+
+
 def main(argv: list[str]) -> int:
+    if argv[:1] == ["--stdin"]:
+        sys.stdout.write(_text(normalise(nbformat.reads(sys.stdin.read(), as_version=4))))
+        return 0
+    if argv[:1] == ["--check"]:
+        dirty = [
+            name
+            for name in argv[1:]
+            if Path(name).read_text(encoding="utf-8") != _text(normalise(nbformat.read(name, as_version=4)))
+        ]
+        for name in dirty:
+            print(
+                f"{name}: has outputs or volatile metadata; run `python tools/nbfmt.py {name}`",
+                file=sys.stderr,
+            )
+        return 1 if dirty else 0
     if argv[:1] == ["--from-py"]:
         import jupytext
 
