@@ -78,7 +78,8 @@ local function size_image(img)
 end
 
 local function reread_html(el)
-  if not el.format:match("^html") then
+  -- HTML output (the Quarto HTML edition) keeps the report's own HTML tables and figures as they are
+  if not el.format:match("^html") or FORMAT:match("html") then
     return nil
   end
   local text = el.text
