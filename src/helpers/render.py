@@ -916,6 +916,30 @@ def quarto_error(output: str, context: int = 6) -> str:
     return "\n".join(lines[-context:]) or "no message"
 
 
+_FIGURE_PAIR_RE = re.compile(
+    r"^!\[[^\]\n]*\]\(([^)\s]+)\)[ \t]*\n[ \t]*\n(\*\*(?:Figure|Fig\.|Map|Chart|Box)\s+[\w.-]+?[.:]\*\*[^\n]*(?:\n(?![ \t]*\n)[^\n]*)*)",
+    re.M,
+)
+_BARE_IMAGE_RE = re.compile(r"^!\[[^\]\n]*\]\(([^)\s]+)\)[ \t]*$", re.M)
+
+
+def quarto_markdown(md: str) -> str:
+    """Adapt the report Markdown to Quarto's reader, without changing its text.
+
+    Quarto always makes a lone image with alt text a figure, whose caption is the alt text (nbconvert's
+    "png"). So an image followed by its "**Figure N.** ..." paragraph becomes one Quarto figure
+    ``![**Figure N.** ...](img)`` (the caption is the paragraph, as in the default edition), and any other
+    lone image loses its meaningless alt text.
+    """
+
+    def pair(m: re.Match[str]) -> str:
+        caption = " ".join(m.group(2).split()).replace("[", "\\[").replace("]", "\\]")
+        return f"![{caption}]({m.group(1)})"
+
+    md = _FIGURE_PAIR_RE.sub(pair, md)
+    return _BARE_IMAGE_RE.sub(lambda m: f"![]({m.group(1)})", md)
+
+
 def write_quarto_source(notebook: Path, build: Path) -> Path:
     """Write ``report.qmd``, its images, ``_quarto.yml`` and ``report.lua`` into ``build``; return the .qmd.
 
@@ -934,6 +958,8 @@ def write_quarto_source(notebook: Path, build: Path) -> Path:
         yaml.safe_dump(config, sort_keys=False, allow_unicode=True), encoding="utf-8"
     )
     shutil.copyfile(LUA_FILTER, build / "report.lua")
+    shutil.copyfile(QUARTO_CONFIG.parent / "style.typ", build / "style.typ")
+    md = quarto_markdown(md)
     front: dict[str, Any] = {"title": str(meta["title"] or Path(notebook).stem)}
     for key in ("subtitle", "date"):
         if meta.get(key):
