@@ -661,7 +661,20 @@ def export_html(notebook: Path) -> str:
     except Exception as exc:
         raise RenderError("TeX to MathML (pandoc)", f"{type(exc).__name__}: {exc}") from exc
     body = body.replace("<!--NKREPORT-MATHJAX-->", "", 1)
-    return report_html.enhance(body, page_description(meta))
+    return report_html.enhance(body, page_description(meta), interactive_figures(nb))
+
+
+def interactive_figures(nb: nbformat.NotebookNode, root: Path | None = None) -> dict[str, tuple[bytes, str]]:
+    """The interactive SVG versions of the observation and fit figures (see :mod:`helpers.report_figures`),
+    drawn from the products the report notebook's papermill parameters name; {} when it has none."""
+    from helpers import report_figures
+    from helpers.config import ROOT
+
+    params = (nb.metadata.get("papermill") or {}).get("parameters") or {}
+    try:
+        return report_figures.figures_from_products(Path(root or ROOT), dict(params))
+    except Exception as exc:
+        raise RenderError("draw interactive figures", f"{type(exc).__name__}: {exc}") from exc
 
 
 def page_description(meta: dict[str, Any]) -> str:
@@ -1010,7 +1023,9 @@ def render_quarto(
         raise QuartoUnavailable("check quarto", f"Quarto {found} is too old (>= 1.4 needed)")
     notebook = Path(notebook or root / REPORT_NOTEBOOK)
     out_dir = Path(out_dir or root / QUARTO_OUT)
-    nb_meta = prepare_notebook(_read_notebook(notebook))[1]
+    raw_nb = _read_notebook(notebook)
+    nb_meta = prepare_notebook(raw_nb)[1]
+    figures = interactive_figures(raw_nb, root) if "html" in formats else {}
     build_parent = root / ".build"
     build_parent.mkdir(parents=True, exist_ok=True)
     written = []
@@ -1035,7 +1050,8 @@ def render_quarto(
             with atomic_output(out) as target:
                 if fmt == "html":
                     page = product.read_text(encoding="utf-8")
-                    target.write_text(report_html.enhance(page, page_description(nb_meta)), encoding="utf-8")
+                    page = report_html.enhance(page, page_description(nb_meta), figures)
+                    target.write_text(page, encoding="utf-8")
                 else:
                     shutil.copyfile(product, target)
             written.append(out)

@@ -142,9 +142,9 @@ def _tip_box(lines: Sequence[str], x: float, y: float) -> str:
     height = 8 + 14 * len(lines)
     bx = min(max(LEFT, x - width / 2), W - width - 2)
     by = y - height - 12 if y - height - 12 > 2 else y + 12
+    bold = ' font-weight="700"'
     texts = "".join(
-        f'<tspan x="{_f(bx + 6)}" dy="{14 if i else 0}"{' font-weight="700"' if i == 0 else ""}>'
-        f"{_esc(line)}</tspan>"
+        f'<tspan x="{_f(bx + 6)}" dy="{14 if i else 0}"{bold if i == 0 else ""}>{_esc(line)}</tspan>'
         for i, line in enumerate(lines)
     )
     return (

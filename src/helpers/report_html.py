@@ -260,12 +260,11 @@ a.ref:focus-visible { outline: 2px solid var(--accent, #1f5f99); outline-offset:
 a.ref-back { text-decoration: none; margin-left: .2em; }
 tr:target, a.ref:target sup { background: #fff3bf; }
 tr[id] { scroll-margin-top: 1rem; }
-figure.interactive svg { width: 100%; height: auto; max-width: 52rem; }
-figure.interactive svg a:focus circle, figure.interactive svg a:focus path, figure.interactive svg a:hover circle,
-figure.interactive svg a:hover path { stroke: #000; stroke-width: 2.5; }
-figure.interactive svg a:focus { outline: none; }
+.interactive-figure svg { display: block; width: 100%; height: auto; max-width: 52rem; margin: 0 auto; }
+.interactive-figure svg a:focus { outline: 2px solid #1f5f99; }
+.interactive-figure .figure-hint { font-size: .8rem; color: var(--muted, #5b6573); margin: .3rem 0 0; text-align: center; }
 @media print {
-  a.ref .ref-tip, a.ref-back { display: none !important; }
+  a.ref .ref-tip, a.ref-back, .figure-hint { display: none !important; }
   a.ref sup { color: inherit; }
   nav.toc, #quarto-margin-sidebar, #TOC, .sidebar { display: none !important; }
   a { color: inherit !important; text-decoration: none !important; }
@@ -329,9 +328,31 @@ def compact_images(page: str) -> str:
     return _PNG_IMG_RE.sub(repl, page)
 
 
-def enhance(page: str, description: str) -> str:
-    """All of the above, in order: head extras, compact images, observation anchors, linked reference marks."""
+FIGURE_HINT = "Hover over or tab to a point to read its source; select it to go to its row in the table."
+
+
+def interactive_figures(page: str, figures: Mapping[str, tuple[bytes, str]]) -> str:
+    """Replace each embedded PNG whose bytes are those of a figure in ``figures`` (name -> (PNG bytes, SVG))
+    by the interactive SVG, with a one-line hint; images that match none are left as they are."""
+    import base64
+
+    by_bytes = {png: svg for png, svg in figures.values()}
+
+    def repl(m: re.Match[str]) -> str:
+        data = base64.b64decode("".join(m.group(1).split()))
+        svg = by_bytes.get(data)
+        if svg is None:
+            return m.group(0)
+        return f'<div class="interactive-figure">{svg}<p class="figure-hint">{FIGURE_HINT}</p></div>'
+
+    return _PNG_IMG_RE.sub(repl, page) if by_bytes else page
+
+
+def enhance(page: str, description: str, figures: Mapping[str, tuple[bytes, str]] | None = None) -> str:
+    """All of the above, in order: head extras, interactive figures, compact images, observation anchors,
+    linked reference marks."""
     page = add_head_extras(page, description)
+    page = interactive_figures(page, figures or {})
     page = compact_images(page)
     page = anchor_observation_rows(page)
     return link_reference_marks(page)
