@@ -27,7 +27,7 @@ CLI::
 
     python -m helpers.render html IN.ipynb OUT.html
     python -m helpers.render pdf IN.ipynb OUT.pdf
-    python -m helpers.render quarto      # optional Quarto edition; exit 2 when quarto is missing
+    python -m helpers.render quarto [OUT_DIR]  # Quarto edition (default reports/quarto/); exit 2 without quarto
 
 On failure it prints ``render <kind>: <step> failed: <reason>`` to stderr and exits 1 (for Quarto the
 reason is Quarto's first error line and its location, see :func:`quarto_error`).
@@ -903,7 +903,7 @@ def quarto_version() -> tuple[int, ...] | None:
 
 
 _ANSI_RE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
-_ERROR_LINE_RE = re.compile(r"^\s*(?:ERROR\b|error(?:\[\w+\])?:|Error\b|\(E\)|\[?ERROR\]?:)", re.I)
+_ERROR_LINE_RE = re.compile(r"(?:^|[\s.:\]])(?:ERROR\b|[Ee]rror(?:\[\w+\])?:|\(E\))")
 _LOCATION_RE = re.compile(r"(?:┌─|-->|\bat\b|:\d+:\d+|\bline \d+)")
 
 
@@ -919,10 +919,10 @@ def quarto_error(output: str, context: int = 6) -> str:
     lines = [_ANSI_RE.sub("", line).rstrip() for line in output.splitlines()]
     lines = [line for line in lines if line.strip()]
     for index, line in enumerate(lines):
-        if _ERROR_LINE_RE.match(line):
+        if _ERROR_LINE_RE.search(line):
             block = [line.strip()]
             for nxt in lines[index + 1 : index + 1 + context]:
-                if _ERROR_LINE_RE.match(nxt) and len(block) > 1:
+                if _ERROR_LINE_RE.search(nxt) and len(block) > 1:
                     break
                 block.append(nxt)
             return "\n".join(block)
@@ -994,6 +994,21 @@ def write_quarto_source(notebook: Path, build: Path) -> Path:
     return qmd
 
 
+def quarto_page_style(page: str) -> str:
+    """Give Quarto's HTML the default edition's stylesheet (the ``<style>`` of the nkreport template, one copy
+    of the design) and let wide tables scroll inside their own box instead of widening the page."""
+    template = (TEMPLATES / TEMPLATE_NAME / "index.html.j2").read_text(encoding="utf-8")
+    css = re.search(r"<style>(.*?)</style>", template, re.S)
+    extra = (
+        "main.content, #quarto-content { max-width: 52rem; margin: 0 auto; padding: 0 1rem; }\n"
+        ".table-scroll { overflow-x: auto; max-width: 100%; }\n"
+        "#title-block-header { margin: 2rem auto 1rem; max-width: 52rem; padding: 0 1rem; }\n"
+    )
+    if css:
+        page = page.replace("</head>", f"<style>{css.group(1)}{extra}</style>\n</head>", 1)
+    return re.sub(r"(<table\b.*?</table>)", r'<div class="table-scroll">\1</div>', page, flags=re.S)
+
+
 def render_quarto(
     root: Path | None = None,
     formats: tuple[str, ...] = ("html", "typst"),
@@ -1050,6 +1065,7 @@ def render_quarto(
             with atomic_output(out) as target:
                 if fmt == "html":
                     page = product.read_text(encoding="utf-8")
+                    page = quarto_page_style(page)
                     page = report_html.enhance(page, page_description(nb_meta), figures)
                     target.write_text(page, encoding="utf-8")
                 else:
@@ -1062,14 +1078,14 @@ def render_quarto(
 # CLI
 # --------------------------------------------------------------------------------------------
 
-_USAGE = "usage: python -m helpers.render {html|pdf|typst} IN.ipynb OUT   |   python -m helpers.render quarto"
+_USAGE = "usage: python -m helpers.render {html|pdf|typst} IN.ipynb OUT   |   python -m helpers.render quarto [OUT_DIR]"
 
 
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point; returns the exit status."""
     args = list(sys.argv[1:] if argv is None else argv)
-    if args == ["quarto"]:
-        return quarto_main()
+    if args[:1] == ["quarto"] and len(args) <= 2:
+        return quarto_main(Path(args[1]) if len(args) == 2 else None)
     if len(args) != 3 or args[0] not in {"html", "pdf", "typst"}:
         print(_USAGE, file=sys.stderr)
         return 2
@@ -1087,10 +1103,10 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def quarto_main() -> int:
-    """``python -m helpers.render quarto``: exit 2 with one line when Quarto is missing, 1 on failure."""
+def quarto_main(out_dir: Path | None = None) -> int:
+    """``python -m helpers.render quarto [OUT_DIR]``: exit 2 with one line when Quarto is missing, 1 on failure."""
     try:
-        written = render_quarto()
+        written = render_quarto(out_dir=out_dir)
     except QuartoUnavailable as exc:
         print(
             f"render quarto: {exc.reason}; skipped (the nbconvert report does not need Quarto)",
