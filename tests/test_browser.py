@@ -1,5 +1,5 @@
 """Headless Chromium opens the rendered HTML report offline: no request leaves the page, every image
-decodes, MathJax typesets, Hangul uses the embedded font, no console error, no sideways scrolling on
+decodes, formulas are MathML (no script), Hangul uses the embedded font, no console error, no sideways scrolling on
 a phone. Screenshots land in pytest's tmp dir (paths are printed; run with ``-s`` to see them).
 
 The same checks run on the real report, ``reports/report.html`` (or the file named by
@@ -145,15 +145,6 @@ def _load(cdp: CDP, url: str, width: int, height: int, mobile: bool) -> None:
     cdp.events.clear()
     cdp.send("Page.navigate", url=url)
     cdp.wait_event("Page.loadEventFired")
-    deadline = time.monotonic() + 30
-    while (
-        cdp.evaluate(
-            "typeof window.MathJax === 'undefined' ? 'done' : document.documentElement.getAttribute('data-mathjax')"
-        )
-        != "done"
-    ):
-        assert time.monotonic() < deadline, "MathJax did not finish typesetting"
-        time.sleep(0.1)
     cdp.evaluate("document.fonts.ready.then(() => true)")
 
 
@@ -191,8 +182,13 @@ def test_report_opens_offline_on_laptop(browser: str, report_html: Path, tmp_pat
         assert errors == [], f"console errors: {errors}"
         images = cdp.evaluate("Array.from(document.images).map(i => [i.complete, i.naturalWidth])")
         assert len(images) == 3 and all(done and width > 0 for done, width in images), images
-        assert cdp.evaluate("document.querySelectorAll('mjx-container svg').length") >= 2
-        assert cdp.evaluate("document.querySelectorAll('mjx-merror, [data-mjx-error]').length") == 0
+        assert cdp.evaluate("document.querySelectorAll('math').length") == 2
+        assert cdp.evaluate("document.scripts.length") == 0
+        # MathML is laid out by the browser: the fraction has height (a raw TeX string would be one line)
+        assert (
+            cdp.evaluate("document.querySelector('math[display=block] mfrac').getBoundingClientRect().height")
+            > 20
+        )
         assert cdp.evaluate("document.fonts.check('16px \"Report Hangul\"', '광명 고려링크')") is True
         assert cdp.evaluate(
             "Array.from(document.fonts).some(f => f.family.includes('Report Hangul') && f.status === 'loaded')"
@@ -272,3 +268,88 @@ def test_real_report_opens_offline(browser: str, tmp_path: Path, width: int, mob
         page["heading"],
     )
     assert not page["title"].startswith(("04_", "report")), page["title"]
+
+
+def _reader_aids_page(tmp_path: Path) -> Path:
+    """A small page with a reference mark, its register row and an interactive figure, built by the same
+    functions as the report (helpers.report_html, helpers.report_figures)."""
+    import pandas as pd
+
+    from helpers import report_figures, report_html
+
+    obs = pd.DataFrame(
+        {
+            "obs_id": ["001-005", "003-010"],
+            "source_id": ["001_a", "003_b"],
+            "indicator": ["mobile_users", "mobile_subscriptions"],
+            "scope": ["national", "national"],
+            "subgroup": ["", ""],
+            "qualifier": ["at_least", "exact"],
+            "value": [120000.0, 1000000.0],
+            "value_low": [float("nan")] * 2,
+            "value_high": [float("nan")] * 2,
+            "date_text": ["in May 2010", "by early 2012"],
+            "period_start": ["2010-05-01", "2012-01-01"],
+            "period_end": ["2010-05-31", "2012-03-31"],
+            "usable_national_subs": [True, True],
+            "quote": ["more than 120,000 users", "one million subscribers"],
+        }
+    )
+    sources = pd.DataFrame({"source_id": ["001_a", "003_b"], "author_publisher": ["Agency A", "Paper B"]})
+    itu = pd.DataFrame({"year": [2010, 2011, 2012], "subscriptions": [431919, 1000000, 1700000]})
+    svg = report_figures.svg_figure(report_figures.observation_points(obs), sources, itu, "Observations")
+    body = (
+        "<main><p>There were 6.35<sup>[1]</sup> million.</p>"
+        f'<div class="interactive-figure">{svg}</div>'
+        "<table><thead><tr><th>id</th><th>date in the source</th></tr></thead><tbody>"
+        "<tr><td>001-005</td><td>in May 2010</td></tr><tr><td>003-010</td><td>by early 2012</td></tr></tbody></table>"
+        "<table><thead><tr><th>ref</th><th>quantity</th><th>value in text</th><th>origin</th>"
+        "<th>how it was obtained</th></tr></thead><tbody><tr><td>1</td><td>ITU subscriptions 2022</td>"
+        "<td>6.35</td><td>ITU via World Bank WDI</td><td>itu_prk.csv, year 2022</td></tr></tbody></table>"
+        + "<p>filler</p>" * 200
+        + "</main>"
+    )
+    page = f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>t</title></head><body>{body}</body></html>'
+    out = tmp_path / "aids.html"
+    out.write_text(report_html.enhance(page, "A test page"), encoding="utf-8")
+    return out
+
+
+def test_marks_and_figure_points_show_their_origin_on_focus_and_link_to_it(
+    browser: str, tmp_path: Path
+) -> None:
+    """Keyboard focus (not only hover) reveals the origin of a mark and the quote of a figure point; following
+    the link lands on the register row / observation row, and the row links back."""
+    page = _reader_aids_page(tmp_path)
+    cdp = _open_page(browser)
+    try:
+        cdp.send("Emulation.setFocusEmulationEnabled", enabled=True)  # a headless page never has window focus
+        _load(cdp, page.as_uri(), 1280, 800, mobile=False)
+        tip = "getComputedStyle(document.querySelector('#tip-mark-1')).display"
+        assert cdp.evaluate(tip) == "none"
+        cdp.evaluate("document.querySelector('a.ref').focus()")
+        assert cdp.evaluate(tip) != "none"
+        assert "ITU via World Bank WDI" in cdp.evaluate("document.querySelector('#tip-mark-1').textContent")
+        cdp.evaluate("document.querySelector('a.ref').click()")
+        assert cdp.evaluate("location.hash") == "#ref-1"
+        assert cdp.evaluate("document.querySelector('tr:target td').textContent.trim().startsWith('1')")
+        assert cdp.evaluate("document.querySelector('#ref-1 a.ref-back').getAttribute('href')") == "#mark-1"
+        points = "document.querySelectorAll('.interactive-figure svg a')"
+        assert cdp.evaluate(f"{points}.length") == 2
+        shown = f"getComputedStyle({points}[0].querySelector('.tip')).display"
+        assert cdp.evaluate(shown) == "none"
+        cdp.evaluate(f"{points}[0].focus()")
+        assert cdp.evaluate(shown) != "none"
+        text = cdp.evaluate(f"{points}[0].querySelector('.tip').textContent")
+        assert (
+            "more than 120,000 users" in text
+            and "Agency A" in text
+            and "at least" in text
+            and "2010-05" in text
+        )
+        assert "more than 120,000 users" in cdp.evaluate(f"{points}[0].querySelector('title').textContent")
+        target = cdp.evaluate(f"{points}[0].getAttribute('href')")
+        assert target == "#obs-001-005" and cdp.evaluate(f"!!document.querySelector('tr{target}')")
+        _screenshot(cdp, tmp_path / "aids.png")
+    finally:
+        cdp.close()

@@ -97,13 +97,3 @@ def test_quarto_available_follows_path(monkeypatch: pytest.MonkeyPatch, tmp_path
     assert render.quarto_available() is True and render.quarto_version() == (1, 3, 450)
     with pytest.raises(render.QuartoUnavailable, match="too old"):
         render.render_quarto(tmp_path)
-
-
-def test_quarto_project_files_embed_executed_notebooks() -> None:
-    from helpers.config import ROOT
-
-    qmd = (ROOT / "report.qmd").read_text(encoding="utf-8")
-    cfg = (ROOT / "_quarto.yml").read_text(encoding="utf-8")
-    assert "{{< embed reports/executed/02_fit_growth.ipynb#" in qmd
-    assert "enabled: false" in cfg and "embed-resources: true" in cfg
-    assert render.QUARTO_MATHJAX in cfg and "src/helpers/fonts" in cfg

@@ -85,12 +85,24 @@ def test_html_loads_no_external_resource(html_text: str) -> None:
     assert "require.js" not in html_text and "cdn.jsdelivr" not in _body(html_text)
 
 
-def test_html_inlines_mathjax_and_keeps_tex(html_text: str) -> None:
-    assert "window.MathJax" in html_text
-    assert "MathJax Consortium" in html_text and "Apache License" in html_text  # licence notice
-    assert re.search(r"<script\b[^>]*\bsrc=", html_text) is None
-    assert len(html_text) > 1_000_000  # the tex-svg bundle itself is inlined
-    assert "$e^{-rt}$" in html_text
+def test_html_math_is_mathml_without_script(html_text: str) -> None:
+    """Formulas are typeset at build time: MathML in the page, no MathJax, no script at all, TeX kept as the
+    annotation (copy-paste), and the page stays small."""
+    assert "MathJax" not in html_text and "<script" not in html_text
+    maths = re.findall(r"<math\b.*?</math>", html_text, re.S)
+    assert len(maths) == 2
+    assert 'display="block"' in maths[1] and "<mfrac>" in maths[1]
+    assert '<annotation encoding="application/x-tex">e^{-rt}</annotation>' in maths[0]
+    assert "$e^{-rt}$" not in html_text and "$$" not in html_text
+    assert len(html_text.encode()) < 300_000
+
+
+def test_html_head_has_description_and_inline_favicon(html_text: str) -> None:
+    head = html_text.split("</head>", 1)[0]
+    assert re.search(r'<meta name="description" content="[^"]{10,}">', head)
+    icons = re.findall(r'<link rel="icon" href="([^"]+)"', head)
+    assert len(icons) == 1 and icons[0].startswith("data:image/svg+xml,")
+    assert "@media print" in html_text and "nav.toc" in html_text
 
 
 def test_html_hides_code_and_warnings(html_text: str) -> None:

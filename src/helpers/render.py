@@ -1,10 +1,12 @@
 """Render an executed notebook into a self-contained HTML report and a typeset PDF, without root.
 
 HTML: nbconvert's ``HTMLExporter`` with the ``nkreport`` template (``helpers/templates/nkreport``),
-code and prompts excluded, images embedded as data URIs, a generated table of contents, and
-MathJax 3 (``tex-svg-full.js`` from django-static-mathjax) inlined only when the page has math, and
+code and prompts excluded, images embedded as data URIs, a generated table of contents, TeX math
+converted to MathML at build time (pandoc ``--mathml``; no MathJax, no script needed to read it), and
 a WOFF subset of Noto Sans KR holding just the Hangul the page uses: the page loads nothing from
-the network and works offline, Korean included. Numeric table columns are right-aligned, leading
+the network and works offline, Korean included. :func:`helpers.report_html.enhance` then links every
+reference mark to its row in Appendix A (origin shown on hover and focus), anchors observation rows,
+and adds the meta description, an inline favicon and the print rules. Numeric table columns are right-aligned, leading
 "Figure N." of captions is set bold, stderr and bare matplotlib reprs are dropped. Images are embedded
 by :func:`inline_local_images` (not nbconvert's ``embed_images``, which splits inline HTML such as
 ``<sup>[1]</sup>``); an image output followed by a "**Figure N.**" Markdown output becomes one
@@ -25,9 +27,14 @@ CLI::
 
     python -m helpers.render html IN.ipynb OUT.html
     python -m helpers.render pdf IN.ipynb OUT.pdf
-    python -m helpers.render quarto      # optional Quarto edition; exit 2 when quarto is missing
+    python -m helpers.render quarto [OUT_DIR]  # Quarto edition (default reports/quarto/); exit 2 without quarto
 
-On failure it prints one line ``render <kind>: <step> failed: <reason>`` to stderr and exits 1.
+On failure it prints ``render <kind>: <step> failed: <reason>`` to stderr and exits 1 (for Quarto the
+reason is Quarto's first error line and its location, see :func:`quarto_error`).
+
+Quarto edition: :func:`render_quarto` writes the same Markdown the PDF is typeset from (one source of the
+report text: the executed report notebook) as ``report.qmd`` into a build folder with
+``helpers/quarto/_quarto.yml`` and ``report.lua``, and runs ``quarto render`` to HTML and Typst PDF.
 """
 
 from __future__ import annotations
@@ -50,6 +57,8 @@ from typing import Any
 
 import nbformat
 
+from helpers import report_html
+
 PACKAGE_DIR = Path(__file__).resolve().parent
 TEMPLATES = PACKAGE_DIR / "templates"
 TEMPLATE_NAME = "nkreport"
@@ -65,7 +74,6 @@ REMOVE_OUTPUT_TAGS = frozenset({"remove_output", "remove-output"})
 #: pandoc reader: raw HTML blocks stay raw (the Lua filter re-reads them), no "png" implicit figures
 PANDOC_FROM = "markdown-markdown_in_html_blocks-implicit_figures+tex_math_dollars"
 
-_MATH_RE = re.compile(r"\$\$|\\\(|\\\[|\\begin\{|\$[^\s$][^$\n]*\$")
 _HEADING_RE = re.compile(r"<h([1-3])(\s[^>]*)?>(.*?)</h\1>", re.S | re.I)
 _NUM_TD_RE = re.compile(
     r"<td>(\s*[-+\u2212]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:[eE][-+]?\d+)?\s*%?\s*)</td>"
@@ -182,7 +190,7 @@ def prepare_notebook(nb: nbformat.NotebookNode) -> tuple[nbformat.NotebookNode, 
         cells.append(cell)
     nb.cells = cells
 
-    meta = {k: nb.metadata.get(k) for k in ("title", "subtitle", "date", "authors", "lang")}
+    meta = {k: nb.metadata.get(k) for k in ("title", "subtitle", "date", "authors", "lang", "description")}
     params = (nb.metadata.get("papermill") or {}).get("parameters") or {}
     for key in ("title", "subtitle", "date"):
         if not meta[key] and isinstance(params.get(key), (str, int, float)) and str(params[key]).strip():
@@ -273,57 +281,6 @@ def _take_front_matter(nb: nbformat.NotebookNode, title_index: int, subtitle: ob
 # --------------------------------------------------------------------------------------------
 # HTML
 # --------------------------------------------------------------------------------------------
-
-
-def _mathjax_dir() -> Path:
-    """Folder of MathJax 3 as shipped by django-static-mathjax (``.../static/mathjax``)."""
-    try:
-        import mathjax  # django-static-mathjax's import name
-    except ImportError as exc:  # pragma: no cover - pinned dependency
-        raise RenderError("inline MathJax", "django-static-mathjax is not installed") from exc
-    root = Path(mathjax.__file__).resolve().parent / "static" / "mathjax"
-    if not (root / "es5" / "tex-svg-full.js").is_file():
-        raise RenderError("inline MathJax", f"tex-svg-full.js not found under {root.name}")
-    return root
-
-
-_MATHJAX_CONFIG = r"""window.MathJax = {
-  tex: {
-    inlineMath: [['$', '$'], ['\\(', '\\)']],
-    displayMath: [['$$', '$$'], ['\\[', '\\]']],
-    processEscapes: true,
-    processEnvironments: true,
-    tags: 'ams'
-  },
-  svg: { fontCache: 'global' },
-  // typeset Markdown cells/outputs only: raw HTML outputs (tables, figures) may hold prices in $
-  options: { enableMenu: false, ignoreHtmlClass: 'tex2jax_ignore|dataframe|jp-RenderedHTML' },
-  loader: { load: [] },
-  startup: {
-    pageReady: function () {
-      return MathJax.startup.defaultPageReady().then(function () {
-        document.documentElement.setAttribute('data-mathjax', 'done');
-      });
-    }
-  }
-};"""
-
-
-def mathjax_script() -> str:
-    """The inline ``<script>`` blocks for MathJax 3 (tex-svg-full) with its licence notice."""
-    root = _mathjax_dir()
-    js = (root / "es5" / "tex-svg-full.js").read_text(encoding="utf-8").replace("</script", "<\\/script")
-    version = "3"
-    pkg = root / "package.json"
-    if pkg.is_file():
-        found = re.search(r'"version"\s*:\s*"([^"]+)"', pkg.read_text(encoding="utf-8"))
-        version = found.group(1) if found else version
-    notice = (
-        f"<!-- MathJax {version} (es5/tex-svg-full.js), inlined for offline reading. "
-        "Copyright (c) 2009-2022 The MathJax Consortium. Licensed under the Apache License, "
-        "Version 2.0 (the LICENSE file ships with the MathJax distribution in django-static-mathjax). -->"
-    )
-    return f"{notice}\n<script>\n{_MATHJAX_CONFIG}\n</script>\n<script>\n{js}\n</script>"
 
 
 def _data_uri(path: Path) -> str | None:
@@ -699,9 +656,33 @@ def export_html(notebook: Path) -> str:
     except Exception as exc:
         raise RenderError("embed Hangul font", f"{type(exc).__name__}: {exc}") from exc
     body = body.replace("<!--NKREPORT-FONT-->", font, 1)
-    script = mathjax_script() if _MATH_RE.search(text) else ""
-    body = body.replace("<!--NKREPORT-MATHJAX-->", script, 1)
-    return body
+    try:
+        body = report_html.math_to_mathml(body)
+    except Exception as exc:
+        raise RenderError("TeX to MathML (pandoc)", f"{type(exc).__name__}: {exc}") from exc
+    body = body.replace("<!--NKREPORT-MATHJAX-->", "", 1)
+    return report_html.enhance(body, page_description(meta), interactive_figures(nb))
+
+
+def interactive_figures(nb: nbformat.NotebookNode, root: Path | None = None) -> dict[str, tuple[bytes, str]]:
+    """The interactive SVG versions of the observation and fit figures (see :mod:`helpers.report_figures`),
+    drawn from the products the report notebook's papermill parameters name; {} when it has none."""
+    from helpers import report_figures
+    from helpers.config import ROOT
+
+    params = (nb.metadata.get("papermill") or {}).get("parameters") or {}
+    try:
+        return report_figures.figures_from_products(Path(root or ROOT), dict(params))
+    except Exception as exc:
+        raise RenderError("draw interactive figures", f"{type(exc).__name__}: {exc}") from exc
+
+
+def page_description(meta: dict[str, Any]) -> str:
+    """The page's ``<meta name="description">``: notebook ``description`` metadata, else title and subtitle."""
+    if meta.get("description"):
+        return str(meta["description"])
+    title = str(meta.get("title") or "Report")
+    return f"{title}: {meta['subtitle']}" if meta.get("subtitle") else title
 
 
 def render_html(notebook: Path, out: Path) -> Path:
@@ -888,9 +869,13 @@ def render_typst_source(notebook: Path, out_dir: Path) -> Path:
 # --------------------------------------------------------------------------------------------
 
 QUARTO_MIN_VERSION = (1, 4)
+#: Quarto versions the test suite has rendered both formats with (the offline kit in ../shared/tools/quarto)
+QUARTO_TESTED_VERSIONS = ("1.7.34",)
+QUARTO_CONFIG = PACKAGE_DIR / "quarto" / "_quarto.yml"
 QUARTO_DOC = "report.qmd"
-QUARTO_OUT = "reports/quarto"  # mirrors output-dir in _quarto.yml
-QUARTO_MATHJAX = ".build/quarto-assets/tex-svg-full.js"  # mirrors html-math-method.url in _quarto.yml
+QUARTO_OUT = "reports/quarto"
+QUARTO_BUILD = ".build/quarto"
+REPORT_NOTEBOOK = "reports/executed/04_report.ipynb"
 
 
 class QuartoUnavailable(RenderError):
@@ -910,19 +895,133 @@ def quarto_version() -> tuple[int, ...] | None:
     import subprocess
 
     try:
-        text = subprocess.run([exe, "--version"], capture_output=True, text=True, timeout=60).stdout
+        text = subprocess.run([exe, "--version"], capture_output=True, text=True, timeout=120).stdout
     except (OSError, subprocess.SubprocessError):
         return None
     found = re.search(r"(\d+)\.(\d+)(?:\.(\d+))?", text)
     return tuple(int(g) for g in found.groups() if g is not None) if found else None
 
 
-def render_quarto(root: Path | None = None, formats: tuple[str, ...] = ("html", "typst")) -> list[Path]:
-    """Render ``report.qmd`` (embeds figures/tables of the executed notebooks) with Quarto, no re-execution.
+_ANSI_RE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+_ERROR_LINE_RE = re.compile(r"(?:^|[\s.:\]])(?:ERROR\b|[Ee]rror(?:\[\w+\])?:|\(E\))")
+_LOCATION_RE = re.compile(r"(?:┌─|-->|\bat\b|:\d+:\d+|\bline \d+)")
 
-    Raises :class:`QuartoUnavailable` when Quarto >= 1.4 is not on PATH. MathJax is copied next to
-    the build so ``embed-resources`` inlines it (the HTML stays offline-safe); Hangul comes from the
-    vendored font folder (``font-paths`` in ``_quarto.yml``). Returns the files written.
+
+def quarto_error(output: str, context: int = 6) -> str:
+    """The lines of Quarto's output that say why it failed: the first error line and its location.
+
+    Quarto (and the pandoc, Lua and Typst runs inside it) reports an error as a line starting ``ERROR``,
+    ``error:`` or ``(E)``, followed by where it happened (Typst: ``┌─ report.typ:12:28`` and the source
+    line with a caret). This returns that line and up to ``context`` following lines (blank lines dropped);
+    when no line looks like an error, the last non-empty lines. The last line alone (e.g. ``│ ╰─^``) says
+    nothing, which is why this exists.
+    """
+    lines = [_ANSI_RE.sub("", line).rstrip() for line in output.splitlines()]
+    lines = [line for line in lines if line.strip()]
+    for index, line in enumerate(lines):
+        if _ERROR_LINE_RE.search(line):
+            block = [line.strip()]
+            for nxt in lines[index + 1 : index + 1 + context]:
+                if _ERROR_LINE_RE.search(nxt) and len(block) > 1:
+                    break
+                block.append(nxt)
+            return "\n".join(block)
+    return "\n".join(lines[-context:]) or "no message"
+
+
+_FIGURE_PAIR_RE = re.compile(
+    r"^!\[[^\]\n]*\]\(([^)\s]+)\)[ \t]*\n[ \t]*\n(\*\*(?:Figure|Fig\.|Map|Chart|Box)\s+[\w.-]+?[.:]\*\*[^\n]*(?:\n(?![ \t]*\n)[^\n]*)*)",
+    re.M,
+)
+_BARE_IMAGE_RE = re.compile(r"^!\[[^\]\n]*\]\(([^)\s]+)\)[ \t]*$", re.M)
+
+
+def quarto_markdown(md: str) -> str:
+    """Adapt the report Markdown to Quarto's reader, without changing its text.
+
+    Quarto always makes a lone image with alt text a figure, whose caption is the alt text (nbconvert's
+    "png"). So an image followed by its "**Figure N.** ..." paragraph becomes one Quarto figure
+    ``![**Figure N.** ...](img)`` (the caption is the paragraph, as in the default edition), and any other
+    lone image loses its meaningless alt text.
+    """
+
+    def pair(m: re.Match[str]) -> str:
+        caption = " ".join(m.group(2).split()).replace("[", "\\[").replace("]", "\\]")
+        return f"![{caption}]({m.group(1)})"
+
+    md = _FIGURE_PAIR_RE.sub(pair, md)
+    return _BARE_IMAGE_RE.sub(lambda m: f"![]({m.group(1)})", md)
+
+
+def write_quarto_source(notebook: Path, build: Path) -> Path:
+    """Write ``report.qmd``, its images, ``_quarto.yml`` and ``report.lua`` into ``build``; return the .qmd.
+
+    The body is the Markdown that :func:`export_markdown` makes from the executed report notebook, the very
+    text the default PDF is typeset from (headings, paragraphs with their reference marks, raw HTML tables
+    with captions, images followed by their "**Figure N.**" captions, TeX math). Quarto renders it with the
+    same Lua filter as the default PDF (``helpers/pandoc/report.lua``: tables re-read, image + caption ->
+    figure, ``<sup>`` marks), so both editions show the same report.
+    """
+    import yaml
+
+    md, meta, widths = export_markdown(notebook, build)
+    config = yaml.safe_load(QUARTO_CONFIG.read_text(encoding="utf-8"))
+    config["format"]["typst"]["font-paths"] = [str(FONTS)]
+    (build / "_quarto.yml").write_text(
+        yaml.safe_dump(config, sort_keys=False, allow_unicode=True), encoding="utf-8"
+    )
+    shutil.copyfile(LUA_FILTER, build / "report.lua")
+    shutil.copyfile(QUARTO_CONFIG.parent / "style.typ", build / "style.typ")
+    md = quarto_markdown(md)
+    front: dict[str, Any] = {"title": str(meta["title"] or Path(notebook).stem)}
+    for key in ("subtitle", "date"):
+        if meta.get(key):
+            front[key] = str(meta[key])
+    if meta["authors"]:
+        front["author"] = list(meta["authors"])
+    front["lang"] = str(meta.get("lang") or "en")
+    front["description-meta"] = page_description(meta)
+    front["pagetitle"] = front["title"]
+    if widths:
+        front["image-widths"] = {k: f"{v}%" for k, v in sorted(widths.items())}
+    levels = [len(m.group(1)) for m in re.finditer(r"^(#{1,6})\s", md, re.M)]
+    if levels and min(levels) > 1:  # Typst sets the top sections as level 1, as in the default PDF
+        front["format"] = {"typst": {"shift-heading-level-by": 1 - min(levels)}}
+    byline = f"::: {{.report-byline}}\n{meta['byline']}\n:::\n\n" if meta.get("byline") else ""
+    qmd = build / QUARTO_DOC
+    text = "---\n" + yaml.safe_dump(front, sort_keys=False, allow_unicode=True) + "---\n\n" + byline + md
+    qmd.write_text(text, encoding="utf-8")
+    return qmd
+
+
+def quarto_page_style(page: str) -> str:
+    """Give Quarto's HTML the default edition's stylesheet (the ``<style>`` of the nkreport template, one copy
+    of the design) and let wide tables scroll inside their own box instead of widening the page."""
+    template = (TEMPLATES / TEMPLATE_NAME / "index.html.j2").read_text(encoding="utf-8")
+    css = re.search(r"<style>(.*?)</style>", template, re.S)
+    extra = (
+        "main.content, #quarto-content { max-width: 52rem; margin: 0 auto; padding: 0 1rem; }\n"
+        ".table-scroll { overflow-x: auto; max-width: 100%; }\n"
+        "#title-block-header { margin: 2rem auto 1rem; max-width: 52rem; padding: 0 1rem; }\n"
+    )
+    if css:
+        page = page.replace("</head>", f"<style>{css.group(1)}{extra}</style>\n</head>", 1)
+    return re.sub(r"(<table\b.*?</table>)", r'<div class="table-scroll">\1</div>', page, flags=re.S)
+
+
+def render_quarto(
+    root: Path | None = None,
+    formats: tuple[str, ...] = ("html", "typst"),
+    out_dir: Path | None = None,
+    notebook: Path | None = None,
+) -> list[Path]:
+    """Render the Quarto edition of the report (HTML and Typst PDF) from the executed report notebook.
+
+    ``notebook`` defaults to ``root/reports/executed/04_report.ipynb``; the outputs go to ``out_dir``
+    (default ``root/reports/quarto``) as ``report.html`` and ``report.pdf``, each moved into place only when
+    its render succeeded. The HTML gets the same reader aids as the default edition
+    (:func:`helpers.report_html.enhance`). Raises :class:`QuartoUnavailable` when Quarto >= 1.4 is not on
+    PATH, and :class:`RenderError` with Quarto's first error and its location when a render fails.
     """
     import subprocess
 
@@ -936,20 +1035,42 @@ def render_quarto(root: Path | None = None, formats: tuple[str, ...] = ("html", 
         )
     if version < QUARTO_MIN_VERSION:
         found = ".".join(map(str, version))
-        raise QuartoUnavailable("check quarto", f"Quarto {found} is too old (>= 1.4 needed for embed)")
-    assets = root / QUARTO_MATHJAX
-    assets.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(_mathjax_dir() / "es5" / "tex-svg-full.js", assets)
+        raise QuartoUnavailable("check quarto", f"Quarto {found} is too old (>= 1.4 needed)")
+    notebook = Path(notebook or root / REPORT_NOTEBOOK)
+    out_dir = Path(out_dir or root / QUARTO_OUT)
+    raw_nb = _read_notebook(notebook)
+    nb_meta = prepare_notebook(raw_nb)[1]
+    figures = interactive_figures(raw_nb, root) if "html" in formats else {}
+    build_parent = root / ".build"
+    build_parent.mkdir(parents=True, exist_ok=True)
     written = []
-    for fmt in formats:
-        proc = subprocess.run(
-            ["quarto", "render", QUARTO_DOC, "--to", fmt], cwd=root, capture_output=True, text=True
-        )
-        if proc.returncode != 0:
-            last = (proc.stderr.strip().splitlines() or ["no message"])[-1]
-            raise RenderError(f"quarto render --to {fmt}", last)
-        suffix = ".html" if fmt == "html" else ".pdf"
-        written.append(root / QUARTO_OUT / (Path(QUARTO_DOC).stem + suffix))
+    with tempfile.TemporaryDirectory(prefix="quarto-", dir=build_parent) as tmp:
+        build = Path(tmp)
+        qmd = write_quarto_source(notebook, build)
+        for fmt in formats:
+            env = {**os.environ, "QUARTO_PYTHON": sys.executable}
+            proc = subprocess.run(
+                ["quarto", "render", qmd.name, "--to", fmt],
+                cwd=build,
+                capture_output=True,
+                text=True,
+                env=env,
+            )
+            suffix = ".html" if fmt == "html" else ".pdf"
+            product = build / (qmd.stem + suffix)
+            if proc.returncode != 0 or not product.is_file():
+                detail = quarto_error(proc.stderr + "\n" + proc.stdout)
+                raise RenderError(f"quarto render --to {fmt}", f"{qmd.name}:\n{detail}")
+            out = out_dir / ("report" + suffix)
+            with atomic_output(out) as target:
+                if fmt == "html":
+                    page = product.read_text(encoding="utf-8")
+                    page = quarto_page_style(page)
+                    page = report_html.enhance(page, page_description(nb_meta), figures)
+                    target.write_text(page, encoding="utf-8")
+                else:
+                    shutil.copyfile(product, target)
+            written.append(out)
     return written
 
 
@@ -957,14 +1078,14 @@ def render_quarto(root: Path | None = None, formats: tuple[str, ...] = ("html", 
 # CLI
 # --------------------------------------------------------------------------------------------
 
-_USAGE = "usage: python -m helpers.render {html|pdf|typst} IN.ipynb OUT   |   python -m helpers.render quarto"
+_USAGE = "usage: python -m helpers.render {html|pdf|typst} IN.ipynb OUT   |   python -m helpers.render quarto [OUT_DIR]"
 
 
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point; returns the exit status."""
     args = list(sys.argv[1:] if argv is None else argv)
-    if args == ["quarto"]:
-        return quarto_main()
+    if args[:1] == ["quarto"] and len(args) <= 2:
+        return quarto_main(Path(args[1]) if len(args) == 2 else None)
     if len(args) != 3 or args[0] not in {"html", "pdf", "typst"}:
         print(_USAGE, file=sys.stderr)
         return 2
@@ -982,10 +1103,10 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def quarto_main() -> int:
-    """``python -m helpers.render quarto``: exit 2 with one line when Quarto is missing, 1 on failure."""
+def quarto_main(out_dir: Path | None = None) -> int:
+    """``python -m helpers.render quarto [OUT_DIR]``: exit 2 with one line when Quarto is missing, 1 on failure."""
     try:
-        written = render_quarto()
+        written = render_quarto(out_dir=out_dir)
     except QuartoUnavailable as exc:
         print(
             f"render quarto: {exc.reason}; skipped (the nbconvert report does not need Quarto)",

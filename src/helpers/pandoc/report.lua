@@ -78,7 +78,8 @@ local function size_image(img)
 end
 
 local function reread_html(el)
-  if not el.format:match("^html") then
+  -- HTML output (the Quarto HTML edition) keeps the report's own HTML tables and figures as they are
+  if not el.format:match("^html") or FORMAT:match("html") then
     return nil
   end
   local text = el.text
@@ -254,6 +255,22 @@ local function keep_short_table(tbl)
   }
 end
 
+-- Under Quarto (Typst output) a table without a cross-reference label loses its caption: set the caption
+-- as a paragraph kept on the same page as the table instead (the default PDF needs none of this).
+local function quarto_table_caption(tbl)
+  if quarto == nil or not FORMAT:match("typst") or #tbl.caption.long == 0 then
+    return nil
+  end
+  local caption = pandoc.utils.blocks_to_inlines(tbl.caption.long)
+  tbl.caption.long = {}
+  return {
+    pandoc.RawBlock("typst", "#block(sticky: true, width: 100%, below: 0.6em)[#set text(size: 9pt)\n#set par(justify: false)\n"),
+    pandoc.Para(caption),
+    pandoc.RawBlock("typst", "]"),
+    tbl,
+  }
+end
+
 return {
   { Meta = read_widths },
   { RawBlock = reread_html },
@@ -261,6 +278,7 @@ return {
   { Inlines = superscripts },
   { Blocks = join_captions },
   { Para = captioned_image },
+  { Table = quarto_table_caption },
   { Table = keep_short_table },
   {
     Table = align_numeric_columns,
