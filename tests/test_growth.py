@@ -456,7 +456,6 @@ GOOD_Y = MODELS["logistic"].f(GOOD_T - 2008, 5e6, 0.6, 4.0)
         (dict(y=np.r_[GOOD_Y[:-1], np.nan]), "y is NaN with no lower/upper bound"),
         (dict(y=np.r_[GOOD_Y[:-1], np.inf]), "y contains infinite"),
         (dict(t=GOOD_T[::-1].copy()), "not sorted"),
-        (dict(t=np.r_[GOOD_T[:-1], GOOD_T[-2]]), "duplicate times"),
         (dict(y=np.r_[-1.0, GOOD_Y[1:]]), "negative"),
         (dict(lower=np.r_[np.full(9, np.nan), -5.0]), "lower contains negative"),
         (

@@ -180,10 +180,9 @@ def _validate(
         raise ValueError("t contains NaN or infinite values")
     if not np.isfinite(epoch):
         raise ValueError("epoch must be finite")
-    if n > 1 and np.any(np.diff(t) == 0):
-        raise ValueError(f"duplicate times in t: {sorted(set(t[1:][np.diff(t) == 0].tolist()))}")
+    # replicates (several observations at the same time) are accepted, as in R's nls and scipy
     if n > 1 and np.any(np.diff(t) < 0):
-        raise ValueError("t is not sorted in increasing order")
+        raise ValueError("t is not sorted in non-decreasing order")
     for name, a in (("y", y), ("lower", lo), ("upper", hi)):
         if np.any(np.isinf(a)):
             raise ValueError(f"{name} contains infinite values (use NaN for an absent bound)")
@@ -369,6 +368,12 @@ class FitResult:
     bounds: tuple[tuple[float, ...], tuple[float, ...]] = ((), ())
     open_lower: tuple[bool, ...] = ()
     nfev: int = 0
+    method: str = "lsq"
+    loglik: float = math.nan
+    sigma_mle: float = math.nan
+    sigma_stderr: float = math.nan
+    corr: np.ndarray = field(default_factory=lambda: np.empty((0, 0)), repr=False)
+    rounded: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=bool), repr=False)
 
     @property
     def theta(self) -> np.ndarray:
@@ -377,7 +382,10 @@ class FitResult:
 
     @property
     def sigma(self) -> float:
-        """Residual standard deviation ``s = sqrt(rss / dof)`` (on the loss scale)."""
+        """Error standard deviation on the loss scale: the maximum-likelihood ``sigma`` of the censored
+        model (``method="mle"``), else the least-squares ``s = sqrt(rss / dof)``."""
+        if self.method == "mle":
+            return self.sigma_mle
         return math.sqrt(self.rss / self.dof) if self.dof > 0 else math.nan
 
     def predict(self, t: ArrayLike) -> np.ndarray:
@@ -564,8 +572,10 @@ def fit(
     loss_scale: str = "linear",
     epoch: float = 0.0,
     max_nfev: int | None = None,
+    method: str = "lsq",
+    rounded: ArrayLike | None = None,
 ) -> FitResult:
-    """Least-squares fit of a growth model.
+    """Fit a growth model by least squares (``method="lsq"``) or censored maximum likelihood (``"mle"``).
 
     Parameters
     ----------
@@ -580,7 +590,17 @@ def fit(
     lower, upper : bounds of censored/interval observations (NaN where absent); see the module docstring.
     loss_scale : ``"linear"`` (residual ``f - y``) or ``"log"`` (``log f - log y``, relative errors).
     epoch : time origin; the model is evaluated at ``t - epoch``.
-    max_nfev : cap on function evaluations per optimisation (default: scipy's 100 p).
+    max_nfev : cap on function evaluations per optimisation (default: scipy's 100 p; least squares only).
+    method : ``"lsq"`` (hinge least squares, see the module docstring; the NIST-certified path) or ``"mle"``
+        (censored log-normal maximum likelihood with sigma estimated jointly, :mod:`helpers.likelihood`:
+        exact figures through the density, lower bounds the survival function, upper bounds the CDF, ranges
+        the CDF difference; ``loglik``, ``sigma`` and the observed-information standard errors are exact
+        likelihood quantities and AIC/AICc/BIC use ``loglik`` with ``k = p + 1``).  ``weights`` are not
+        used by the likelihood (``ValueError``).
+    rounded : bool per observation, marking ranges that are the rounding interval of a rounded figure
+        ("about 6 million" as 5.5-6.5 million); only the parametric bootstrap uses it (it re-rounds).
+
+    Replicates (several observations at the same ``t``) are accepted.
 
     Raises ``ValueError`` for bad input (see :func:`_validate`).  Never raises for a failed optimisation:
     the result then has ``converged=False`` and the reason in ``message``.
@@ -603,6 +623,17 @@ def fit(
         lo_in = np.where(np.isfinite(lo_arr), lo_arr + 1e-12 * (1 + np.abs(lo_arr)), -np.inf)
         hi_in = np.where(np.isfinite(hi_arr), hi_arr - 1e-12 * (1 + np.abs(hi_arr)), np.inf)
     starts = [np.clip(s, lo_in, hi_in) for s in starts]
+    if method not in ("lsq", "mle"):
+        raise ValueError(f"method must be 'lsq' or 'mle', not {method!r}")
+    rnd = (
+        np.zeros(d.tau.size, dtype=bool)
+        if rounded is None
+        else _as_1d("rounded", rounded, d.tau.size, 0.0) > 0
+    )
+    if method == "mle":
+        if weights is not None:
+            raise ValueError("weights are not used by method='mle' (the likelihood has one sigma); omit them")
+        return _fit_mle(m, d, starts, lo_b, hi_b, open_lo, p0 is not None, epoch, loss_scale, rnd)
 
     theta, r, J, status_ok, opt_message, nfev = _fit_core(
         m, d, starts, lo_arr, hi_arr, max_nfev, open_lo if max_nfev is None else None
@@ -686,6 +717,78 @@ def fit(
         bounds=(tuple(lo_b), tuple(hi_b)),
         open_lower=tuple(open_lo),
         nfev=nfev,
+    )
+
+
+def _fit_mle(
+    m: Model,
+    d: _Data,
+    starts: list[np.ndarray],
+    lo_b: list[float],
+    hi_b: list[float],
+    open_lo: list[bool],
+    given_p0: bool,
+    epoch: float,
+    loss_scale: str,
+    rounded: np.ndarray,
+) -> FitResult:
+    """Censored maximum likelihood (:func:`helpers.likelihood.fit_mle`) packed as a :class:`FitResult`.
+
+    Starts: the hinge least-squares optimum (from the same starts) and the starts themselves; with ``p0``
+    only ``p0`` (bootstrap refits warm-started at the estimate).
+    """
+    from helpers import likelihood
+
+    lo_arr, hi_arr = np.array(lo_b), np.array(hi_b)
+    cands = list(starts)
+    if not given_p0:
+        th, _, _, ok, _, _ = _fit_core(m, d, starts, lo_arr, hi_arr, None, open_lo)
+        if np.all(np.isfinite(th)) and np.all(th > lo_arr) and np.all(th < hi_arr):
+            cands.insert(0, th)
+    r_mle = likelihood.fit_mle(m, d, cands, lo_b, hi_b)
+    theta = r_mle.theta
+    p = m.n_params
+    n = int(d.tau.size)
+    r, _ = _residuals(m, theta, d.tau, d.y, d.lower, d.upper, np.sqrt(d.w), d.exact, d.log, want_jac=False)
+    cov = r_mle.cov[:p, :p]
+    se = r_mle.stderr
+    k = p + 1
+    ll = r_mle.loglik
+    aic = -2.0 * ll + 2.0 * k
+    aicc = aic + 2.0 * k * (k + 1) / (n - k - 1) if n - k - 1 > 0 else math.inf
+    bic = -2.0 * ll + k * math.log(n)
+    return FitResult(
+        model=m,
+        params={kk: float(v) for kk, v in zip(m.param_names, theta, strict=True)},
+        stderr={kk: float(v) for kk, v in zip(m.param_names, se[:p], strict=True)},
+        cov=cov,
+        rss=float(r @ r),
+        dof=n - p,
+        n=n,
+        aic=aic,
+        aicc=aicc,
+        bic=bic,
+        converged=r_mle.converged,
+        message=r_mle.message,
+        epoch=float(epoch),
+        loss_scale=loss_scale,
+        censored=bool(np.any(~d.exact)),
+        at_bound=tuple(a for a in r_mle.at_bound if a != "sigma"),
+        t=d.tau + float(epoch),
+        y=d.y,
+        lower=np.where(np.isfinite(d.lower), d.lower, np.nan),
+        upper=np.where(np.isfinite(d.upper), d.upper, np.nan),
+        weights=d.w,
+        residuals=r,
+        bounds=(tuple(lo_b), tuple(hi_b)),
+        open_lower=tuple(open_lo),
+        nfev=r_mle.nfev,
+        method="mle",
+        loglik=ll,
+        sigma_mle=r_mle.sigma,
+        sigma_stderr=float(se[p]),
+        corr=r_mle.corr,
+        rounded=rounded,
     )
 
 
@@ -916,6 +1019,15 @@ def bootstrap(
         res = fit(fit_result, t, y, **dict(fit_kwargs or {}))
     if kind not in ("residual", "case", "parametric"):
         raise ValueError(f"kind must be 'residual', 'case' or 'parametric', not {kind!r}")
+    if res.method == "mle":
+        if kind != "parametric":
+            raise ValueError(
+                "a censored-MLE fit is bootstrapped parametrically from the censored model (kind='parametric'): "
+                "residuals of the exact figures alone do not represent the bounds"
+            )
+        from helpers import likelihood
+
+        return likelihood.parametric_bootstrap(res, n=n, seed=seed)
     if n < 1:
         raise ValueError("n must be >= 1")
     if not res.converged:
