@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import zlib
 
 import matplotlib
 import numpy as np
@@ -256,3 +257,126 @@ def test_display_comparison_is_readable(fits):
     assert list(d.index) == ["1", "2", "–"]
     assert d.loc["2", "country"] == "name XXX (XXX)" and d.loc["2", "ceiling [95 % CI]"] == "20 [15, 60]"
     assert d.loc["1", "years 10→90 % [95 % CI]"] == "8.8 [7.8, 9.8]"
+
+
+# ------------------------------------------------------------------------------------------------ percentile interval
+def test_percentile_draws_count_below_and_half_ties():
+    focal = np.array([5.0, 15.0, 25.0])
+    fixed = np.array([10.0, 20.0])
+    np.testing.assert_allclose(R.percentile_draws(focal, fixed), [0.0, 50.0, 100.0])
+    # an uncertain reference paired row by row: below, tied, above the focal draw
+    un = np.array([[1.0], [15.0], [30.0]])
+    np.testing.assert_allclose(R.percentile_draws(focal, fixed, un), [100 / 3, 50.0, 200 / 3])
+    with pytest.raises(ValueError, match="rows"):
+        R.percentile_draws(focal, fixed, un[:2])
+
+
+def _logistic_panel(
+    specs: dict[str, tuple[float, float, float]], noise: dict[str, float], seed: int
+) -> pd.DataFrame:
+    """Logistic series ``(K, r, t0)`` launched in 2000 (17 annual points). Countries in ``noise`` get
+    multiplicative Gaussian noise of that SD from ``seed`` (so two of them get the same data: twins); the
+    others a fixed 0.01 % wobble (deterministic per code) that keeps their fits well posed."""
+    frames = []
+    t = np.arange(0, 17, dtype=float)
+    for iso3, (K, r, t0) in specs.items():
+        y = K / (1 + np.exp(-r * (t - t0)))
+        sd = noise.get(iso3, 1e-4)
+        e = np.random.default_rng(seed if iso3 in noise else zlib.crc32(iso3.encode())).normal(0, sd, t.size)
+        y = np.maximum(y * (1 + e), 1.0)
+        frames.append(pd.DataFrame({"iso3": iso3, "name": iso3, "year": (2000 + t).astype(int), "per100": y}))
+    return pd.concat(frames, ignore_index=True)
+
+
+def test_percentile_interval_known_answer_with_a_twin():
+    """10 countries always below, 10 always above, and a twin with the focal country's data (independent
+    resamples): in every draw the focal country is below or above its twin, so its percentile among the 21
+    references is 10/21 or 11/21 -- the interval is exactly [47.6, 52.4] and the point percentile 50 (tie)."""
+    specs = {"FOC": (100.0, 0.5, 6.0), "TWN": (100.0, 0.5, 6.0)}
+    specs |= {f"L{i:02d}": (10.0 + 3 * i, 0.5, 6.0) for i in range(10)}
+    specs |= {f"H{i:02d}": (300.0 + 20 * i, 0.5, 6.0) for i in range(10)}
+    pan = _logistic_panel(specs, {"FOC": 0.08, "TWN": 0.08}, seed=11)
+    fits = P.fit_panel(pan, models=("logistic",), n_bootstrap=200, seed=5, n_jobs=1)
+    res = R.percentile_intervals(fits, pan, "FOC", "logistic", n_bootstrap=200, seed=5).set_index("metric")
+    assert list(res.columns) == list(R.PERCENTILE_COLUMNS)[:1] + list(R.PERCENTILE_COLUMNS)[2:]
+    res = res.loc["ceiling"]
+    assert res["n_countries"] == 21 and res["uncertain"] == "TWN" and res["n_draws"] >= 190
+    assert res["percentile"] == pytest.approx(50.0)
+    assert res["percentile_lo"] == pytest.approx(1000 / 21) and res["percentile_hi"] == pytest.approx(
+        1100 / 21
+    )
+    # the focal country's draws are the fit table's resamples: same 95 % interval
+    row = fits.set_index("iso3").loc["FOC"]
+    assert (res["lo"], res["hi"]) == (pytest.approx(row["ceiling_lo"]), pytest.approx(row["ceiling_hi"]))
+    # about half of the draws put the focal country below its twin
+    d = R.metric_draws(pan, ["FOC", "TWN"], "logistic", 200, seed=5)
+    foc, twn = d["FOC"]["ceiling"], d["TWN"]["ceiling"]
+    ok = np.isfinite(foc) & np.isfinite(twn)
+    assert 0.35 < np.mean(foc[ok] < twn[ok]) < 0.65
+
+
+def test_percentile_interval_follows_the_focal_uncertainty_and_covers():
+    """References with ceilings 41, 43, ..., 109 (no noise) and a focal country with true ceiling 75: its true
+    percentile is 100 * 17/35 (41..73 below). Over seeded noisy replicates the interval must contain it in
+    most replicates (nominal 95 %) and widen with the noise."""
+    refs = {f"R{i:02d}": (41.0 + 2 * i, 0.5, 6.0) for i in range(35)}
+    truth = 100 * 17 / 35
+    covered, widths = [], {}
+    for sd in (0.02, 0.06):
+        w = []
+        for rep in range(8):
+            pan = _logistic_panel({"FOC": (75.0, 0.5, 6.0), **refs}, {"FOC": sd}, seed=100 + rep)
+            fits = P.fit_panel(pan, models=("logistic",), n_bootstrap=150, seed=rep, n_jobs=1)
+            res = R.percentile_intervals(
+                fits, pan, "FOC", "logistic", 150, seed=rep, metrics=["ceiling"]
+            ).iloc[0]
+            assert res["percentile_lo"] <= res["percentile"] <= res["percentile_hi"]
+            covered.append(res["percentile_lo"] <= truth <= res["percentile_hi"])
+            w.append(res["percentile_hi"] - res["percentile_lo"])
+        widths[sd] = float(np.mean(w))
+    assert np.mean(covered) >= 0.75, covered
+    assert widths[0.06] > widths[0.02] > 0, widths
+
+
+# ------------------------------------------------------------------------------------------------ same era
+def test_same_era_rule_is_symmetric_inclusive_and_ordered():
+    launch = {"FOC": 2010, "A": 2003, "B": 2004, "C": 2016, "D": 2017, "E": 1995}
+    assert R.same_era(launch, "FOC", ["D", "C", "B", "A", "E", "FOC", "ZZZ"], 6) == ["C", "B"]
+    assert R.same_era(launch, "FOC", ["A", "B", "C", "D", "E"], 7) == ["A", "B", "C", "D"]
+    assert R.same_era(launch, "FOC", ["A", "E"], 0) == []
+    with pytest.raises(KeyError, match="QQQ"):
+        R.same_era(launch, "QQQ", ["A"], 5)
+
+
+def test_same_era_counterfactual_on_a_small_panel(synth_panel, synth_fits):
+    """FOC launched 2010; PA 2000, PB 2002, PC 1998, PD 2004. Within +-6 years: PD only; +-8: PB and PD.
+    The values are each peer's own logistic curve 20 years after its launch (2030 - 2010)."""
+    launch = R.launch_years(synth_panel)
+    assert launch.to_dict() == {"FOC": 2010, "PA": 2000, "PB": 2002, "PC": 1998, "PD": 2004}
+    peers = ["PA", "PB", "PC", "PD"]
+    tab = synth_fits[synth_fits["model"] == "logistic"].set_index("iso3")
+
+    def at20(c: str) -> float:
+        K, r, t0 = tab.loc[c, ["p_K", "p_r", "p_t0"]].astype(float)
+        return K / (1 + math.exp(-r * (20 - t0)))
+
+    sens = R.era_sensitivity(synth_fits, synth_panel, "FOC", {"named": peers}, [6, 8, 12], 2030)
+    s = sens.set_index("window")
+    assert s.loc[6, "peers"] == "PD" and s.loc[6, "median"] == pytest.approx(at20("PD"))
+    assert s.loc[8, "peers"] == "PB,PD" and s.loc[8, "n_peers"] == 2
+    assert s.loc[8, "median"] == pytest.approx((at20("PB") + at20("PD")) / 2)
+    assert s.loc[8, "min"] == pytest.approx(min(at20("PB"), at20("PD")))
+    assert s.loc[12, "n_peers"] == 4
+    cf = R.counterfactual(synth_fits, synth_panel, "FOC", ["PB", "PD"], 2030, band=(0.0, 1.0))
+    last = cf.iloc[-1]
+    assert last["median"] == pytest.approx(s.loc[8, "median"]) and last["hi"] == pytest.approx(
+        s.loc[8, "max"]
+    )
+    nums = R.counterfactual_numbers(cf, None, name="Focalia")
+    assert nums["band"] == "range across peers" and "(range across peers " in nums["sentence"]
+    assert nums["sentence"].endswith("This describes the peers' paths, not what caused Focalia's.")
+    pv = R.peer_values(synth_fits, synth_panel, ["PB", "PD", "NOPE"], 20)
+    assert list(pv["iso3"]) == ["PB", "PD"] and pv["observed"].tolist() == [
+        True,
+        False,
+    ]  # PD: data to 19 years

@@ -47,6 +47,7 @@ __all__ = [
     "counterfactual",
     "counterfactual_numbers",
     "display_comparison",
+    "era_sensitivity",
     "external_directory",
     "fig_aligned",
     "fig_counterfactual",
@@ -55,12 +56,19 @@ __all__ = [
     "flag_counts",
     "flagged_countries",
     "format_fits",
+    "launch_years",
     "leave_one_out",
+    "metric_draws",
     "missing_years",
     "ordinal",
     "peer_paths",
+    "peer_values",
+    "percentile_draws",
+    "percentile_intervals",
+    "PERCENTILE_COLUMNS",
     "percentile_sentence",
     "rank_summary",
+    "same_era",
     "robustness_sentence",
     "usable",
     "write_csv",
@@ -441,6 +449,158 @@ def bootstrap_bands(
     return cv, pd.DataFrame(checks, columns=["iso3", "model", "ceiling_lo", "ceiling_hi"])
 
 
+# ------------------------------------------------------------------------------------------------ percentile interval
+def metric_draws(
+    panel_df: pd.DataFrame,
+    iso3s: Sequence[str],
+    model: str,
+    n_bootstrap: int,
+    seed: int,
+    threshold: float = 1.0,
+) -> dict[str, dict[str, np.ndarray]]:
+    """Bootstrap draws of the derived quantities for each country in ``iso3s`` under ``model``.
+
+    ``{iso3: {"ceiling": ..., "speed": ..., "rate": ..., "inflection_t": ...}}``, each of length
+    ``n_bootstrap`` in resample order. The resamples are those of :func:`helpers.panel.fit_panel` (same point
+    fit, same per-country seed, as in :func:`bootstrap_bands`), so their percentile intervals equal the fit
+    table's ``<metric>_lo/_hi``. Resamples that did not converge (or give a non-finite value) are NaN.
+    Countries that never reach ``threshold`` are absent.
+    """
+    opts = P.FitOptions()
+    out: dict[str, dict[str, np.ndarray]] = {}
+    for c in iso3s:
+        first, t, y = P.country_series(panel_df, c, threshold)
+        if first is None or t.size == 0:
+            continue
+        pf = P.point_fit(model, t, y, opts)
+        br = P.bootstrap_country(pf, t, y, int(n_bootstrap), P._rng(seed, c, model), opts)
+        with np.errstate(all="ignore"):
+            dq = P.derived(model, P.to_natural(model, br.x))
+        out[c] = {k: np.where(br.converged & np.isfinite(v), v, np.nan).astype(float) for k, v in dq.items()}
+    return out
+
+
+def percentile_draws(focal: np.ndarray, fixed: np.ndarray, uncertain: np.ndarray | None = None) -> np.ndarray:
+    """The focal country's percentile in each bootstrap draw.
+
+    ``focal``: shape ``(B,)``, the focal country's draws. ``fixed``: shape ``(m,)``, reference countries
+    whose uncertainty cannot change the comparison (taken at their point estimate). ``uncertain``: shape
+    ``(B, k)``, the other reference countries' draws, paired with the focal draws by row (independent
+    resamples, so any pairing is a draw from the joint distribution). Percentile convention as in
+    :func:`helpers.panel.rank_table`: share of the ``m + k`` reference values below the focal value, ties
+    counting half, in percent. Returns shape ``(B,)``.
+    """
+    f = np.asarray(focal, dtype=float)
+    fx = np.asarray(fixed, dtype=float).reshape(-1)
+    un = np.empty((f.size, 0)) if uncertain is None else np.asarray(uncertain, dtype=float)
+    if un.shape[0] != f.size:
+        raise ValueError(f"uncertain draws have {un.shape[0]} rows, focal draws {f.size}")
+    n = fx.size + un.shape[1]
+    if n == 0:
+        raise ValueError("no reference countries")
+    below = (fx[None, :] < f[:, None]).sum(axis=1) + (un < f[:, None]).sum(axis=1)
+    ties = (fx[None, :] == f[:, None]).sum(axis=1) + (un == f[:, None]).sum(axis=1)
+    return 100.0 * (below + 0.5 * ties) / n
+
+
+#: Columns of :func:`percentile_intervals`.
+PERCENTILE_COLUMNS: tuple[str, ...] = (
+    "model", "metric", "value", "lo", "hi", "percentile", "percentile_lo", "percentile_hi",
+    "percentile_median", "level", "n_countries", "n_uncertain", "n_draws", "uncertain",
+)  # fmt: skip
+
+
+def percentile_intervals(
+    fits: pd.DataFrame,
+    panel_df: pd.DataFrame,
+    iso3: str,
+    model: str,
+    n_bootstrap: int,
+    seed: int,
+    metrics: Sequence[str] = ("ceiling", "speed"),
+    threshold: float = 1.0,
+    level: float = 0.95,
+    reference: Sequence[str] | None = None,
+) -> pd.DataFrame:
+    """``iso3``'s percentile among all usable fits of ``model``, with an interval from the fits' uncertainty.
+
+    Each bootstrap draw of ``iso3``'s metric (:func:`metric_draws`: the resamples behind the fit table) is
+    ranked against the reference countries (:func:`percentile_draws`). A reference country *matters* when
+    its own ``level`` interval (fit table) overlaps the range of ``iso3``'s draws: its draws are then paired
+    with ``iso3``'s, so its uncertainty enters too. Countries whose interval lies wholly above or below that
+    range are taken at their point estimate (at most ``(1 - level) / 2`` of their draws could cross, and
+    only against ``iso3``'s most extreme draws). Non-converged draws of a reference country are replaced by
+    its converged draws picked at random (seeded); ``iso3``'s own are dropped.
+
+    ``reference``: restrict the reference set to these countries (default: every usable fit of ``model``
+    other than ``iso3``, as in :func:`helpers.panel.rank_table`). One row per metric,
+    :data:`PERCENTILE_COLUMNS`: ``value`` (point estimate), ``lo, hi`` (``iso3``'s interval from the draws,
+    equal to the fit table's), ``percentile`` (at the point estimates, as :func:`helpers.panel.rank_table`),
+    ``percentile_lo, percentile_hi`` (the ``level`` interval of the percentile over the draws),
+    ``percentile_median``, ``n_countries`` (reference countries), ``n_uncertain`` and ``uncertain``
+    (those entering with their draws, comma-separated), ``n_draws`` (usable draws of ``iso3``).
+    """
+    f = fits[fits["model"] == model]
+    me = f[f["iso3"] == iso3]
+    if me.empty:
+        raise KeyError(f"no {model} fit for {iso3}")
+    me = me.iloc[0]
+    ref_all = f[usable(f) & (f["iso3"] != iso3)]
+    if reference is not None:
+        ref_all = ref_all[ref_all["iso3"].isin(list(reference))]
+    focal_draws = metric_draws(panel_df, [iso3], model, n_bootstrap, seed, threshold)
+    if iso3 not in focal_draws:
+        raise ValueError(f"{iso3} never reaches {threshold} per 100 in the panel")
+    plan = {}
+    for metric in metrics:
+        fd = focal_draws[iso3][metric]
+        fd = fd[np.isfinite(fd)]
+        if fd.size == 0:
+            raise ValueError(f"no converged bootstrap draw of {iso3}'s {model} {metric}")
+        ref = ref_all[np.isfinite(ref_all[metric].astype(float))]
+        if ref.empty:
+            raise ValueError(f"no usable reference fits of {model} for {metric}")
+        lo_c, hi_c = ref[f"{metric}_lo"].astype(float), ref[f"{metric}_hi"].astype(float)
+        overlap = ~((lo_c > fd.max()) | (hi_c < fd.min())) | lo_c.isna() | hi_c.isna()
+        plan[metric] = (fd, ref, overlap)
+    need = sorted(set().union(*(set(r.loc[o, "iso3"].astype(str)) for _, r, o in plan.values())))
+    ref_draws = metric_draws(panel_df, need, model, n_bootstrap, seed, threshold) if need else {}
+    rng = np.random.default_rng(np.random.SeedSequence([int(seed) & 0xFFFFFFFF, *iso3.encode(), 1]))
+    alpha = (1.0 - level) / 2.0
+    rows = []
+    for metric, (fd, ref, overlap) in plan.items():
+        fixed = ref.loc[~overlap, metric].astype(float).to_numpy()
+        codes = sorted(ref.loc[overlap, "iso3"].astype(str))
+        point = ref.set_index("iso3")[metric].astype(float)
+        cols = []
+        for c in codes:
+            d = ref_draws.get(c, {}).get(metric, np.array([]))
+            ok = d[np.isfinite(d)]
+            if ok.size == 0:  # no usable draw: the country enters at its point estimate
+                cols.append(np.full(fd.size, float(point[c])))
+                continue
+            d = np.resize(d, fd.size).copy()
+            bad = ~np.isfinite(d)
+            d[bad] = rng.choice(ok, size=int(bad.sum()))
+            cols.append(d)
+        pct = percentile_draws(fd, fixed, np.column_stack(cols) if cols else None)
+        vals = ref[metric].astype(float).to_numpy()
+        v = float(me[metric])
+        qlo, qhi = np.quantile(fd, [alpha, 1.0 - alpha])
+        plo, phi = np.quantile(pct, [alpha, 1.0 - alpha])
+        rows.append(
+            {
+                "model": model, "metric": metric, "value": v, "lo": float(qlo), "hi": float(qhi),
+                "percentile": float(100.0 * (np.sum(vals < v) + 0.5 * np.sum(vals == v)) / vals.size),
+                "percentile_lo": float(plo), "percentile_hi": float(phi),
+                "percentile_median": float(np.median(pct)), "level": float(level),
+                "n_countries": int(vals.size), "n_uncertain": len(codes), "n_draws": int(fd.size),
+                "uncertain": ",".join(codes),
+            }
+        )  # fmt: skip
+    return pd.DataFrame(rows, columns=list(PERCENTILE_COLUMNS))
+
+
 # ------------------------------------------------------------------------------------------------ counterfactual
 def counterfactual(
     fits: pd.DataFrame,
@@ -450,10 +610,12 @@ def counterfactual(
     horizon_year: int,
     model: str = "logistic",
     threshold: float = 1.0,
+    band: tuple[float, float] = (0.25, 0.75),
 ) -> pd.DataFrame:
     """:func:`helpers.panel.counterfactual` up to the calendar year ``horizon_year`` (converted to years
-    since ``iso3``'s launch), with ``attrs["model"]`` set. Raises :class:`ValueError` if ``horizon_year``
-    precedes the launch."""
+    since ``iso3``'s launch), with ``attrs["model"]`` and ``attrs["band"]`` (words for the ``band``
+    quantiles across peers: ``(0.25, 0.75)`` the interquartile range, ``(0, 1)`` the range) set. Raises
+    :class:`ValueError` if ``horizon_year`` precedes the launch."""
     first, _t, _y = P.country_series(panel_df, iso3, threshold)
     if first is None:
         raise ValueError(f"{iso3} never reaches {threshold} per 100 in the panel")
@@ -461,10 +623,116 @@ def counterfactual(
         raise ValueError(f"horizon {horizon_year} precedes {iso3}'s launch in {first}")
     cf = P.counterfactual(
         fits, panel_df, iso3=iso3, peers=list(peers), horizon=int(horizon_year) - first, model=model,
-        threshold=threshold,
+        threshold=threshold, band=band,
     )  # fmt: skip
     cf.attrs["model"] = model
+    cf.attrs["band"] = _band_words(band)
     return cf
+
+
+def _band_words(band: tuple[float, float]) -> str:
+    lo, hi = float(band[0]), float(band[1])
+    if (lo, hi) == (0.25, 0.75):
+        return "interquartile range across peers"
+    if (lo, hi) == (0.0, 1.0):
+        return "range across peers"
+    return f"{100 * lo:g}-{100 * hi:g} % range across peers"
+
+
+def launch_years(panel_df: pd.DataFrame, threshold: float = 1.0) -> pd.Series:
+    """Each country's launch year (first year at or above ``threshold`` per 100, as
+    :func:`helpers.panel.country_series`), indexed by ``iso3``; countries that never reach it are absent."""
+    out = {}
+    for c in sorted(panel_df["iso3"].dropna().unique()):
+        first, _t, _y = P.country_series(panel_df, c, threshold)
+        if first is not None:
+            out[str(c)] = int(first)
+    return pd.Series(out, dtype="int64", name="launch_year")
+
+
+def same_era(
+    launch: Mapping[str, int] | pd.Series, iso3: str, candidates: Sequence[str], years: int
+) -> list[str]:
+    """The ``candidates`` whose launch year lies within ``years`` of ``iso3``'s (both ends included), in
+    the order given; ``iso3`` itself and candidates without a launch year are left out.
+
+    The rule of the same-era counterfactual: peers whose mobile penetration first crossed the threshold
+    within +-``years`` of the focal country's launch, so that they diffused with handsets, prices and
+    network technology of the same period. Raises :class:`KeyError` if ``iso3`` has no launch year.
+    """
+    launch = pd.Series(launch) if not isinstance(launch, pd.Series) else launch
+    if iso3 not in launch.index:
+        raise KeyError(f"{iso3} has no launch year (never reaches the threshold)")
+    if int(years) < 0:
+        raise ValueError(f"years must be >= 0, got {years}")
+    me = int(launch[iso3])
+    return [
+        c for c in dict.fromkeys(candidates)
+        if c != iso3 and c in launch.index and abs(int(launch[c]) - me) <= int(years)
+    ]  # fmt: skip
+
+
+def peer_values(
+    fits: pd.DataFrame,
+    panel_df: pd.DataFrame,
+    peers: Sequence[str],
+    years_after_launch: int,
+    model: str = "logistic",
+    threshold: float = 1.0,
+) -> pd.DataFrame:
+    """Each peer's fitted ``model`` curve ``years_after_launch`` years after its own launch: ``iso3,
+    launch_year, value, last_observed_year, observed`` (``observed``: True when that year lies within the
+    peer's own data, False when the curve extrapolates). Peers without a usable fit are skipped (as in
+    :func:`helpers.panel.counterfactual`)."""
+    src = fits[(fits["model"] == model) & usable(fits)] if model != "best" else (
+        best_rows(fits).assign(model=lambda d: d["best_model"]).pipe(lambda d: d[usable(d)])
+    )  # fmt: skip
+    rows = []
+    for p in peers:
+        r = src[src["iso3"] == p]
+        first, t, _y = P.country_series(panel_df, p, threshold)
+        if r.empty or first is None:
+            continue
+        r = r.iloc[0]
+        m = MODELS[str(r["model"])]
+        theta = [float(r[f"p_{n}"]) for n in m.param_names]
+        value = float(m.f(np.array([float(years_after_launch)]), *theta)[0])
+        rows.append({"iso3": p, "launch_year": int(first), "value": value, "last_observed_year": int(first + t[-1]),
+                     "observed": bool(years_after_launch <= t[-1])})  # fmt: skip
+    return pd.DataFrame(rows, columns=["iso3", "launch_year", "value", "last_observed_year", "observed"])
+
+
+def era_sensitivity(
+    fits: pd.DataFrame,
+    panel_df: pd.DataFrame,
+    iso3: str,
+    pools: Mapping[str, Sequence[str]],
+    windows: Sequence[int],
+    horizon_year: int,
+    model: str = "logistic",
+    threshold: float = 1.0,
+) -> pd.DataFrame:
+    """The same-era counterfactual at ``horizon_year`` for every candidate ``pool`` (e.g. the named peers,
+    every country) and every window (+-years around ``iso3``'s launch).
+
+    Columns ``pool, window, n_peers, peers, median, min, p25, p75, max``: the median and spread across the
+    peers' fitted curves ``horizon_year - launch`` years after their own launch. Windows with no usable
+    peer get ``n_peers = 0`` and NaN values.
+    """
+    launch = launch_years(panel_df, threshold)
+    h = int(horizon_year) - int(launch[iso3])
+    rows = []
+    for pool, cands in pools.items():
+        for w in windows:
+            peers = same_era(launch, iso3, cands, int(w))
+            pv = peer_values(fits, panel_df, peers, h, model, threshold)
+            v = pv["value"].to_numpy(dtype=float)
+            q = np.quantile(v, [0.0, 0.25, 0.5, 0.75, 1.0]) if v.size else np.full(5, np.nan)
+            rows.append({"pool": pool, "window": int(w), "n_peers": int(v.size), "peers": ",".join(pv["iso3"]),
+                         "median": q[2], "min": q[0], "p25": q[1], "p75": q[3], "max": q[4]})  # fmt: skip
+    return pd.DataFrame(
+        rows, columns=["pool", "window", "n_peers", "peers", "median", "min", "p25", "p75", "max"]
+    )
 
 
 def peer_paths(
@@ -548,7 +816,7 @@ def counterfactual_numbers(
         "median": float(last["median"]),
         "lo": float(last["lo"]),
         "hi": float(last["hi"]),
-        "band": "interquartile range across peers",
+        "band": str(cf.attrs.get("band", "interquartile range across peers")),
         "n_peers": int(last["n_peers"]),
         "peers": peers,
         "excluded": list(cf.attrs.get("excluded", [])),
@@ -573,8 +841,8 @@ def counterfactual_numbers(
     out["sentence"] = (
         f"Had {name} followed the median of its {out['n_peers']} peers ({peer_txt}; {model} curves) from its "
         f"launch in {out['launch_year']}, it would have reached {out['median']:.0f} mobile subscriptions per "
-        f"100 people by {out['horizon_year']} (interquartile range across peers {out['lo']:.0f}-"
-        f"{out['hi']:.0f}{loo_txt}).{obs_txt}"
+        f"100 people by {out['horizon_year']} ({out['band']} {out['lo']:.0f}-"
+        f"{out['hi']:.0f}{loo_txt}).{obs_txt} This describes the peers' paths, not what caused {name}'s."
     )
     return out
 
