@@ -380,3 +380,97 @@ def test_same_era_counterfactual_on_a_small_panel(synth_panel, synth_fits):
         True,
         False,
     ]  # PD: data to 19 years
+
+
+# ------------------------------------------------------------------------------------------------ contract
+def _summary_dict() -> dict:
+    pp = {"value": 28.0, "lo": 22.5, "hi": 50.4, "percentile": 0.96, "n_countries": 209, "median": 114.8}
+    pi = {k: v for k, v in pp.items() if k != "median"} | {
+        "percentile_lo": 0.48,
+        "percentile_hi": 6.22,
+        "level": 0.95,
+        "n_uncertain": 138,
+        "n_draws": 1000,
+    }
+    cf = {
+        "model": "logistic", "rule": "the 12 named peers", "launch_year": 2010, "horizon_year": 2030,
+        "median": 94.6, "lo": 77.5, "hi": 120.8, "band": "interquartile range across peers", "n_peers": 2,
+        "peers": ["CUB", "CHN"], "peer_values": {"CUB": 80.0, "CHN": 110.0}, "extrapolated": ["CUB"], "excluded": [], "not_s_shaped": [],
+        "last_observed_year": 2022, "last_observed_per100": 24.1, "median_at_last_observed": 67.0,
+        "loo_min": None, "loo_max": None, "sentence": "Had ...",
+    }  # fmt: skip
+    return {
+        "focal": "PRK", "focal_name": "North Korea", "comparison_model": "logistic",
+        "panel": {"n_countries": 214, "n_country_years": 9000, "first_year": 1960, "last_year": 2023,
+                  "focal_launch_year": 2010, "focal_last_year": 2022, "focal_last_per100": 24.1,
+                  "focal_n_points": 12, "focal_missing_years": [2021]},
+        "fits": {"n_countries": 214, "n_countries_flagged": 60, "focal_best_model": "gompertz",
+                 "by_model": {"logistic": {"n_usable": 209}}, "flagged": {"ceiling_at_bound": ["XYZ"]},
+                 "ceiling_ci_at_bound": []},
+        "percentiles": {"logistic": {"ceiling": pp, "speed": pp | {"percentile": 81.8}}},
+        "percentiles_s_shaped": {"logistic": {"ceiling": pp}},
+        "percentile_intervals": {"logistic": {"ceiling": pi}},
+        "counterfactual": cf, "counterfactual_best": cf | {"model": "best"},
+        "counterfactual_same_era": cf | {"band": "range across peers", "rule": "+-7 years"},
+        "same_era": {"window_years": 7, "pool": "named peers", "focal_launch_year": 2010, "peers": ["CUB"],
+                     "peer_launch_years": {"CUB": 2005},
+                     "sensitivity": [{"pool": "named peers", "window": 7, "n_peers": 1, "peers": ["CUB"],
+                                      "median": 80.0, "min": 80.0, "max": 80.0}]},
+        "sentences": {"percentiles": "..."}, "params": {"seed": 0, "peers": ["CUB", "CHN"]}, "schema_version": 2,
+    }  # fmt: skip
+
+
+def test_peer_summary_round_trips_and_is_byte_stable(tmp_path):
+    from helpers.contracts_peers import PeerSummary
+
+    s = PeerSummary.from_dict(_summary_dict())
+    assert s.percentile_intervals["logistic"]["ceiling"].percentile_hi == pytest.approx(6.22)
+    assert s.counterfactual_same_era.band == "range across peers" and s.same_era.sensitivity[0].peers == [
+        "CUB"
+    ]
+    a = s.to_json(tmp_path / "a.json")
+    back = PeerSummary.from_json(a)
+    assert back == s
+    b = back.to_json(tmp_path / "b.json")
+    assert a.read_bytes() == b.read_bytes()
+
+
+@pytest.mark.parametrize(
+    ("edit", "field", "what"),
+    [
+        (lambda d: d["counterfactual_same_era"].pop("median"), "counterfactual_same_era.median", "missing"),
+        (lambda d: d["percentile_intervals"]["logistic"]["ceiling"].update(percentile_lo="low"),
+         "percentile_intervals.logistic.ceiling.percentile_lo", "expected a finite number, got 'low'"),
+        (lambda d: d["percentile_intervals"]["logistic"]["ceiling"].update(percentile_lo=9.0),
+         "percentile_intervals.logistic.ceiling.percentile_lo", "exceeds percentile_hi"),
+        (lambda d: d["percentiles"]["logistic"]["speed"].update(percentile=130.0),
+         "percentiles.logistic.speed.percentile", "outside 0-100"),
+        (lambda d: d["counterfactual"].update(n_peers=3), "counterfactual.n_peers", "2 peers listed"),
+        (lambda d: d["panel"].update(first_year=1960.5), "panel.first_year", "expected an integer"),
+        (lambda d: d.update(extra=1), "extra", "unknown field"),
+        (lambda d: d.update(percentile_intervals={}), "percentile_intervals", "comparison model 'logistic'"),
+        (lambda d: d["same_era"]["sensitivity"][0].update(peers="CUB"), "same_era.sensitivity[0].peers",
+         "expected a list"),
+        (lambda d: d["counterfactual"].update(median=None), "counterfactual.median", "null"),
+    ],
+)  # fmt: skip
+def test_peer_summary_errors_name_the_file_and_field(tmp_path, edit, field, what):
+    from helpers.contracts_peers import ContractError, PeerSummary
+
+    d = _summary_dict()
+    edit(d)
+    path = tmp_path / "peer_summary.json"
+    path.write_text(json.dumps(d))
+    with pytest.raises(ContractError) as e:
+        PeerSummary.from_json(path)
+    assert str(e.value).startswith(f"{path}: {field}: ") and what in str(e.value)
+
+
+def test_peer_summary_missing_or_broken_file(tmp_path):
+    from helpers.contracts_peers import ContractError, PeerSummary
+
+    with pytest.raises(ContractError, match="missing"):
+        PeerSummary.from_json(tmp_path / "nope.json")
+    (tmp_path / "bad.json").write_text("{oops")
+    with pytest.raises(ContractError, match=r"bad.json: not valid JSON: line 1"):
+        PeerSummary.from_json(tmp_path / "bad.json")
