@@ -474,3 +474,28 @@ def test_peer_summary_missing_or_broken_file(tmp_path):
     (tmp_path / "bad.json").write_text("{oops")
     with pytest.raises(ContractError, match=r"bad.json: not valid JSON: line 1"):
         PeerSummary.from_json(tmp_path / "bad.json")
+
+
+def test_contract_builders_and_interval_sentence(synth_panel, synth_fits):
+    from helpers.contracts_peers import PercentileInterval
+
+    cf = R.counterfactual(synth_fits, synth_panel, "FOC", ["PB", "PD"], 2030, band=(0.0, 1.0))
+    nums = R.counterfactual_numbers(cf, None, name="Focalia")
+    vals = R.peer_values(synth_fits, synth_panel, nums["peers"], 20)
+    c = R.counterfactual_contract(nums, "within 8 years", vals)
+    assert (
+        c.peers == ["PB", "PD"]
+        and c.extrapolated == ["PD"]
+        and c.loo_min is None
+        and c.rule == "within 8 years"
+    )
+    assert c.peer_values["PB"] == pytest.approx(vals.set_index("iso3").loc["PB", "value"])
+    rows = R.era_rows(
+        R.era_sensitivity(synth_fits, synth_panel, "FOC", {"named": ["PA", "PB"]}, [1, 8], 2030)
+    )
+    assert [r.n_peers for r in rows] == [0, 1] and rows[0].median is None and rows[1].peers == ["PB"]
+    pi = PercentileInterval(value=28, lo=22.5, hi=50.4, percentile=0.96, percentile_lo=0.48, percentile_hi=6.2,
+                            level=0.95, n_countries=209, n_uncertain=138, n_draws=1000)  # fmt: skip
+    s = R.percentile_interval_sentence(pi, "logistic", "ceiling", "Focalia")
+    assert "is lower than that of 94-99.5 % of the 209 countries" in s and "(point estimates: 99 %)" in s
+    assert "1000 bootstrap draws" in s and "the 138 countries whose own interval overlaps" in s
