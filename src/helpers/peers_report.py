@@ -1055,23 +1055,34 @@ def fig_counterfactual(
     peer_curves: pd.DataFrame | None = None,
     alt: pd.DataFrame | None = None,
     name: str = "North Korea",
+    alt_label: str | None = None,
 ) -> plt.Figure:
     """Observed per-100 series of ``iso3`` against the median-peer path (``cf`` from
-    :func:`helpers.panel.counterfactual`) with its interquartile band; ``peer_curves`` (``iso3, year, value``)
-    drawn thin, ``alt`` (another counterfactual, e.g. best-AICc curves) dashed."""
+    :func:`helpers.panel.counterfactual`) with its band; ``peer_curves`` (``iso3, year, value``)
+    drawn thin, ``alt`` (another counterfactual, e.g. the same-era peers; legend ``alt_label``) dashed, its
+    horizon value and band annotated."""
     fig, ax = plt.subplots(figsize=(8, 4.8))
     if peer_curves is not None:
         for _, g in peer_curves.groupby("iso3"):
             ax.plot(g["year"], g["value"], color=GREY, lw=0.7)
     ax.fill_between(
-        cf["year"], cf["lo"], cf["hi"], color=PEER_COLOR, alpha=0.2, lw=0, label="peer interquartile range"
+        cf["year"],
+        cf["lo"],
+        cf["hi"],
+        color=PEER_COLOR,
+        alpha=0.2,
+        lw=0,
+        label=f"peer {cf.attrs.get('band', 'interquartile range across peers').replace(' across peers', '')}",
     )
     ax.plot(
         cf["year"], cf["median"], color=PEER_COLOR, lw=2, label=f"median peer ({cf.attrs.get('model', '')})"
     )
     if alt is not None:
-        ax.plot(alt["year"], alt["median"], "--", color=PEER_COLOR, lw=1.2,
-                label=f"median peer ({alt.attrs.get('model', '')})")  # fmt: skip
+        ax.plot(alt["year"], alt["median"], "--", color="k", lw=1.4,
+                label=alt_label or f"median peer ({alt.attrs.get('model', '')})")  # fmt: skip
+        end = alt.iloc[-1]
+        ax.annotate(f"{end['median']:.0f} [{end['lo']:.0f}-{end['hi']:.0f}]", (end["year"], end["median"]),
+                    xytext=(4, -10), textcoords="offset points", fontsize=8, color="k", va="center")  # fmt: skip
     s = panel_df[(panel_df["iso3"] == iso3) & (panel_df["year"] >= cf["year"].min() - 2)]
     ax.plot(s["year"], s["per100"], "o-", color=FOCAL_COLOR, lw=2, ms=4, label=f"{name} (observed)")
     last = cf.iloc[-1]

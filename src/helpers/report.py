@@ -1356,7 +1356,8 @@ def peers_paragraphs(summary: PeerSummary | Mapping[str, Any], comparison: pd.Da
         f"{n(ic.n_draws, f'{ibase}.ceiling.n_draws', '{:.0f}', 'bootstrap draws of the focal ceiling')} "
         f"bootstrap draws of its ceiling, each ranked against the other countries; the "
         f"{n(ic.n_uncertain, f'{ibase}.ceiling.n_uncertain', '{:.0f}', 'countries entering with their own draws')} "
-        f"countries whose own interval overlaps enter with their own draws); at the point estimates alone, "
+        f"countries whose own interval overlaps enter with their own draws; residual-bootstrap intervals tend "
+        f"to be too narrow, so this range is a lower bound on the uncertainty); at the point estimates alone, "
         f"{point_c}%. "
     )
     best = s.fits.focal_best_model
@@ -1404,7 +1405,7 @@ def _counterfactual_paragraph(s: PeerSummary, comparison: pd.DataFrame, p: Prove
     w = s.same_era.window_years
     txt = (
         f"**Counterfactual: a description of peers, not a cause.** Of the "
-        f"{n(len(s.same_era.peer_launch_years), 'same_era.peer_launch_years', '{:.0f}', 'named peers')} named peers, "
+        f"{n(len(s.same_era.peer_launch_years), 'number of same_era.peer_launch_years', '{:.0f}', 'named peers')} named peers, "
         f"{n(era.n_peers, f'{ce}.n_peers', '{:.0f}', 'same-era peers')} first reached 1 subscription per 100 people "
         f"within {w} years of {name}'s launch in {s.same_era.focal_launch_year} ({era_list}). Had {name} followed "
         f"the median path of these same-era peers from its launch, it would have "
@@ -1426,7 +1427,7 @@ def _counterfactual_paragraph(s: PeerSummary, comparison: pd.DataFrame, p: Prove
     if era.extrapolated:
         k = len(era.extrapolated)
         txt += (
-            f"; for {n(k, f'{ce}.extrapolated', '{:.0f}', 'same-era peers extrapolated to the horizon')} of the "
+            f"; for {n(k, f'number of {ce}.extrapolated', '{:.0f}', 'same-era peers extrapolated to the horizon')} of the "
             f"{era.n_peers} peers that year lies beyond their own data, so their value extends their fitted curve"
         )
     if era.last_observed_year is not None and era.median_at_last_observed is not None:
