@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import zlib
 
 import matplotlib
 import numpy as np
@@ -256,3 +257,245 @@ def test_display_comparison_is_readable(fits):
     assert list(d.index) == ["1", "2", "–"]
     assert d.loc["2", "country"] == "name XXX (XXX)" and d.loc["2", "ceiling [95 % CI]"] == "20 [15, 60]"
     assert d.loc["1", "years 10→90 % [95 % CI]"] == "8.8 [7.8, 9.8]"
+
+
+# ------------------------------------------------------------------------------------------------ percentile interval
+def test_percentile_draws_count_below_and_half_ties():
+    focal = np.array([5.0, 15.0, 25.0])
+    fixed = np.array([10.0, 20.0])
+    np.testing.assert_allclose(R.percentile_draws(focal, fixed), [0.0, 50.0, 100.0])
+    # an uncertain reference paired row by row: below, tied, above the focal draw
+    un = np.array([[1.0], [15.0], [30.0]])
+    np.testing.assert_allclose(R.percentile_draws(focal, fixed, un), [100 / 3, 50.0, 200 / 3])
+    with pytest.raises(ValueError, match="rows"):
+        R.percentile_draws(focal, fixed, un[:2])
+
+
+def _logistic_panel(
+    specs: dict[str, tuple[float, float, float]], noise: dict[str, float], seed: int
+) -> pd.DataFrame:
+    """Logistic series ``(K, r, t0)`` launched in 2000 (17 annual points). Countries in ``noise`` get
+    multiplicative Gaussian noise of that SD from ``seed`` (so two of them get the same data: twins); the
+    others a fixed 0.01 % wobble (deterministic per code) that keeps their fits well posed."""
+    frames = []
+    t = np.arange(0, 17, dtype=float)
+    for iso3, (K, r, t0) in specs.items():
+        y = K / (1 + np.exp(-r * (t - t0)))
+        sd = noise.get(iso3, 1e-4)
+        e = np.random.default_rng(seed if iso3 in noise else zlib.crc32(iso3.encode())).normal(0, sd, t.size)
+        y = np.maximum(y * (1 + e), 1.0)
+        frames.append(pd.DataFrame({"iso3": iso3, "name": iso3, "year": (2000 + t).astype(int), "per100": y}))
+    return pd.concat(frames, ignore_index=True)
+
+
+def test_percentile_interval_known_answer_with_a_twin():
+    """10 countries always below, 10 always above, and a twin with the focal country's data (independent
+    resamples): in every draw the focal country is below or above its twin, so its percentile among the 21
+    references is 10/21 or 11/21 -- the interval is exactly [47.6, 52.4] and the point percentile 50 (tie)."""
+    specs = {"FOC": (100.0, 0.5, 6.0), "TWN": (100.0, 0.5, 6.0)}
+    specs |= {f"L{i:02d}": (10.0 + 3 * i, 0.5, 6.0) for i in range(10)}
+    specs |= {f"H{i:02d}": (300.0 + 20 * i, 0.5, 6.0) for i in range(10)}
+    pan = _logistic_panel(specs, {"FOC": 0.08, "TWN": 0.08}, seed=11)
+    fits = P.fit_panel(pan, models=("logistic",), n_bootstrap=200, seed=5, n_jobs=1)
+    res = R.percentile_intervals(fits, pan, "FOC", "logistic", n_bootstrap=200, seed=5).set_index("metric")
+    assert list(res.columns) == list(R.PERCENTILE_COLUMNS)[:1] + list(R.PERCENTILE_COLUMNS)[2:]
+    res = res.loc["ceiling"]
+    assert res["n_countries"] == 21 and res["uncertain"] == "TWN" and res["n_draws"] >= 190
+    assert res["percentile"] == pytest.approx(50.0)
+    assert res["percentile_lo"] == pytest.approx(1000 / 21) and res["percentile_hi"] == pytest.approx(
+        1100 / 21
+    )
+    # the focal country's draws are the fit table's resamples: same 95 % interval
+    row = fits.set_index("iso3").loc["FOC"]
+    assert (res["lo"], res["hi"]) == (pytest.approx(row["ceiling_lo"]), pytest.approx(row["ceiling_hi"]))
+    # about half of the draws put the focal country below its twin
+    d = R.metric_draws(pan, ["FOC", "TWN"], "logistic", 200, seed=5)
+    foc, twn = d["FOC"]["ceiling"], d["TWN"]["ceiling"]
+    ok = np.isfinite(foc) & np.isfinite(twn)
+    assert 0.35 < np.mean(foc[ok] < twn[ok]) < 0.65
+
+
+def test_percentile_interval_follows_the_focal_uncertainty_and_covers():
+    """References with ceilings 41, 43, ..., 109 (no noise) and a focal country with true ceiling 75: its true
+    percentile is 100 * 17/35 (41..73 below). Over seeded noisy replicates the interval must contain it in
+    most replicates (nominal 95 %) and widen with the noise."""
+    refs = {f"R{i:02d}": (41.0 + 2 * i, 0.5, 6.0) for i in range(35)}
+    truth = 100 * 17 / 35
+    covered, widths = [], {}
+    for sd in (0.02, 0.06):
+        w = []
+        for rep in range(8):
+            pan = _logistic_panel({"FOC": (75.0, 0.5, 6.0), **refs}, {"FOC": sd}, seed=100 + rep)
+            fits = P.fit_panel(pan, models=("logistic",), n_bootstrap=150, seed=rep, n_jobs=1)
+            res = R.percentile_intervals(
+                fits, pan, "FOC", "logistic", 150, seed=rep, metrics=["ceiling"]
+            ).iloc[0]
+            assert res["percentile_lo"] <= res["percentile"] <= res["percentile_hi"]
+            covered.append(res["percentile_lo"] <= truth <= res["percentile_hi"])
+            w.append(res["percentile_hi"] - res["percentile_lo"])
+        widths[sd] = float(np.mean(w))
+    assert np.mean(covered) >= 0.75, covered
+    assert widths[0.06] > widths[0.02] > 0, widths
+
+
+# ------------------------------------------------------------------------------------------------ same era
+def test_same_era_rule_is_symmetric_inclusive_and_ordered():
+    launch = {"FOC": 2010, "A": 2003, "B": 2004, "C": 2016, "D": 2017, "E": 1995}
+    assert R.same_era(launch, "FOC", ["D", "C", "B", "A", "E", "FOC", "ZZZ"], 6) == ["C", "B"]
+    assert R.same_era(launch, "FOC", ["A", "B", "C", "D", "E"], 7) == ["A", "B", "C", "D"]
+    assert R.same_era(launch, "FOC", ["A", "E"], 0) == []
+    with pytest.raises(KeyError, match="QQQ"):
+        R.same_era(launch, "QQQ", ["A"], 5)
+
+
+def test_same_era_counterfactual_on_a_small_panel(synth_panel, synth_fits):
+    """FOC launched 2010; PA 2000, PB 2002, PC 1998, PD 2004. Within +-6 years: PD only; +-8: PB and PD.
+    The values are each peer's own logistic curve 20 years after its launch (2030 - 2010)."""
+    launch = R.launch_years(synth_panel)
+    assert launch.to_dict() == {"FOC": 2010, "PA": 2000, "PB": 2002, "PC": 1998, "PD": 2004}
+    peers = ["PA", "PB", "PC", "PD"]
+    tab = synth_fits[synth_fits["model"] == "logistic"].set_index("iso3")
+
+    def at20(c: str) -> float:
+        K, r, t0 = tab.loc[c, ["p_K", "p_r", "p_t0"]].astype(float)
+        return K / (1 + math.exp(-r * (20 - t0)))
+
+    sens = R.era_sensitivity(synth_fits, synth_panel, "FOC", {"named": peers}, [6, 8, 12], 2030)
+    s = sens.set_index("window")
+    assert s.loc[6, "peers"] == "PD" and s.loc[6, "median"] == pytest.approx(at20("PD"))
+    assert s.loc[8, "peers"] == "PB,PD" and s.loc[8, "n_peers"] == 2
+    assert s.loc[8, "median"] == pytest.approx((at20("PB") + at20("PD")) / 2)
+    assert s.loc[8, "min"] == pytest.approx(min(at20("PB"), at20("PD")))
+    assert s.loc[12, "n_peers"] == 4
+    cf = R.counterfactual(synth_fits, synth_panel, "FOC", ["PB", "PD"], 2030, band=(0.0, 1.0))
+    last = cf.iloc[-1]
+    assert last["median"] == pytest.approx(s.loc[8, "median"]) and last["hi"] == pytest.approx(
+        s.loc[8, "max"]
+    )
+    nums = R.counterfactual_numbers(cf, None, name="Focalia")
+    assert nums["band"] == "range across peers" and "(range across peers " in nums["sentence"]
+    assert nums["sentence"].endswith("This describes the peers' paths, not what caused Focalia's.")
+    pv = R.peer_values(synth_fits, synth_panel, ["PB", "PD", "NOPE"], 20)
+    assert list(pv["iso3"]) == ["PB", "PD"] and pv["observed"].tolist() == [
+        True,
+        False,
+    ]  # PD: data to 19 years
+
+
+# ------------------------------------------------------------------------------------------------ contract
+def _summary_dict() -> dict:
+    pp = {"value": 28.0, "lo": 22.5, "hi": 50.4, "percentile": 0.96, "n_countries": 209, "median": 114.8}
+    pi = {k: v for k, v in pp.items() if k != "median"} | {
+        "percentile_lo": 0.48,
+        "percentile_hi": 6.22,
+        "level": 0.95,
+        "n_uncertain": 138,
+        "n_draws": 1000,
+    }
+    cf = {
+        "model": "logistic", "rule": "the 12 named peers", "launch_year": 2010, "horizon_year": 2030,
+        "median": 94.6, "lo": 77.5, "hi": 120.8, "band": "interquartile range across peers", "n_peers": 2,
+        "peers": ["CUB", "CHN"], "peer_values": {"CUB": 80.0, "CHN": 110.0}, "extrapolated": ["CUB"], "excluded": [], "not_s_shaped": [],
+        "last_observed_year": 2022, "last_observed_per100": 24.1, "median_at_last_observed": 67.0,
+        "loo_min": None, "loo_max": None, "sentence": "Had ...",
+    }  # fmt: skip
+    return {
+        "focal": "PRK", "focal_name": "North Korea", "comparison_model": "logistic",
+        "panel": {"n_countries": 214, "n_country_years": 9000, "first_year": 1960, "last_year": 2023,
+                  "focal_launch_year": 2010, "focal_last_year": 2022, "focal_last_per100": 24.1,
+                  "focal_n_points": 12, "focal_missing_years": [2021]},
+        "fits": {"n_countries": 214, "n_countries_flagged": 60, "focal_best_model": "gompertz",
+                 "by_model": {"logistic": {"n_usable": 209}}, "flagged": {"ceiling_at_bound": ["XYZ"]},
+                 "ceiling_ci_at_bound": []},
+        "percentiles": {"logistic": {"ceiling": pp, "speed": pp | {"percentile": 81.8}}},
+        "percentiles_s_shaped": {"logistic": {"ceiling": pp}},
+        "percentile_intervals": {"logistic": {"ceiling": pi}},
+        "counterfactual": cf, "counterfactual_best": cf | {"model": "best"},
+        "counterfactual_same_era": cf | {"band": "range across peers", "rule": "+-7 years"},
+        "same_era": {"window_years": 7, "pool": "named peers", "focal_launch_year": 2010, "peers": ["CUB"],
+                     "peer_launch_years": {"CUB": 2005},
+                     "sensitivity": [{"pool": "named peers", "window": 7, "n_peers": 1, "peers": ["CUB"],
+                                      "median": 80.0, "min": 80.0, "max": 80.0}]},
+        "sentences": {"percentiles": "..."}, "params": {"seed": 0, "peers": ["CUB", "CHN"]}, "schema_version": 2,
+    }  # fmt: skip
+
+
+def test_peer_summary_round_trips_and_is_byte_stable(tmp_path):
+    from helpers.contracts_peers import PeerSummary
+
+    s = PeerSummary.from_dict(_summary_dict())
+    assert s.percentile_intervals["logistic"]["ceiling"].percentile_hi == pytest.approx(6.22)
+    assert s.counterfactual_same_era.band == "range across peers" and s.same_era.sensitivity[0].peers == [
+        "CUB"
+    ]
+    a = s.to_json(tmp_path / "a.json")
+    back = PeerSummary.from_json(a)
+    assert back == s
+    b = back.to_json(tmp_path / "b.json")
+    assert a.read_bytes() == b.read_bytes()
+
+
+@pytest.mark.parametrize(
+    ("edit", "field", "what"),
+    [
+        (lambda d: d["counterfactual_same_era"].pop("median"), "counterfactual_same_era.median", "missing"),
+        (lambda d: d["percentile_intervals"]["logistic"]["ceiling"].update(percentile_lo="low"),
+         "percentile_intervals.logistic.ceiling.percentile_lo", "expected a finite number, got 'low'"),
+        (lambda d: d["percentile_intervals"]["logistic"]["ceiling"].update(percentile_lo=9.0),
+         "percentile_intervals.logistic.ceiling.percentile_lo", "exceeds percentile_hi"),
+        (lambda d: d["percentiles"]["logistic"]["speed"].update(percentile=130.0),
+         "percentiles.logistic.speed.percentile", "outside 0-100"),
+        (lambda d: d["counterfactual"].update(n_peers=3), "counterfactual.n_peers", "2 peers listed"),
+        (lambda d: d["panel"].update(first_year=1960.5), "panel.first_year", "expected an integer"),
+        (lambda d: d.update(extra=1), "extra", "unknown field"),
+        (lambda d: d.update(percentile_intervals={}), "percentile_intervals", "comparison model 'logistic'"),
+        (lambda d: d["same_era"]["sensitivity"][0].update(peers="CUB"), "same_era.sensitivity[0].peers",
+         "expected a list"),
+        (lambda d: d["counterfactual"].update(median=None), "counterfactual.median", "null"),
+    ],
+)  # fmt: skip
+def test_peer_summary_errors_name_the_file_and_field(tmp_path, edit, field, what):
+    from helpers.contracts_peers import ContractError, PeerSummary
+
+    d = _summary_dict()
+    edit(d)
+    path = tmp_path / "peer_summary.json"
+    path.write_text(json.dumps(d))
+    with pytest.raises(ContractError) as e:
+        PeerSummary.from_json(path)
+    assert str(e.value).startswith(f"{path}: {field}: ") and what in str(e.value)
+
+
+def test_peer_summary_missing_or_broken_file(tmp_path):
+    from helpers.contracts_peers import ContractError, PeerSummary
+
+    with pytest.raises(ContractError, match="missing"):
+        PeerSummary.from_json(tmp_path / "nope.json")
+    (tmp_path / "bad.json").write_text("{oops")
+    with pytest.raises(ContractError, match=r"bad.json: not valid JSON: line 1"):
+        PeerSummary.from_json(tmp_path / "bad.json")
+
+
+def test_contract_builders_and_interval_sentence(synth_panel, synth_fits):
+    from helpers.contracts_peers import PercentileInterval
+
+    cf = R.counterfactual(synth_fits, synth_panel, "FOC", ["PB", "PD"], 2030, band=(0.0, 1.0))
+    nums = R.counterfactual_numbers(cf, None, name="Focalia")
+    vals = R.peer_values(synth_fits, synth_panel, nums["peers"], 20)
+    c = R.counterfactual_contract(nums, "within 8 years", vals)
+    assert (
+        c.peers == ["PB", "PD"]
+        and c.extrapolated == ["PD"]
+        and c.loo_min is None
+        and c.rule == "within 8 years"
+    )
+    assert c.peer_values["PB"] == pytest.approx(vals.set_index("iso3").loc["PB", "value"])
+    rows = R.era_rows(
+        R.era_sensitivity(synth_fits, synth_panel, "FOC", {"named": ["PA", "PB"]}, [1, 8], 2030)
+    )
+    assert [r.n_peers for r in rows] == [0, 1] and rows[0].median is None and rows[1].peers == ["PB"]
+    pi = PercentileInterval(value=28, lo=22.5, hi=50.4, percentile=0.96, percentile_lo=0.48, percentile_hi=6.2,
+                            level=0.95, n_countries=209, n_uncertain=138, n_draws=1000)  # fmt: skip
+    s = R.percentile_interval_sentence(pi, "logistic", "ceiling", "Focalia")
+    assert "is lower than that of 94-99.5 % of the 209 countries" in s and "(point estimates: 99 %)" in s
+    assert "1000 bootstrap draws" in s and "the 138 countries whose own interval overlaps" in s

@@ -286,39 +286,84 @@ def test_exclusion_table_lists_ids_and_by_name_reasons() -> None:
     assert t["count"].sum() == len(obs)
 
 
+def _pp(value, lo, hi, pct, n, median):
+    return {"value": value, "lo": lo, "hi": hi, "percentile": pct, "n_countries": n, "median": median}
+
+
+def _pi(value, lo, hi, pct, plo, phi, n, n_unc):
+    return {"value": value, "lo": lo, "hi": hi, "percentile": pct, "percentile_lo": plo, "percentile_hi": phi,
+            "level": 0.95, "n_countries": n, "n_uncertain": n_unc, "n_draws": 1000}  # fmt: skip
+
+
+def _cf(median, lo, hi, peers, band, loo=(None, None), values=None):
+    return {"model": "logistic", "rule": "r", "launch_year": 2010, "horizon_year": 2030, "median": median,
+            "lo": lo, "hi": hi, "band": band, "n_peers": len(peers), "peers": peers,
+            "peer_values": values or {}, "extrapolated": list(values or {})[:1], "excluded": [], "not_s_shaped": [], "last_observed_year": 2022,
+            "last_observed_per100": 24.1, "median_at_last_observed": 63.6, "loo_min": loo[0], "loo_max": loo[1],
+            "sentence": "s"}  # fmt: skip
+
+
 PEERS = {
-    "focal_name": "North Korea",
-    "params": {"comparison_model": "logistic"},
-    "panel": {"n_countries": 214},
-    "focal_percentiles": {
-        "all": {
-            "logistic": {
-                "ceiling": {"value": 27.96, "lo": 22.5, "hi": 50.4, "percentile": 0.96, "n_countries": 209,
-                            "median": 114.8},
-                "speed": {"value": 14.9, "lo": 9.9, "hi": 24.6, "percentile": 81.8, "median": 9.8},
-            },
-            "gompertz": {"ceiling": {"percentile": 1.46}, "speed": {"percentile": 85.9}},
-        }
-    },
-    "counterfactual": {"n_peers": 2, "launch_year": 2010, "median": 94.6, "lo": 77.4, "hi": 120.8,
-                       "horizon_year": 2030, "loo_min": 84.0, "loo_max": 105.2, "last_observed_year": 2022,
-                       "median_at_last_observed": 67.0, "last_observed_per100": 24.1},
+    "focal": "PRK", "focal_name": "North Korea", "comparison_model": "logistic",
+    "panel": {"n_countries": 214, "n_country_years": 9000, "first_year": 1960, "last_year": 2023,
+              "focal_launch_year": 2010, "focal_last_year": 2022, "focal_last_per100": 24.1, "focal_n_points": 12,
+              "focal_missing_years": []},
+    "fits": {"n_countries": 214, "n_countries_flagged": 60, "focal_best_model": "gompertz", "by_model": {},
+             "flagged": {}, "ceiling_ci_at_bound": []},
+    "percentiles": {"logistic": {"ceiling": _pp(27.96, 22.5, 50.4, 0.96, 209, 114.8),
+                                 "speed": _pp(14.9, 9.9, 24.6, 81.8, 209, 9.8)},
+                    "gompertz": {"ceiling": _pp(32.7, 24.2, 88.7, 1.46, 206, 118.2)}},
+    "percentiles_s_shaped": {},
+    "percentile_intervals": {"logistic": {"ceiling": _pi(27.96, 22.5, 50.4, 0.96, 0.48, 6.22, 209, 138),
+                                          "speed": _pi(14.9, 9.9, 24.6, 81.8, 50.7, 95.7, 209, 175)},
+                             "gompertz": {"ceiling": _pi(32.7, 24.2, 88.7, 1.46, 0.97, 19.93, 206, 126)}},
+    "counterfactual": _cf(94.6, 77.4, 120.8, ["CUB", "CHN"], "interquartile range across peers", (84.0, 105.2)),
+    "counterfactual_best": _cf(94.5, 72.4, 117.9, ["CUB", "CHN"], "interquartile range across peers"),
+    "counterfactual_same_era": _cf(78.5, 60.2, 101.3, ["CUB", "MMR"], "range across peers", (70.1, 86.9),
+                                   {"CUB": 60.2, "MMR": 101.3}),
+    "same_era": {"window_years": 7, "pool": "named peers", "focal_launch_year": 2010, "peers": ["CUB", "MMR"],
+                 "peer_launch_years": {"CUB": 2005, "MMR": 2009, "CHN": 1997},
+                 "sensitivity": [
+                     {"pool": "named peers", "window": 3, "n_peers": 1, "peers": ["MMR"], "median": 101.3,
+                      "min": 101.3, "max": 101.3},
+                     {"pool": "named peers", "window": 7, "n_peers": 2, "peers": ["CUB", "MMR"], "median": 78.5,
+                      "min": 60.2, "max": 101.3},
+                     {"pool": "every country", "window": 7, "n_peers": 9, "peers": ["X"], "median": 50.0,
+                      "min": 10.0, "max": 90.0}]},
+    "sentences": {},
 }  # fmt: skip
 
 
-def test_peers_paragraphs_state_the_percentiles_and_counterfactual() -> None:
-    comparison = pd.DataFrame({"name": ["Cuba", "China", "North Korea"], "role": ["peer", "peer", "focal"]})
+def test_peers_paragraphs_state_the_percentile_interval_and_same_era_counterfactual() -> None:
+    comparison = pd.DataFrame({"iso3": ["CUB", "CHN", "MMR", "PRK"], "name": ["Cuba", "China", "Myanmar", "North Korea"],
+                               "role": ["peer", "peer", "peer", "focal"]})  # fmt: skip
     txt = R.peers_paragraphs(PEERS, comparison, R.Provenance(mark=""))
     assert "each of the 214 countries" in txt
-    assert "ceiling is 28 subscriptions per 100 people (95% interval 22–50); 99% of the 209 countries" in txt
-    assert (
-        "median is 115" in txt
-        and "takes 15 years (interval 10–25)" in txt
-        and "82% of countries were faster" in txt
-    )
-    assert "at least 99% of countries have a higher ceiling" in txt
-    assert "its 2 peers (China, Cuba)" in txt and "95 subscriptions per 100 people in 2030" in txt
-    assert "77–121" in txt and "84–105" in txt and "stood at 67 per 100, against the 24 observed" in txt
+    assert "ceiling is 28 subscriptions per 100 people (95% interval 22–50), against a median of 115" in txt
+    # the percentile as an interval, not a point "lower than 99%"
+    assert "lower than that of 94–99.5% of these countries" in txt and "point estimates alone, 99%" in txt
+    assert "over 1000 bootstrap draws" in txt and "the 138 countries whose own interval overlaps" in txt
+    assert "Under the Gompertz curve" in txt and "the share is 80–99%" in txt
+    assert "takes 15 years (interval 10–25)" in txt and "51–96% of countries rose faster" in txt
+    # same-era counterfactual with its rule, spread and the causal caveat
+    assert "a description of peers, not a cause" in txt and "Of the 3 named peers, 2 first reached" in txt
+    assert "within 7 years of North Korea's launch in 2010 (Cuba (2005), Myanmar (2009))" in txt
+    assert "78 subscriptions per 100 people in 2030 (range across peers 60–101" in txt
+    assert "within 70–87" in txt and "±3 years: 101 (1 peer)" in txt
+    assert "for 1 of the 2 peers that year lies beyond their own data" in txt
+    assert "taking every country in the panel launched in the same window instead (9 countries), 50" in txt
+    assert "all 2 named peers" in txt and "gives 95 (interquartile range 77–121)" in txt
+    assert "not an estimate of what any one cause cost North Korea" in txt
+
+
+def test_peers_paragraphs_reject_a_summary_that_breaks_the_contract() -> None:
+    from helpers.contracts_peers import ContractError
+
+    bad = {**PEERS, "counterfactual_same_era": {**PEERS["counterfactual_same_era"], "median": "n/a"}}
+    with pytest.raises(
+        ContractError, match=r"peer_summary.json: counterfactual_same_era.median: expected a finite"
+    ):
+        R.peers_paragraphs(bad, pd.DataFrame({"name": [], "role": []}), R.Provenance(mark=""))
 
 
 def test_scenarios_paragraph_and_table() -> None:
@@ -426,14 +471,13 @@ def test_abstract_peers_shares_references_with_the_results() -> None:
     p = R.Provenance(mark=" [{ref}]")
     a = R.abstract_peers(PEERS, p)
     assert "Compared with the 209 [1] countries" in a and "(28 [2] per 100 people)" in a
-    assert (
-        "lower than that of 99 [3]% of them" in a
-        and "its 2 [4] usual peers" in a
-        and "95 [5] subscriptions" in a
-    )
-    comparison = pd.DataFrame({"name": ["Cuba", "China"], "role": ["peer", "peer"]})
+    assert "lower than that of 94–99.5 [3]% of them once the uncertainty" in a
+    assert "the 2 [4] named peers that launched in the same era (within 7 years)" in a
+    assert "about 78 [5] subscriptions" in a and "describes those peers, not what held North Korea back" in a
+    comparison = pd.DataFrame({"iso3": ["CUB", "CHN"], "name": ["Cuba", "China"], "role": ["peer", "peer"]})
     body = R.peers_paragraphs(PEERS, comparison, p)
-    assert "ceiling is 28 [2] subscriptions" in body and "99 [3]% of the 209 [1] countries" in body
+    assert "ceiling is 28 [2] subscriptions" in body and "94–99.5 [3]% of these countries" in body
+    assert "among the 209 [1] countries" in body and "would have 78 [5] subscriptions" in body
 
 
 def test_glossary_is_valid_and_checked(tmp_path) -> None:

@@ -35,6 +35,7 @@ import pandas as pd
 
 from helpers import panel as P
 from helpers._lazy import lazy
+from helpers.contracts_peers import Counterfactual, EraRow, PercentileInterval, PointPercentile
 from helpers.growth import MODELS
 
 plt = lazy("matplotlib.pyplot")
@@ -46,22 +47,35 @@ __all__ = [
     "ceiling_ci_at_bound",
     "comparison_table",
     "counterfactual",
+    "counterfactual_contract",
     "counterfactual_numbers",
     "display_comparison",
+    "era_rows",
+    "era_sensitivity",
     "external_directory",
     "fig_aligned",
     "fig_counterfactual",
     "fig_distribution",
     "fig_small_multiples",
+    "interval_percentiles",
     "flag_counts",
     "flagged_countries",
     "format_fits",
+    "launch_years",
     "leave_one_out",
+    "metric_draws",
     "missing_years",
     "ordinal",
     "peer_paths",
+    "peer_values",
+    "percentile_draws",
+    "percentile_interval_sentence",
+    "percentile_intervals",
+    "PERCENTILE_COLUMNS",
     "percentile_sentence",
+    "point_percentiles",
     "rank_summary",
+    "same_era",
     "robustness_sentence",
     "usable",
     "write_csv",
@@ -442,6 +456,158 @@ def bootstrap_bands(
     return cv, pd.DataFrame(checks, columns=["iso3", "model", "ceiling_lo", "ceiling_hi"])
 
 
+# ------------------------------------------------------------------------------------------------ percentile interval
+def metric_draws(
+    panel_df: pd.DataFrame,
+    iso3s: Sequence[str],
+    model: str,
+    n_bootstrap: int,
+    seed: int,
+    threshold: float = 1.0,
+) -> dict[str, dict[str, np.ndarray]]:
+    """Bootstrap draws of the derived quantities for each country in ``iso3s`` under ``model``.
+
+    ``{iso3: {"ceiling": ..., "speed": ..., "rate": ..., "inflection_t": ...}}``, each of length
+    ``n_bootstrap`` in resample order. The resamples are those of :func:`helpers.panel.fit_panel` (same point
+    fit, same per-country seed, as in :func:`bootstrap_bands`), so their percentile intervals equal the fit
+    table's ``<metric>_lo/_hi``. Resamples that did not converge (or give a non-finite value) are NaN.
+    Countries that never reach ``threshold`` are absent.
+    """
+    opts = P.FitOptions()
+    out: dict[str, dict[str, np.ndarray]] = {}
+    for c in iso3s:
+        first, t, y = P.country_series(panel_df, c, threshold)
+        if first is None or t.size == 0:
+            continue
+        pf = P.point_fit(model, t, y, opts)
+        br = P.bootstrap_country(pf, t, y, int(n_bootstrap), P._rng(seed, c, model), opts)
+        with np.errstate(all="ignore"):
+            dq = P.derived(model, P.to_natural(model, br.x))
+        out[c] = {k: np.where(br.converged & np.isfinite(v), v, np.nan).astype(float) for k, v in dq.items()}
+    return out
+
+
+def percentile_draws(focal: np.ndarray, fixed: np.ndarray, uncertain: np.ndarray | None = None) -> np.ndarray:
+    """The focal country's percentile in each bootstrap draw.
+
+    ``focal``: shape ``(B,)``, the focal country's draws. ``fixed``: shape ``(m,)``, reference countries
+    whose uncertainty cannot change the comparison (taken at their point estimate). ``uncertain``: shape
+    ``(B, k)``, the other reference countries' draws, paired with the focal draws by row (independent
+    resamples, so any pairing is a draw from the joint distribution). Percentile convention as in
+    :func:`helpers.panel.rank_table`: share of the ``m + k`` reference values below the focal value, ties
+    counting half, in percent. Returns shape ``(B,)``.
+    """
+    f = np.asarray(focal, dtype=float)
+    fx = np.asarray(fixed, dtype=float).reshape(-1)
+    un = np.empty((f.size, 0)) if uncertain is None else np.asarray(uncertain, dtype=float)
+    if un.shape[0] != f.size:
+        raise ValueError(f"uncertain draws have {un.shape[0]} rows, focal draws {f.size}")
+    n = fx.size + un.shape[1]
+    if n == 0:
+        raise ValueError("no reference countries")
+    below = (fx[None, :] < f[:, None]).sum(axis=1) + (un < f[:, None]).sum(axis=1)
+    ties = (fx[None, :] == f[:, None]).sum(axis=1) + (un == f[:, None]).sum(axis=1)
+    return 100.0 * (below + 0.5 * ties) / n
+
+
+#: Columns of :func:`percentile_intervals`.
+PERCENTILE_COLUMNS: tuple[str, ...] = (
+    "model", "metric", "value", "lo", "hi", "percentile", "percentile_lo", "percentile_hi",
+    "percentile_median", "level", "n_countries", "n_uncertain", "n_draws", "uncertain",
+)  # fmt: skip
+
+
+def percentile_intervals(
+    fits: pd.DataFrame,
+    panel_df: pd.DataFrame,
+    iso3: str,
+    model: str,
+    n_bootstrap: int,
+    seed: int,
+    metrics: Sequence[str] = ("ceiling", "speed"),
+    threshold: float = 1.0,
+    level: float = 0.95,
+    reference: Sequence[str] | None = None,
+) -> pd.DataFrame:
+    """``iso3``'s percentile among all usable fits of ``model``, with an interval from the fits' uncertainty.
+
+    Each bootstrap draw of ``iso3``'s metric (:func:`metric_draws`: the resamples behind the fit table) is
+    ranked against the reference countries (:func:`percentile_draws`). A reference country *matters* when
+    its own ``level`` interval (fit table) overlaps the range of ``iso3``'s draws: its draws are then paired
+    with ``iso3``'s, so its uncertainty enters too. Countries whose interval lies wholly above or below that
+    range are taken at their point estimate (at most ``(1 - level) / 2`` of their draws could cross, and
+    only against ``iso3``'s most extreme draws). Non-converged draws of a reference country are replaced by
+    its converged draws picked at random (seeded); ``iso3``'s own are dropped.
+
+    ``reference``: restrict the reference set to these countries (default: every usable fit of ``model``
+    other than ``iso3``, as in :func:`helpers.panel.rank_table`). One row per metric,
+    :data:`PERCENTILE_COLUMNS`: ``value`` (point estimate), ``lo, hi`` (``iso3``'s interval from the draws,
+    equal to the fit table's), ``percentile`` (at the point estimates, as :func:`helpers.panel.rank_table`),
+    ``percentile_lo, percentile_hi`` (the ``level`` interval of the percentile over the draws),
+    ``percentile_median``, ``n_countries`` (reference countries), ``n_uncertain`` and ``uncertain``
+    (those entering with their draws, comma-separated), ``n_draws`` (usable draws of ``iso3``).
+    """
+    f = fits[fits["model"] == model]
+    me = f[f["iso3"] == iso3]
+    if me.empty:
+        raise KeyError(f"no {model} fit for {iso3}")
+    me = me.iloc[0]
+    ref_all = f[usable(f) & (f["iso3"] != iso3)]
+    if reference is not None:
+        ref_all = ref_all[ref_all["iso3"].isin(list(reference))]
+    focal_draws = metric_draws(panel_df, [iso3], model, n_bootstrap, seed, threshold)
+    if iso3 not in focal_draws:
+        raise ValueError(f"{iso3} never reaches {threshold} per 100 in the panel")
+    plan = {}
+    for metric in metrics:
+        fd = focal_draws[iso3][metric]
+        fd = fd[np.isfinite(fd)]
+        if fd.size == 0:
+            raise ValueError(f"no converged bootstrap draw of {iso3}'s {model} {metric}")
+        ref = ref_all[np.isfinite(ref_all[metric].astype(float))]
+        if ref.empty:
+            raise ValueError(f"no usable reference fits of {model} for {metric}")
+        lo_c, hi_c = ref[f"{metric}_lo"].astype(float), ref[f"{metric}_hi"].astype(float)
+        overlap = ~((lo_c > fd.max()) | (hi_c < fd.min())) | lo_c.isna() | hi_c.isna()
+        plan[metric] = (fd, ref, overlap)
+    need = sorted(set().union(*(set(r.loc[o, "iso3"].astype(str)) for _, r, o in plan.values())))
+    ref_draws = metric_draws(panel_df, need, model, n_bootstrap, seed, threshold) if need else {}
+    rng = np.random.default_rng(np.random.SeedSequence([int(seed) & 0xFFFFFFFF, *iso3.encode(), 1]))
+    alpha = (1.0 - level) / 2.0
+    rows = []
+    for metric, (fd, ref, overlap) in plan.items():
+        fixed = ref.loc[~overlap, metric].astype(float).to_numpy()
+        codes = sorted(ref.loc[overlap, "iso3"].astype(str))
+        point = ref.set_index("iso3")[metric].astype(float)
+        cols = []
+        for c in codes:
+            d = ref_draws.get(c, {}).get(metric, np.array([]))
+            ok = d[np.isfinite(d)]
+            if ok.size == 0:  # no usable draw: the country enters at its point estimate
+                cols.append(np.full(fd.size, float(point[c])))
+                continue
+            d = np.resize(d, fd.size).copy()
+            bad = ~np.isfinite(d)
+            d[bad] = rng.choice(ok, size=int(bad.sum()))
+            cols.append(d)
+        pct = percentile_draws(fd, fixed, np.column_stack(cols) if cols else None)
+        vals = ref[metric].astype(float).to_numpy()
+        v = float(me[metric])
+        qlo, qhi = np.quantile(fd, [alpha, 1.0 - alpha])
+        plo, phi = np.quantile(pct, [alpha, 1.0 - alpha])
+        rows.append(
+            {
+                "model": model, "metric": metric, "value": v, "lo": float(qlo), "hi": float(qhi),
+                "percentile": float(100.0 * (np.sum(vals < v) + 0.5 * np.sum(vals == v)) / vals.size),
+                "percentile_lo": float(plo), "percentile_hi": float(phi),
+                "percentile_median": float(np.median(pct)), "level": float(level),
+                "n_countries": int(vals.size), "n_uncertain": len(codes), "n_draws": int(fd.size),
+                "uncertain": ",".join(codes),
+            }
+        )  # fmt: skip
+    return pd.DataFrame(rows, columns=list(PERCENTILE_COLUMNS))
+
+
 # ------------------------------------------------------------------------------------------------ counterfactual
 def counterfactual(
     fits: pd.DataFrame,
@@ -451,10 +617,12 @@ def counterfactual(
     horizon_year: int,
     model: str = "logistic",
     threshold: float = 1.0,
+    band: tuple[float, float] = (0.25, 0.75),
 ) -> pd.DataFrame:
     """:func:`helpers.panel.counterfactual` up to the calendar year ``horizon_year`` (converted to years
-    since ``iso3``'s launch), with ``attrs["model"]`` set. Raises :class:`ValueError` if ``horizon_year``
-    precedes the launch."""
+    since ``iso3``'s launch), with ``attrs["model"]`` and ``attrs["band"]`` (words for the ``band``
+    quantiles across peers: ``(0.25, 0.75)`` the interquartile range, ``(0, 1)`` the range) set. Raises
+    :class:`ValueError` if ``horizon_year`` precedes the launch."""
     first, _t, _y = P.country_series(panel_df, iso3, threshold)
     if first is None:
         raise ValueError(f"{iso3} never reaches {threshold} per 100 in the panel")
@@ -462,10 +630,116 @@ def counterfactual(
         raise ValueError(f"horizon {horizon_year} precedes {iso3}'s launch in {first}")
     cf = P.counterfactual(
         fits, panel_df, iso3=iso3, peers=list(peers), horizon=int(horizon_year) - first, model=model,
-        threshold=threshold,
+        threshold=threshold, band=band,
     )  # fmt: skip
     cf.attrs["model"] = model
+    cf.attrs["band"] = _band_words(band)
     return cf
+
+
+def _band_words(band: tuple[float, float]) -> str:
+    lo, hi = float(band[0]), float(band[1])
+    if (lo, hi) == (0.25, 0.75):
+        return "interquartile range across peers"
+    if (lo, hi) == (0.0, 1.0):
+        return "range across peers"
+    return f"{100 * lo:g}-{100 * hi:g} % range across peers"
+
+
+def launch_years(panel_df: pd.DataFrame, threshold: float = 1.0) -> pd.Series:
+    """Each country's launch year (first year at or above ``threshold`` per 100, as
+    :func:`helpers.panel.country_series`), indexed by ``iso3``; countries that never reach it are absent."""
+    out = {}
+    for c in sorted(panel_df["iso3"].dropna().unique()):
+        first, _t, _y = P.country_series(panel_df, c, threshold)
+        if first is not None:
+            out[str(c)] = int(first)
+    return pd.Series(out, dtype="int64", name="launch_year")
+
+
+def same_era(
+    launch: Mapping[str, int] | pd.Series, iso3: str, candidates: Sequence[str], years: int
+) -> list[str]:
+    """The ``candidates`` whose launch year lies within ``years`` of ``iso3``'s (both ends included), in
+    the order given; ``iso3`` itself and candidates without a launch year are left out.
+
+    The rule of the same-era counterfactual: peers whose mobile penetration first crossed the threshold
+    within +-``years`` of the focal country's launch, so that they diffused with handsets, prices and
+    network technology of the same period. Raises :class:`KeyError` if ``iso3`` has no launch year.
+    """
+    launch = pd.Series(launch) if not isinstance(launch, pd.Series) else launch
+    if iso3 not in launch.index:
+        raise KeyError(f"{iso3} has no launch year (never reaches the threshold)")
+    if int(years) < 0:
+        raise ValueError(f"years must be >= 0, got {years}")
+    me = int(launch[iso3])
+    return [
+        c for c in dict.fromkeys(candidates)
+        if c != iso3 and c in launch.index and abs(int(launch[c]) - me) <= int(years)
+    ]  # fmt: skip
+
+
+def peer_values(
+    fits: pd.DataFrame,
+    panel_df: pd.DataFrame,
+    peers: Sequence[str],
+    years_after_launch: int,
+    model: str = "logistic",
+    threshold: float = 1.0,
+) -> pd.DataFrame:
+    """Each peer's fitted ``model`` curve ``years_after_launch`` years after its own launch: ``iso3,
+    launch_year, value, last_observed_year, observed`` (``observed``: True when that year lies within the
+    peer's own data, False when the curve extrapolates). Peers without a usable fit are skipped (as in
+    :func:`helpers.panel.counterfactual`)."""
+    src = fits[(fits["model"] == model) & usable(fits)] if model != "best" else (
+        best_rows(fits).assign(model=lambda d: d["best_model"]).pipe(lambda d: d[usable(d)])
+    )  # fmt: skip
+    rows = []
+    for p in peers:
+        r = src[src["iso3"] == p]
+        first, t, _y = P.country_series(panel_df, p, threshold)
+        if r.empty or first is None:
+            continue
+        r = r.iloc[0]
+        m = MODELS[str(r["model"])]
+        theta = [float(r[f"p_{n}"]) for n in m.param_names]
+        value = float(m.f(np.array([float(years_after_launch)]), *theta)[0])
+        rows.append({"iso3": p, "launch_year": int(first), "value": value, "last_observed_year": int(first + t[-1]),
+                     "observed": bool(years_after_launch <= t[-1])})  # fmt: skip
+    return pd.DataFrame(rows, columns=["iso3", "launch_year", "value", "last_observed_year", "observed"])
+
+
+def era_sensitivity(
+    fits: pd.DataFrame,
+    panel_df: pd.DataFrame,
+    iso3: str,
+    pools: Mapping[str, Sequence[str]],
+    windows: Sequence[int],
+    horizon_year: int,
+    model: str = "logistic",
+    threshold: float = 1.0,
+) -> pd.DataFrame:
+    """The same-era counterfactual at ``horizon_year`` for every candidate ``pool`` (e.g. the named peers,
+    every country) and every window (+-years around ``iso3``'s launch).
+
+    Columns ``pool, window, n_peers, peers, median, min, p25, p75, max``: the median and spread across the
+    peers' fitted curves ``horizon_year - launch`` years after their own launch. Windows with no usable
+    peer get ``n_peers = 0`` and NaN values.
+    """
+    launch = launch_years(panel_df, threshold)
+    h = int(horizon_year) - int(launch[iso3])
+    rows = []
+    for pool, cands in pools.items():
+        for w in windows:
+            peers = same_era(launch, iso3, cands, int(w))
+            pv = peer_values(fits, panel_df, peers, h, model, threshold)
+            v = pv["value"].to_numpy(dtype=float)
+            q = np.quantile(v, [0.0, 0.25, 0.5, 0.75, 1.0]) if v.size else np.full(5, np.nan)
+            rows.append({"pool": pool, "window": int(w), "n_peers": int(v.size), "peers": ",".join(pv["iso3"]),
+                         "median": q[2], "min": q[0], "p25": q[1], "p75": q[3], "max": q[4]})  # fmt: skip
+    return pd.DataFrame(
+        rows, columns=["pool", "window", "n_peers", "peers", "median", "min", "p25", "p75", "max"]
+    )
 
 
 def peer_paths(
@@ -549,7 +823,7 @@ def counterfactual_numbers(
         "median": float(last["median"]),
         "lo": float(last["lo"]),
         "hi": float(last["hi"]),
-        "band": "interquartile range across peers",
+        "band": str(cf.attrs.get("band", "interquartile range across peers")),
         "n_peers": int(last["n_peers"]),
         "peers": peers,
         "excluded": list(cf.attrs.get("excluded", [])),
@@ -574,8 +848,8 @@ def counterfactual_numbers(
     out["sentence"] = (
         f"Had {name} followed the median of its {out['n_peers']} peers ({peer_txt}; {model} curves) from its "
         f"launch in {out['launch_year']}, it would have reached {out['median']:.0f} mobile subscriptions per "
-        f"100 people by {out['horizon_year']} (interquartile range across peers {out['lo']:.0f}-"
-        f"{out['hi']:.0f}{loo_txt}).{obs_txt}"
+        f"100 people by {out['horizon_year']} ({out['band']} {out['lo']:.0f}-"
+        f"{out['hi']:.0f}{loo_txt}).{obs_txt} This describes the peers' paths, not what caused {name}'s."
     )
     return out
 
@@ -764,23 +1038,34 @@ def fig_counterfactual(
     peer_curves: pd.DataFrame | None = None,
     alt: pd.DataFrame | None = None,
     name: str = "North Korea",
+    alt_label: str | None = None,
 ) -> plt.Figure:
     """Observed per-100 series of ``iso3`` against the median-peer path (``cf`` from
-    :func:`helpers.panel.counterfactual`) with its interquartile band; ``peer_curves`` (``iso3, year, value``)
-    drawn thin, ``alt`` (another counterfactual, e.g. best-AICc curves) dashed."""
+    :func:`helpers.panel.counterfactual`) with its band; ``peer_curves`` (``iso3, year, value``)
+    drawn thin, ``alt`` (another counterfactual, e.g. the same-era peers; legend ``alt_label``) dashed, its
+    horizon value and band annotated."""
     fig, ax = plt.subplots(figsize=(8, 4.8))
     if peer_curves is not None:
         for _, g in peer_curves.groupby("iso3"):
             ax.plot(g["year"], g["value"], color=GREY, lw=0.7)
     ax.fill_between(
-        cf["year"], cf["lo"], cf["hi"], color=PEER_COLOR, alpha=0.2, lw=0, label="peer interquartile range"
+        cf["year"],
+        cf["lo"],
+        cf["hi"],
+        color=PEER_COLOR,
+        alpha=0.2,
+        lw=0,
+        label=f"peer {cf.attrs.get('band', 'interquartile range across peers').replace(' across peers', '')}",
     )
     ax.plot(
         cf["year"], cf["median"], color=PEER_COLOR, lw=2, label=f"median peer ({cf.attrs.get('model', '')})"
     )
     if alt is not None:
-        ax.plot(alt["year"], alt["median"], "--", color=PEER_COLOR, lw=1.2,
-                label=f"median peer ({alt.attrs.get('model', '')})")  # fmt: skip
+        ax.plot(alt["year"], alt["median"], "--", color="k", lw=1.4,
+                label=alt_label or f"median peer ({alt.attrs.get('model', '')})")  # fmt: skip
+        end = alt.iloc[-1]
+        ax.annotate(f"{end['median']:.0f} [{end['lo']:.0f}-{end['hi']:.0f}]", (end["year"], end["median"]),
+                    xytext=(4, -10), textcoords="offset points", fontsize=8, color="k", va="center")  # fmt: skip
     s = panel_df[(panel_df["iso3"] == iso3) & (panel_df["year"] >= cf["year"].min() - 2)]
     ax.plot(s["year"], s["per100"], "o-", color=FOCAL_COLOR, lw=2, ms=4, label=f"{name} (observed)")
     last = cf.iloc[-1]
@@ -821,3 +1106,95 @@ def display_comparison(comparison: pd.DataFrame) -> pd.DataFrame:
             "flags": c["flags"],
         }
     )
+
+
+# ------------------------------------------------------------------------------------------------ contract
+def point_percentiles(rank: pd.DataFrame, reference: str = "all") -> dict[str, dict[str, PointPercentile]]:
+    """Rows of :func:`rank_summary` for one ``reference`` set as model -> metric -> :class:`PointPercentile`."""
+    out: dict[str, dict[str, PointPercentile]] = {}
+    for _, r in rank[rank["reference"] == reference].iterrows():
+        out.setdefault(str(r["model"]), {})[str(r["metric"])] = PointPercentile(
+            value=float(r["value"]), lo=float(r["lo"]), hi=float(r["hi"]), percentile=float(r["percentile"]),
+            n_countries=int(r["n_countries"]), median=float(r["median"]),
+        )  # fmt: skip
+    return out
+
+
+def interval_percentiles(table: pd.DataFrame) -> dict[str, dict[str, PercentileInterval]]:
+    """Rows of :func:`percentile_intervals` as model -> metric -> :class:`PercentileInterval`."""
+    out: dict[str, dict[str, PercentileInterval]] = {}
+    for _, r in table.iterrows():
+        out.setdefault(str(r["model"]), {})[str(r["metric"])] = PercentileInterval(
+            value=float(r["value"]), lo=float(r["lo"]), hi=float(r["hi"]), percentile=float(r["percentile"]),
+            percentile_lo=float(r["percentile_lo"]), percentile_hi=float(r["percentile_hi"]),
+            level=float(r["level"]), n_countries=int(r["n_countries"]), n_uncertain=int(r["n_uncertain"]),
+            n_draws=int(r["n_draws"]),
+        )  # fmt: skip
+    return out
+
+
+def counterfactual_contract(
+    nums: Mapping[str, Any], rule: str, values: pd.DataFrame | None = None
+) -> Counterfactual:
+    """A :func:`counterfactual_numbers` dict as a typed :class:`Counterfactual` (``rule``: how the peers were
+    chosen, in words; ``values``: :func:`peer_values` at the horizon, giving ``peer_values`` and
+    ``extrapolated``)."""
+    values = values if values is not None else pd.DataFrame(columns=["iso3", "value", "observed"])
+
+    def opt(k: str) -> float | None:
+        v = nums.get(k)
+        return None if v is None or not np.isfinite(float(v)) else float(v)
+
+    return Counterfactual(
+        model=str(nums["model"]), rule=rule, launch_year=int(nums["launch_year"]),
+        horizon_year=int(nums["horizon_year"]), median=float(nums["median"]), lo=float(nums["lo"]),
+        hi=float(nums["hi"]), band=str(nums["band"]), n_peers=int(nums["n_peers"]),
+        peers=[str(p) for p in nums["peers"]],
+        peer_values={str(r.iso3): float(r.value) for r in values.itertuples()},
+        extrapolated=[str(r.iso3) for r in values.itertuples() if not bool(r.observed)],
+        excluded=[str(p) for p in nums.get("excluded", [])],
+        not_s_shaped=[str(p) for p in nums.get("not_s_shaped", [])],
+        last_observed_year=None if nums.get("last_observed_year") is None else int(nums["last_observed_year"]),
+        last_observed_per100=opt("last_observed_per100"), median_at_last_observed=opt("median_at_last_observed"),
+        loo_min=opt("loo_min"), loo_max=opt("loo_max"), sentence=str(nums["sentence"]),
+    )  # fmt: skip
+
+
+def percentile_interval_sentence(
+    pi: PercentileInterval, model: str, metric: str = "ceiling", name: str = "North Korea"
+) -> str:
+    """The focal country's ceiling (or speed) percentile with its interval, in words, without over-claiming:
+    ``"... lower than that of 94-99.5 % of the 209 countries ..."``."""
+    pct = f"{100 * pi.level:.0f} %"
+    if metric == "ceiling":
+        share = f"{100 - pi.percentile_hi:.0f}-{100 - pi.percentile_lo:.1f} %"
+        what = (
+            f"{name}'s ceiling ({pi.value:.0f} per 100, {pct} interval {pi.lo:.0f}-{pi.hi:.0f}) is lower than "
+            f"that of {share} of the {pi.n_countries} countries with a usable fit (point estimates: "
+            f"{100 - pi.percentile:.0f} %)"
+        )
+    else:
+        share = f"{pi.percentile_lo:.0f}-{pi.percentile_hi:.0f} %"
+        what = (
+            f"{name}'s rise from 10 % to 90 % of its ceiling ({pi.value:.0f} years, {pct} interval "
+            f"{pi.lo:.0f}-{pi.hi:.0f}) is slower than that of {share} of the {pi.n_countries} countries "
+            f"(point estimates: {pi.percentile:.0f} %)"
+        )
+    return (
+        f"Under the {model} curve, {what}. The range is the {pct} interval of the percentile over {name}'s "
+        f"{pi.n_draws} bootstrap draws, each ranked against the other countries; the {pi.n_uncertain} countries "
+        f"whose own interval overlaps {name}'s enter with their own draws."
+    )
+
+
+def era_rows(sens: pd.DataFrame) -> list[EraRow]:
+    """Rows of :func:`era_sensitivity` as typed :class:`EraRow` (values ``None`` where no peer qualifies)."""
+
+    def v(x: float) -> float | None:
+        return float(x) if np.isfinite(float(x)) else None
+
+    return [
+        EraRow(pool=str(r.pool), window=int(r.window), n_peers=int(r.n_peers),
+               peers=[x for x in str(r.peers).split(",") if x], median=v(r.median), min=v(r.min), max=v(r.max))
+        for r in sens.itertuples()
+    ]  # fmt: skip

@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from helpers import config, nist
+from helpers.contracts_peers import PeerSummary, PercentileInterval
 
 KEY_PACKAGES = (
     "numpy", "pandas", "scipy", "matplotlib", "seaborn", "pandera", "papermill", "nbconvert",
@@ -1293,112 +1294,222 @@ def _share_text(pct: float) -> str:
     return f"{pct:.0f}"
 
 
-def peers_paragraphs(summary: Mapping[str, Any], comparison: pd.DataFrame, p: Provenance,
+def load_peer_summary(summary: PeerSummary | Mapping[str, Any], file: str = PEER_FILE) -> PeerSummary:
+    """``summary`` as a validated :class:`~helpers.contracts_peers.PeerSummary` (a parsed JSON mapping is
+    checked against the contract; errors name ``file`` and the field)."""
+    return summary if isinstance(summary, PeerSummary) else PeerSummary.from_dict(summary, source=file)
+
+
+def _share_range(pi: PercentileInterval, metric: str) -> str:
+    """``"94–99.5"``: share of countries above (ceiling) or below (speed) the focal country, over its interval.
+
+    The end near 100 gets one decimal when it would otherwise round to 100."""
+    if metric == "ceiling":
+        lo, hi = 100 - pi.percentile_hi, 100 - pi.percentile_lo
+    else:
+        lo, hi = pi.percentile_lo, pi.percentile_hi
+    hi_t = f"{hi:.0f}" if round(hi) < 100 or hi >= 100 else f"{hi:.1f}"
+    return f"{lo:.0f}–{hi_t}"
+
+
+def peers_paragraphs(summary: PeerSummary | Mapping[str, Any], comparison: pd.DataFrame, p: Provenance,
                      file: str = PEER_FILE) -> str:  # fmt: skip
-    """North Korea against every country and its peers, and the counterfactual, every number registered."""
+    """North Korea against every country and its peers, and the counterfactuals, every number registered.
+
+    The percentiles are quoted as intervals (the focal country's bootstrap draws ranked against the other
+    countries, :func:`helpers.peers_report.percentile_intervals`); the headline counterfactual uses the
+    same-era peers and says it describes peers, not a cause.
+    """
+    s = load_peer_summary(summary, file)
     o = f"step 03: {file}"
-    model = str(dig(summary, "params.comparison_model", "logistic"))
-    name = str(dig(summary, "focal_name", "North Korea"))
-    base = f"focal_percentiles.all.{model}"
+    model = s.comparison_model
+    name = s.focal_name
+    pc = s.percentiles[model]["ceiling"]
+    ps = s.percentiles[model]["speed"]
+    ints = s.percentile_intervals[model]
+    base, ibase = f"percentiles.{model}", f"percentile_intervals.{model}"
 
-    def n(path: str, fmt: str, label: str) -> str:
-        v = dig(summary, path)
-        if not _finite(v):
-            raise ValueError(f"{file}: {path} is missing")
-        return p.num(float(v), fmt, label=label, origin=o, detail=path)
+    def n(value: float, path: str, fmt: str, label: str) -> str:
+        return p.num(float(value), fmt, label=label, origin=o, detail=path)
 
-    def interval(path: str, fmt: str, label: str) -> str:
-        lo, hi = dig(summary, f"{path}.lo"), dig(summary, f"{path}.hi")
+    def rng(lo: float, hi: float, path: str, fmt: str, label: str) -> str:
         return p.text(
             f"{fmt.format(lo)}–{fmt.format(hi)}", label=label, origin=o, detail=f"{path}.lo, {path}.hi"
         )
 
-    ceil_pct = float(dig(summary, f"{base}.ceiling.percentile"))
-    speed_pct = float(dig(summary, f"{base}.speed.percentile"))
-    higher = p.num(100 - ceil_pct, "{:.0f}", label=f"countries with a higher {model} ceiling (%)", origin=o,
-                   detail=f"100 − {base}.ceiling.percentile")  # fmt: skip
-    faster = p.num(speed_pct, "{:.0f}", label=f"countries faster than {name} (%)", origin=o,
-                   detail=f"{base}.speed.percentile (share with a shorter 10–90% time)")  # fmt: skip
+    ic = ints["ceiling"]
+    share_c = p.text(_share_range(ic, "ceiling"), label=f"countries with a higher {model} ceiling (%), interval",
+                     origin=o, detail=f"100 − {ibase}.ceiling.percentile_hi, 100 − {ibase}.ceiling.percentile_lo")  # fmt: skip
+    point_c = p.num(100 - pc.percentile, "{:.0f}", label=f"countries with a higher {model} ceiling (%), point estimates",
+                    origin=o, detail=f"100 − {base}.ceiling.percentile")  # fmt: skip
     txt = (
         f"Step 03 fits the same curves to ITU's subscriptions per 100 people of each of the "
-        f"{n('panel.n_countries', '{:.0f}', 'countries in the ITU panel')} countries in the panel, {name} "
-        f"included (for {name}, ITU's series, not the figures from the documents). Under the {model_name(model)} "
-        f"curve, {name}'s ceiling is {n(f'{base}.ceiling.value', '{:.0f}', f'{name} {model} ceiling per 100')} "
-        f"subscriptions per 100 people ({100 * 0.95:.0f}% interval "
-        f"{interval(f'{base}.ceiling', '{:.0f}', f'{name} {model} ceiling per 100, interval')}); "
-        f"{higher}% of the {n(f'{base}.ceiling.n_countries', '{:.0f}', 'countries with a usable fit')} countries "
-        f"with a usable fit have a higher ceiling, and their median is "
-        f"{n(f'{base}.ceiling.median', '{:.0f}', f'median {model} ceiling per 100')}. "
+        f"{n(s.panel.n_countries, 'panel.n_countries', '{:.0f}', 'countries in the ITU panel')} countries in the "
+        f"panel, {name} included (for {name}, ITU's series, not the figures from the documents). Under the "
+        f"{model_name(model)} curve, {name}'s ceiling is "
+        f"{n(pc.value, f'{base}.ceiling.value', '{:.0f}', f'{name} {model} ceiling per 100')} subscriptions per "
+        f"100 people (95% interval {rng(pc.lo, pc.hi, f'{base}.ceiling', '{:.0f}', f'{name} {model} ceiling per 100, interval')}), "
+        f"against a median of {n(pc.median, f'{base}.ceiling.median', '{:.0f}', f'median {model} ceiling per 100')} "
+        f"among the {n(pc.n_countries, f'{base}.ceiling.n_countries', '{:.0f}', 'countries with a usable fit')} "
+        f"countries with a usable fit. Counting the uncertainty of the fits, {name}'s ceiling is lower than that "
+        f"of {share_c}% of these countries (the {100 * ic.level:.0f}% interval of its percentile over "
+        f"{n(ic.n_draws, f'{ibase}.ceiling.n_draws', '{:.0f}', 'bootstrap draws of the focal ceiling')} "
+        f"bootstrap draws of its ceiling, each ranked against the other countries; the "
+        f"{n(ic.n_uncertain, f'{ibase}.ceiling.n_uncertain', '{:.0f}', 'countries entering with their own draws')} "
+        f"countries whose own interval overlaps enter with their own draws; residual-bootstrap intervals tend "
+        f"to be too narrow, so this range is a lower bound on the uncertainty); at the point estimates alone, "
+        f"{point_c}%. "
+    )
+    best = s.fits.focal_best_model
+    if best != model and best in s.percentile_intervals and "ceiling" in s.percentile_intervals[best]:
+        ib = s.percentile_intervals[best]["ceiling"]
+        share_b = p.text(_share_range(ib, "ceiling"), label=f"countries with a higher {best} ceiling (%), interval",
+                         origin=o, detail=f"100 − percentile_intervals.{best}.ceiling.percentile_hi, 100 − …percentile_lo")  # fmt: skip
+        txt += (
+            f"Under the {model_name(best)} curve, which fits {name}'s series best, the ceiling is less well "
+            f"determined (95% interval "
+            f"{rng(ib.lo, ib.hi, f'percentile_intervals.{best}.ceiling', '{:.0f}', f'{name} {best} ceiling per 100, interval')}) "
+            f"and the share is {share_b}%: the ceiling is low under either curve, but how low relative to other "
+            f"countries depends on its poorly constrained upper end. "
+        )
+    txt += (
         f"{name}'s fitted curve takes "
-        f"{n(f'{base}.speed.value', '{:.0f}', f'{name} years from 10% to 90% of ceiling')} years "
-        f"(interval {interval(f'{base}.speed', '{:.0f}', f'{name} years from 10% to 90%, interval')}) to rise "
-        f"from 10% to 90% of its ceiling, against a median of "
-        f"{n(f'{base}.speed.median', '{:.0f}', 'median years from 10% to 90% of ceiling')}: {faster}% of "
-        f"countries were faster. "
+        f"{n(ps.value, f'{base}.speed.value', '{:.0f}', f'{name} years from 10% to 90% of ceiling')} years "
+        f"(interval {rng(ps.lo, ps.hi, f'{base}.speed', '{:.0f}', f'{name} years from 10% to 90%, interval')}) to "
+        f"rise from 10% to 90% of its ceiling, against a median of "
+        f"{n(ps.median, f'{base}.speed.median', '{:.0f}', 'median years from 10% to 90% of ceiling')}"
     )
-    pct_all = [
-        float(v["ceiling"]["percentile"])
-        for v in (dig(summary, "focal_percentiles.all", {}) or {}).values()
-        if _finite(dig(v, "ceiling.percentile"))
-    ]
-    if pct_all:
-        lo = p.num(100 - max(pct_all), "{:.0f}", label="countries with a higher ceiling, lowest over models (%)",
-                   origin=o, detail="100 − max over models of focal_percentiles.all.*.ceiling.percentile")  # fmt: skip
-        robust = 100 - max(pct_all) >= 90
-        txt += f"Whichever curve is used, at least {lo}% of countries have a higher ceiling than {name}" + (
-            ": the low ceiling does not depend on the choice of curve.\n\n" if robust else ".\n\n"
-        )
-    c = "counterfactual"
-    peers = comparison[comparison["role"] == "peer"]
-    names = ", ".join(esc(x) for x in peers.sort_values("name")["name"])
-    n_peers = n(f"{c}.n_peers", "{:.0f}", "peers in the counterfactual")
-    txt += (
-        f"**Counterfactual.** Had {name} followed the median path of its {n_peers} peers ({names}) from its own "
-        f"launch in {int(dig(summary, f'{c}.launch_year'))}, it would have "
-        f"{n(f'{c}.median', '{:.0f}', 'counterfactual per 100 at the horizon')} subscriptions per 100 people in "
-        f"{int(dig(summary, f'{c}.horizon_year'))} (interquartile range across peers "
-        f"{interval(c, '{:.0f}', 'counterfactual per 100, interquartile range')}"
+    if "speed" in ints:
+        share_s = p.text(_share_range(ints["speed"], "speed"), label=f"countries faster than {name} (%), interval",
+                         origin=o, detail=f"{ibase}.speed.percentile_lo, {ibase}.speed.percentile_hi")  # fmt: skip
+        txt += f": {share_s}% of countries rose faster (same construction).\n\n"
+    else:
+        faster = n(ps.percentile, f"{base}.speed.percentile", "{:.0f}", f"countries faster than {name} (%)")
+        txt += f": {faster}% of countries rose faster at the point estimates.\n\n"
+    return txt + _counterfactual_paragraph(s, comparison, p, file)
+
+
+def _counterfactual_paragraph(s: PeerSummary, comparison: pd.DataFrame, p: Provenance, file: str) -> str:
+    o = f"step 03: {file}"
+    name = s.focal_name
+    era, c_all = s.counterfactual_same_era, s.counterfactual
+    ce, ca = "counterfactual_same_era", "counterfactual"
+
+    def n(value: float, path: str, fmt: str, label: str) -> str:
+        return p.num(float(value), fmt, label=label, origin=o, detail=path)
+
+    names = dict(zip(comparison["iso3"], comparison["name"], strict=False)) if "iso3" in comparison else {}
+    era_list = ", ".join(
+        f"{esc(str(names.get(c, c)))} ({s.same_era.peer_launch_years.get(c, '?')})" for c in era.peers
     )
-    if _finite(dig(summary, f"{c}.loo_min")):
-        loo = p.text(
-            f"{dig(summary, f'{c}.loo_min'):.0f}–{dig(summary, f'{c}.loo_max'):.0f}",
-            label="counterfactual per 100, leaving out one peer",
+    w = s.same_era.window_years
+    txt = (
+        f"**Counterfactual: a description of peers, not a cause.** Of the "
+        f"{n(len(s.same_era.peer_launch_years), 'number of same_era.peer_launch_years', '{:.0f}', 'named peers')} named peers, "
+        f"{n(era.n_peers, f'{ce}.n_peers', '{:.0f}', 'same-era peers')} first reached 1 subscription per 100 people "
+        f"within {w} years of {name}'s launch in {s.same_era.focal_launch_year} ({era_list}). Had {name} followed "
+        f"the median path of these same-era peers from its launch, it would have "
+        f"{n(era.median, f'{ce}.median', '{:.0f}', 'same-era counterfactual per 100 at the horizon')} subscriptions "
+        f"per 100 people in {era.horizon_year} ({era.band} "
+        + p.text(
+            f"{era.lo:.0f}–{era.hi:.0f}",
+            label="same-era counterfactual per 100, range across peers",
             origin=o,
-            detail=f"{c}.loo_min, {c}.loo_max",
+            detail=f"{ce}.lo, {ce}.hi",
+        )  # fmt: skip
+    )
+    if era.loo_min is not None and era.loo_max is not None:
+        txt += "; leaving out any one of them moves the median within " + p.text(
+            f"{era.loo_min:.0f}–{era.loo_max:.0f}", label="same-era counterfactual, leaving out one peer", origin=o,
+            detail=f"{ce}.loo_min, {ce}.loo_max",
+        )  # fmt: skip
+    txt += ")"
+    if era.extrapolated:
+        k = len(era.extrapolated)
+        txt += (
+            f"; for {n(k, f'number of {ce}.extrapolated', '{:.0f}', 'same-era peers extrapolated to the horizon')} of the "
+            f"{era.n_peers} peers that year lies beyond their own data, so their value extends their fitted curve"
         )
-        txt += f"; leaving out any one peer moves it within {loo}"
+    if era.last_observed_year is not None and era.median_at_last_observed is not None:
+        txt += (
+            f"; in {era.last_observed_year}, {name}'s last year in ITU's series, that path stood at "
+            f"{n(era.median_at_last_observed, f'{ce}.median_at_last_observed', '{:.0f}', 'same-era path per 100 in the last observed year')} "
+            f"per 100 against the "
+            f"{n(era.last_observed_per100, f'{ce}.last_observed_per100', '{:.0f}', f'{name} per 100, last observed year')} "
+            f"observed"
+        )
+    sens = [
+        r
+        for r in s.same_era.sensitivity
+        if r.pool == s.same_era.pool and r.window != w and r.median is not None
+    ]
+    if sens:
+        parts = ", ".join(
+            f"±{r.window} years: " + p.num(r.median, "{:.0f}", label=f"same-era counterfactual, window ±{r.window}",
+                                            origin=o, detail=f"same_era.sensitivity (window {r.window}).median")
+            + f" ({r.n_peers} peer{'' if r.n_peers == 1 else 's'})"
+            for r in sens
+        )  # fmt: skip
+        txt += f". With other windows the median is {parts}"
+    wide = [
+        r
+        for r in s.same_era.sensitivity
+        if r.pool != s.same_era.pool and r.window == w and r.median is not None
+    ]
+    for r in wide:
+        txt += (
+            f"; taking {r.pool} in the panel launched in the same window instead ("
+            + p.num(r.n_peers, "{:.0f}", label=f"countries launched within ±{w} years ({r.pool})", origin=o,
+                    detail=f"same_era.sensitivity ({r.pool}, window {w}).n_peers")
+            + " countries), "
+            + p.num(r.median, "{:.0f}", label=f"same-era counterfactual, {r.pool}", origin=o,
+                    detail=f"same_era.sensitivity ({r.pool}, window {w}).median")
+        )  # fmt: skip
     txt += (
-        f"). In {int(dig(summary, f'{c}.last_observed_year'))}, the median peer path stood at "
-        f"{n(f'{c}.median_at_last_observed', '{:.0f}', 'median peer path per 100 in the last observed year')} "
-        f"per 100, against the {n(f'{c}.last_observed_per100', '{:.0f}', f'{name} per 100, last observed year')} "
-        f"observed."
+        f". Taking all {n(c_all.n_peers, f'{ca}.n_peers', '{:.0f}', 'peers in the all-peer counterfactual')} named "
+        f"peers whatever their launch year, which mixes 1990s and 2000s diffusion, gives "
+        f"{n(c_all.median, f'{ca}.median', '{:.0f}', 'all-peer counterfactual per 100 at the horizon')} (interquartile "
+        f"range "
+        + p.text(
+            f"{c_all.lo:.0f}–{c_all.hi:.0f}",
+            label="all-peer counterfactual, interquartile range",
+            origin=o,
+            detail=f"{ca}.lo, {ca}.hi",
+        )  # fmt: skip
+        + f"). These paths describe what the peers did; the peers differ from {name} in income, geography and "
+        f"policy, so the gap is not an estimate of what any one cause cost {name}."
     )
     return txt
 
 
-def abstract_peers(summary: Mapping[str, Any], p: Provenance, file: str = PEER_FILE) -> str:
+def abstract_peers(summary: PeerSummary | Mapping[str, Any], p: Provenance, file: str = PEER_FILE) -> str:
     """One abstract paragraph on the peer comparison (same registered numbers as :func:`peers_paragraphs`)."""
+    s = load_peer_summary(summary, file)
     o = f"step 03: {file}"
-    model = str(dig(summary, "params.comparison_model", "logistic"))
-    name = str(dig(summary, "focal_name", "North Korea"))
-    base = f"focal_percentiles.all.{model}"
-    c = "counterfactual"
-
-    def n(path: str, fmt: str, label: str) -> str:
-        return p.num(float(dig(summary, path)), fmt, label=label, origin=o, detail=path)
-
-    n_countries = n(f"{base}.ceiling.n_countries", "{:.0f}", "countries with a usable fit")
-    ceiling = n(f"{base}.ceiling.value", "{:.0f}", f"{name} {model} ceiling per 100")
-    higher = p.num(100 - float(dig(summary, f"{base}.ceiling.percentile")), "{:.0f}",
-                   label=f"countries with a higher {model} ceiling (%)", origin=o,
-                   detail=f"100 − {base}.ceiling.percentile")  # fmt: skip
-    n_peers = n(f"{c}.n_peers", "{:.0f}", "peers in the counterfactual")
-    median = n(f"{c}.median", "{:.0f}", "counterfactual per 100 at the horizon")
+    model = s.comparison_model
+    name = s.focal_name
+    pc = s.percentiles[model]["ceiling"]
+    ic = s.percentile_intervals[model]["ceiling"]
+    era = s.counterfactual_same_era
+    base, ibase = f"percentiles.{model}", f"percentile_intervals.{model}"
+    n_countries = p.num(pc.n_countries, "{:.0f}", label="countries with a usable fit", origin=o,
+                        detail=f"{base}.ceiling.n_countries")  # fmt: skip
+    ceiling = p.num(
+        pc.value, "{:.0f}", label=f"{name} {model} ceiling per 100", origin=o, detail=f"{base}.ceiling.value"
+    )
+    share = p.text(_share_range(ic, "ceiling"), label=f"countries with a higher {model} ceiling (%), interval",
+                   origin=o, detail=f"100 − {ibase}.ceiling.percentile_hi, 100 − {ibase}.ceiling.percentile_lo")  # fmt: skip
+    n_peers = p.num(
+        era.n_peers, "{:.0f}", label="same-era peers", origin=o, detail="counterfactual_same_era.n_peers"
+    )
+    median = p.num(era.median, "{:.0f}", label="same-era counterfactual per 100 at the horizon", origin=o,
+                   detail="counterfactual_same_era.median")  # fmt: skip
     return (
         f"Compared with the {n_countries} countries whose ITU series a growth curve fits, {name}'s ceiling on "
-        f"ITU's own series ({ceiling} per 100 people) is lower than that of {higher}% of them. Had it followed "
-        f"the median path of its {n_peers} usual peers, it would have about {median} subscriptions per 100 "
-        f"people in {int(dig(summary, f'{c}.horizon_year'))}."
+        f"ITU's own series ({ceiling} per 100 people) is lower than that of {share}% of them once the uncertainty "
+        f"of the fits is counted. The median path of the {n_peers} named peers that launched in the same era "
+        f"(within {s.same_era.window_years} years) would have reached about {median} subscriptions per 100 people "
+        f"by {era.horizon_year}; this describes those peers, not what held {name} back."
     )
 
 
