@@ -125,8 +125,8 @@ lint: $(VENV_OK) ## Lint and format-check the code with ruff
 	$(VENV)/bin/ruff format --check src tests tools benchmarks
 
 .PHONY: bench
-bench: $(VENV_OK) ## Run the benchmarks; print figures and write reports/bench.json
-	$(VPY) benchmarks/run.py --out reports/bench.json
+bench: $(VENV_OK) ## Benchmarks -> reports/bench.json (BENCH=quick: skip the clone/build/test-suite parts; BENCH_SKIP=tests,scripts)
+	$(VPY) benchmarks/run.py --out reports/bench.json $(if $(filter quick,$(BENCH)),--mode quick) $(if $(BENCH_SKIP),--skip $(BENCH_SKIP))
 
 .PHONY: lab
 lab: $(VENV_OK) ## Open JupyterLab on localhost with the project kernel (extra options: LAB_ARGS=...)
