@@ -19,7 +19,7 @@ def root() -> Path:
 
 
 def run(
-    cmd: list[str], cwd: Path, env: dict[str, str] | None = None, timeout: float = 600
+    cmd: list[str], cwd: Path, env: dict[str, str] | None = None, timeout: float = 3600
 ) -> subprocess.CompletedProcess:
     """Run a command, capturing text output; the venv's bin comes first on PATH."""
     full_env = {**os.environ, "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}", **(env or {})}

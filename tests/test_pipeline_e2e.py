@@ -40,7 +40,7 @@ E2E_ENV = {"NKT_PARAM_OVERRIDES": "{n_bootstrap: 40}"}
 
 
 def _make(copy: Path, *args: str) -> object:
-    return run(["make", *args], cwd=copy, env={**E2E_ENV, "NKT_ROOT": str(copy)}, timeout=900)
+    return run(["make", *args], cwd=copy, env={**E2E_ENV, "NKT_ROOT": str(copy)}, timeout=3600)
 
 
 def _digest(paths: list[Path]) -> dict[str, str]:
@@ -74,7 +74,7 @@ def builds(tmp_path_factory) -> tuple[Path, Path]:
         ["make", "pipeline"], cwd=second, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
     res = _make(first, "report")
-    out, _ = other.communicate(timeout=900)
+    out, _ = other.communicate(timeout=3600)
     assert res.returncode == 0, res.stdout + res.stderr
     assert other.returncode == 0, out
     return first, second
