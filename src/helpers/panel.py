@@ -21,18 +21,20 @@ Quantities reported for every model, so that models are comparable:
 
 Solver
 ------
-Point fits and bootstrap refits are solved by :func:`lm_batch`, a vectorised projected Levenberg-Marquardt
-over a batch of independent problems: residuals ``(B, n)``, transposed Jacobians ``(B, k, n)`` (analytic;
-fused kernels checked against :data:`helpers.growth.MODELS` in the tests), ``J'J``, ``J'r`` and ``r'r`` from
-one batched product, ``B`` damped ``k x k`` systems solved by :func:`numpy.linalg.solve` per iteration,
-Marquardt scaling ``lambda * diag(J'J)`` with Nielsen's damping update, per-problem acceptance and
-convergence masks (finished problems leave the working arrays). Bounds are handled by projection:
-parameters on a bound whose gradient points outwards are frozen for that iteration and the step is
-clipped to the box. Richards is solved with its inflection time in place of ``t0``
-(:data:`SOLVER_MODELS`). The point fit is multi-start: a grid over the nonlinear parameters with the scale
-(``K``/``m``) profiled out linearly, the ``n_starts`` best distinct grid points solved as one batch, the
-lowest RSS kept. Countries with the same number of points are batched together (per model), so the
-slow-converging tail of one country's resamples shares its per-iteration overhead with the others'.
+Point fits and bootstrap refits are solved by :func:`lm_batch`, which calls the one batched solver of the
+project, :func:`helpers.models.solver.lm` (projected Levenberg-Marquardt over a batch of independent
+problems: per-problem damping -- Marquardt scaling ``lambda * diag(J'J)``, Nielsen's update --, acceptance
+and convergence masks, finished problems leave the working arrays; ``J'J``, ``J'r``, ``r'r`` from one
+batched product per block of :data:`BLOCK` rows, damped ``k x k`` systems by a vectorised Cholesky), with
+the registry's fused kernels (:mod:`helpers.models.registry`, checked against the generic ones in the
+tests). Bounds are handled by projection: parameters on a bound whose gradient points outwards are frozen
+for that iteration and the step is clipped to the box. Richards is solved with its inflection time in
+place of ``t0`` (:data:`SOLVER_MODELS`). The point fit is multi-start: the registry's coarse start grid
+over the nonlinear parameters with the scale (``K``/``m``) profiled out linearly, the ``n_starts`` best
+distinct grid points solved as one batch, the lowest RSS kept. Series are padded with zero-weight points
+to a multiple of :data:`PAD` and countries of one padded length are batched together (per model), so the
+slow-converging tail of one country's resamples shares its per-iteration overhead with the others' while
+a country's arithmetic depends only on its own data.
 :func:`scipy_fit` is the per-fit reference (``scipy.optimize.least_squares``, TRF, tolerances 1e-15); the
 tests check that point fits and bootstrap refits agree with it (and point fits with
 :func:`helpers.growth.fit`) to 1e-6 relative on real series (location parameters: 1e-6 of the time span).
