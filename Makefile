@@ -147,8 +147,8 @@ lint: $(VENV_OK) ## Lint and format-check the code with ruff
 	$(VENV)/bin/ruff format --check src tests tools benchmarks
 
 .PHONY: bench
-bench: $(VENV_OK) ## Run the benchmarks; print figures and write reports/bench.json
-	$(VPY) benchmarks/run.py --out reports/bench.json
+bench: $(VENV_OK) ## Benchmarks -> reports/bench.json (BENCH=quick: skip the clone/build/test-suite parts; BENCH_SKIP=tests,scripts)
+	$(VPY) benchmarks/run.py --out reports/bench.json $(if $(filter quick,$(BENCH)),--mode quick) $(if $(BENCH_SKIP),--skip $(BENCH_SKIP))
 
 .PHONY: hooks
 hooks: $(VENV_OK) ## Commit notebooks without outputs whatever Lab saved (git clean filter: tools/nbfmt.py --stdin)

@@ -8,10 +8,11 @@
   ``panel_refits`` (bootstrap refits performed);
 - ``panel_speedup_vs_scipy_loop``: measured side by side, single process, on ``sample`` countries with
   ``sample_resamples`` refits each -- the same work both ways, nothing extrapolated: the batched path
-  (:func:`helpers.panel.fit_country`: multi-start point fit + bootstrap, batched) against a loop that calls
+  (:func:`helpers.panel.fit_countries`: multi-start point fits + bootstraps, batched) against a loop that calls
   :func:`scipy.optimize.least_squares` once per fit (:func:`helpers.panel.scipy_fit`: point fit from the
   same multi-start candidates, then every resample warm-started from the point fit, on the same residual
-  resamples from the same seeds). ``scipy_loop_seconds`` / ``batched_seconds`` give the two times.
+  resamples from the same seeds). The batched side is :func:`helpers.panel.fit_countries` on the sample's
+  countries together -- what one worker of :func:`~helpers.panel.fit_panel` runs. ``scipy_loop_seconds`` / ``batched_seconds`` give the two times.
 
 Run ``python benchmarks/bench_panel.py`` (prints JSON). Timings depend on the machine and its load.
 """
@@ -54,9 +55,9 @@ def _scipy_loop(pan, sample: Sequence[str], n_boot: int, seed: int, opts: P.FitO
 
 
 def _batched(pan, sample: Sequence[str], n_boot: int, seed: int, opts: P.FitOptions) -> None:
-    for iso3 in sample:
-        first, t, y = P.country_series(pan, iso3)
-        P.fit_country(iso3, iso3, first, t, y, CUMULATIVE_MODELS, n_boot, seed, opts)
+    """The production path: the sample's countries batched together, as one worker's task of fit_panel."""
+    series = [P.Series(iso3, iso3, *P.country_series(pan, iso3)) for iso3 in sample]
+    P.fit_countries(series, CUMULATIVE_MODELS, n_boot, seed, opts)
 
 
 def run(

@@ -345,7 +345,7 @@ def cli() -> dict[str, subprocess.CompletedProcess[str]]:
             capture_output=True,
             text=True,
             cwd=config.ROOT,
-            timeout=60,
+            timeout=600,  # bounds a hang only: a loaded machine (load 10+) takes ~20 s per start
         )
         for k, args in CLI_RUNS.items()
     }

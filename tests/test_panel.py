@@ -249,12 +249,14 @@ def local_table(small_real) -> pd.DataFrame:
     return P.fit_panel(small_real, n_bootstrap=25, seed=1, n_jobs=1)
 
 
+@pytest.mark.slow  # starts a pool of worker processes
 def test_joblib_path_equals_serial(small_real, local_table):
     # one country per task: 5 joblib tasks on 2 processes; the serial table batched all 5 together
     par = P.fit_panel(small_real, n_bootstrap=25, seed=1, n_jobs=2, chunk_size=1)
     pd.testing.assert_frame_equal(par, local_table)
 
 
+@pytest.mark.slow  # starts a Dask cluster
 def test_dask_path_equals_local_path(small_real, local_table, monkeypatch):
     distributed = pytest.importorskip("distributed")
     with distributed.LocalCluster(

@@ -21,18 +21,20 @@ Quantities reported for every model, so that models are comparable:
 
 Solver
 ------
-Point fits and bootstrap refits are solved by :func:`lm_batch`, a vectorised projected Levenberg-Marquardt
-over a batch of independent problems: residuals ``(B, n)``, transposed Jacobians ``(B, k, n)`` (analytic;
-fused kernels checked against :data:`helpers.growth.MODELS` in the tests), ``J'J``, ``J'r`` and ``r'r`` from
-one batched product, ``B`` damped ``k x k`` systems solved by :func:`numpy.linalg.solve` per iteration,
-Marquardt scaling ``lambda * diag(J'J)`` with Nielsen's damping update, per-problem acceptance and
-convergence masks (finished problems leave the working arrays). Bounds are handled by projection:
-parameters on a bound whose gradient points outwards are frozen for that iteration and the step is
-clipped to the box. Richards is solved with its inflection time in place of ``t0``
-(:data:`SOLVER_MODELS`). The point fit is multi-start: a grid over the nonlinear parameters with the scale
-(``K``/``m``) profiled out linearly, the ``n_starts`` best distinct grid points solved as one batch, the
-lowest RSS kept. Countries with the same number of points are batched together (per model), so the
-slow-converging tail of one country's resamples shares its per-iteration overhead with the others'.
+Point fits and bootstrap refits are solved by :func:`lm_batch`, which calls the one batched solver of the
+project, :func:`helpers.models.solver.lm` (projected Levenberg-Marquardt over a batch of independent
+problems: per-problem damping -- Marquardt scaling ``lambda * diag(J'J)``, Nielsen's update --, acceptance
+and convergence masks, finished problems leave the working arrays; ``J'J``, ``J'r``, ``r'r`` from one
+batched product per block of :data:`BLOCK` rows, damped ``k x k`` systems by a vectorised Cholesky), with
+the registry's fused kernels (:mod:`helpers.models.registry`, checked against the generic ones in the
+tests). Bounds are handled by projection: parameters on a bound whose gradient points outwards are frozen
+for that iteration and the step is clipped to the box. Richards is solved with its inflection time in
+place of ``t0`` (:data:`SOLVER_MODELS`). The point fit is multi-start: the registry's coarse start grid
+over the nonlinear parameters with the scale (``K``/``m``) profiled out linearly, the ``n_starts`` best
+distinct grid points solved as one batch, the lowest RSS kept. Series are padded with zero-weight points
+to a multiple of :data:`PAD` and countries of one padded length are batched together (per model), so the
+slow-converging tail of one country's resamples shares its per-iteration overhead with the others' while
+a country's arithmetic depends only on its own data.
 :func:`scipy_fit` is the per-fit reference (``scipy.optimize.least_squares``, TRF, tolerances 1e-15); the
 tests check that point fits and bootstrap refits agree with it (and point fits with
 :func:`helpers.growth.fit`) to 1e-6 relative on real series (location parameters: 1e-6 of the time span).
@@ -751,9 +753,15 @@ def _tasks(
     seed: int,
     threshold: float,
     opts: FitOptions,
-    chunk_size: int,
+    chunk_size: int | None,
+    n_workers: int = 1,
 ) -> list[tuple]:
-    """Country chunks for the parallel map: countries sorted by (series length, iso3), ``chunk_size`` each."""
+    """Tasks for the parallel map: one per (model, country chunk), heaviest first.
+
+    Countries are sorted by (series length, iso3) and cut into chunks of ``chunk_size`` (default: one chunk
+    per worker, so each task is a few large batches and the solver's per-iteration overhead is paid
+    rarely). Heaviest first (points x parameters^2) keeps both cores busy until the end.
+    """
     need = {"iso3", "year", "per100"}
     missing = need - set(panel_df.columns)
     if missing:
@@ -768,8 +776,16 @@ def _tasks(
         first, t, y = country_series(panel_df, iso3, threshold)
         series.append(Series(str(iso3), str(names.get(iso3, iso3)), first, t, y))
     series.sort(key=lambda s: (s.t.size, s.iso3))
+    if chunk_size is None:
+        chunk_size = -(-len(series) // max(int(n_workers), 1))
     chunks = [series[i : i + chunk_size] for i in range(0, len(series), max(int(chunk_size), 1))]
-    return [(chunk, tuple(models), n_bootstrap, seed, opts) for chunk in chunks]
+    tasks = [(chunk, (model,), n_bootstrap, seed, opts) for model in models for chunk in chunks]
+
+    def cost(task: tuple) -> float:
+        k = MODELS[task[1][0]].n_params
+        return -sum(s.t.size for s in task[0]) * (k + 1) ** 2
+
+    return sorted(tasks, key=cost)
 
 
 def _run_dask(tasks: list[tuple], scheduler: Any) -> list[list[dict[str, Any]]]:
@@ -794,7 +810,7 @@ def fit_panel(
     n_jobs: int = -1,
     scheduler: Any = None,
     opts: FitOptions | None = None,
-    chunk_size: int = 12,
+    chunk_size: int | None = None,
 ) -> pd.DataFrame:
     """Fit ``models`` to every country of ``panel_df`` (columns ``iso3, year, per100``, optional ``name``).
 
@@ -804,8 +820,9 @@ def fit_panel(
 
     Backend: ``scheduler`` (a ``dask.distributed`` address such as ``"tcp://host:8786"``, or a ``Client``),
     else the environment variable ``NKT_DASK_SCHEDULER``, selects Dask; otherwise joblib with ``n_jobs``
-    local processes (``n_jobs=1``: in-process, no pool). The unit of work is a chunk of ``chunk_size``
-    countries of similar series length (:func:`fit_countries` batches them). Results are identical across
+    local processes (``n_jobs=1``: in-process, no pool). The unit of work is one model on a chunk of
+    ``chunk_size`` countries of similar series length (default: one chunk per worker; :func:`fit_countries`
+    batches them), heaviest first. Results are identical across
     backends, worker counts and chunkings (per-country seeds and row-independent batches; see the module
     docstring).
     """
@@ -814,8 +831,9 @@ def fit_panel(
         known = [k for k, v in MODELS.items() if v.cumulative]
         raise ValueError(f"unknown model(s) {unknown}; known: {known}")
     opts = opts or FitOptions()
-    tasks = _tasks(panel_df, models, int(n_bootstrap), int(seed), float(threshold), opts, chunk_size)
     scheduler = scheduler if scheduler is not None else (os.environ.get("NKT_DASK_SCHEDULER") or None)
+    workers = 1 if n_jobs == 1 else (os.cpu_count() or 1) if n_jobs < 0 else int(n_jobs)
+    tasks = _tasks(panel_df, models, int(n_bootstrap), int(seed), float(threshold), opts, chunk_size, workers)
     if scheduler is not None:
         results = _run_dask(tasks, scheduler)
     elif n_jobs == 1 or len(tasks) <= 1:
@@ -823,7 +841,7 @@ def fit_panel(
     else:
         from joblib import Parallel, delayed
 
-        results = Parallel(n_jobs=n_jobs, batch_size="auto")(delayed(_task)(a) for a in tasks)
+        results = Parallel(n_jobs=n_jobs, batch_size=1)(delayed(_task)(a) for a in tasks)
     rows = [r for rs in results for r in rs]
     df = pd.DataFrame(rows)
     if df.empty:

@@ -143,6 +143,7 @@ def _lm(evaluate, X0, lower, upper, data, xtol, ftol, max_iter, lam0, both, step
     eye = np.eye(k)
     span = Uw - Lw
     Tol = 1e-12 * np.where(np.isfinite(span), np.maximum(np.abs(span), 1.0), 1.0)
+    bounded = bool(np.isfinite(Lw).any() or np.isfinite(Uw).any())
     data = [np.asarray(a) for a in data]
 
     def size(X, Xn, *d):
@@ -167,10 +168,10 @@ def _lm(evaluate, X0, lower, upper, data, xtol, ftol, max_iter, lam0, both, step
         d = np.diagonal(A, axis1=1, axis2=2)
         d = np.maximum(d, 1e-12 * d.max(axis=1, keepdims=True) + 1e-300)
         # projection: freeze parameters on a bound that the descent direction (-g) would push outside
-        frozen = ((X <= Lw + Tol) & (g > 0)) | ((X >= Uw - Tol) & (g < 0))
         Mx = A + (lam[:, None] * d)[:, :, None] * eye
         gx = g
-        if frozen.any():
+        frozen = ((X <= Lw + Tol) & (g > 0)) | ((X >= Uw - Tol) & (g < 0)) if bounded else None
+        if bounded and frozen.any():
             keep = ~frozen
             Mx = Mx * keep[:, :, None] * keep[:, None, :] + frozen[:, :, None] * eye
             gx = g * keep
@@ -178,18 +179,17 @@ def _lm(evaluate, X0, lower, upper, data, xtol, ftol, max_iter, lam0, both, step
         Xn = np.minimum(np.maximum(X + step, Lw), Uw)
         dx = Xn - X
         # predicted RSS decrease of the (clipped) step under the linear model: -(2 g.dx + dx'A dx)
-        pred = -np.einsum("bk,bk->b", 2.0 * g + np.matmul(A, dx[:, :, None])[:, :, 0], dx)
+        pred = -np.einsum("bk,bk->b", 2.0 * g + np.einsum("bij,bj->bi", A, dx), dx)
         An, gn, rssn = evaluate(Xn, *data)
         ok = (rssn <= rss) & live  # False for NaN
         small_step = size(X, Xn, *data) <= xtol
         drop = rss - rssn
         small_drop = drop <= ftol * rss
         bad = ok & ~np.isfinite(An).all(axis=(1, 2))
-        okw = np.flatnonzero(ok)
-        X[okw] = Xn[okw]
-        rss[okw] = rssn[okw]
-        A[okw] = An[okw]
-        g[okw] = gn[okw]
+        np.copyto(X, Xn, where=ok[:, None])
+        np.copyto(rss, rssn, where=ok)
+        np.copyto(A, An, where=ok[:, None, None])
+        np.copyto(g, gn, where=ok[:, None])
         rho = np.clip(np.where(pred > 0, drop / pred, 0.0), 0.0, 1.0)
         lam = np.where(
             ok, np.maximum(lam * np.maximum(1.0 / 3.0, 1.0 - (2.0 * rho - 1.0) ** 3), 1e-15), lam * nu

@@ -1,0 +1,177 @@
+"""The whole build, measured the way issue #12 states its goals.
+
+``run(skip=...)`` works in a temporary ``git clone`` of the current commit (nothing of this checkout is
+touched) and returns
+
+- ``cold_clone_report_seconds`` / ``_cpu_seconds``: ``make report`` in the fresh clone with empty uv and
+  pip caches (``UV_CACHE_DIR``/``PIP_CACHE_DIR`` pointed at an empty directory): environment included;
+- ``clean_report_seconds`` / ``clean_report_cpu_seconds``: ``make clean && make report`` in that clone
+  (environment ready, every product rebuilt); CPU is user + sys of all child processes;
+- ``scenarios_cpu_seconds``: the sensitivity sweep's share (rebuilt alone afterwards);
+- ``plain_scripts_seconds`` / ``plain_scripts_cpu_seconds``: the four notebooks converted to scripts with
+  ``jupyter nbconvert --to script`` (parameters cell defaults = params/*.yaml, a test checks) run one after
+  another with ``ipython`` -- the same computation without papermill, kernels, rendering or the sweep;
+- ``pipeline_cpu_over_plain_scripts``: (clean-build CPU - sweep CPU - render CPU) / plain-script CPU, the
+  orchestration overhead (kernel start-up, papermill, per-step imports); ``..._with_all`` is the raw ratio;
+- ``step_seconds``: every ``[label] done in N s`` line of the clean build; ``critical_path``: the longest
+  chain of the step DAG (declared inputs/outputs) weighted by those durations, ``critical_path_seconds``,
+  ``total_step_seconds`` and ``two_core_bound_seconds = max(critical path, total / 2)``;
+- ``test_suite_seconds``: ``make test`` in the clone (the full suite, slow tier included).
+
+``skip`` (comma-separated ``scripts``, ``tests``; ``clone`` or ``all`` skip this whole module) leaves parts
+out; ``make bench BENCH=quick`` skips everything here. Timings depend on the machine and its load (recorded).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DONE = re.compile(r"^\[(?P<label>[^\]]+)\] done in (?P<s>[0-9.]+) s", re.M)
+
+
+def _timed(cmd: list[str], cwd: Path, env: dict[str, str] | None = None) -> tuple[float, float, str]:
+    """Run ``cmd``; return wall seconds, CPU seconds of its children, and stderr+stdout (raise on failure)."""
+    full_env = {**os.environ, **(env or {})}
+    for var in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS", "VIRTUAL_ENV"):
+        full_env.pop(var, None)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=cwd, env=full_env, capture_output=True, text=True)
+    wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    out = proc.stdout + proc.stderr
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed in {cwd} (exit {proc.returncode}):\n{out[-3000:]}")
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime), out
+
+
+def step_durations(log: str) -> dict[str, float]:
+    """``{label: seconds}`` from the ``[label] done in N s`` lines of a build log."""
+    return {m["label"]: float(m["s"]) for m in DONE.finditer(log)}
+
+
+def dag(root: Path) -> dict[str, tuple[list[str], list[str]]]:
+    """``{node: (inputs, outputs)}`` of the build: the notebook steps (params/*.yaml), the sweep, renders."""
+    sys.path.insert(0, str(root / "src"))
+    from helpers import pipeline
+
+    nodes: dict[str, tuple[list[str], list[str]]] = {}
+    steps = pipeline.steps(root / "params")
+    for s in steps:
+        nodes[s.name] = (s.inputs, [*s.outputs, s.executed])
+    s02 = next((s for s in steps if s.name.startswith("02")), None)
+    if s02 is not None:
+        nodes["scenarios"] = (s02.inputs, ["data/processed/scenarios.csv"])
+    report = next((s for s in steps if s.name.startswith("04")), None)
+    if report is not None:
+        for r in ("render html", "render pdf"):
+            nodes[r] = ([report.executed], [])
+    return nodes
+
+
+def critical_path(
+    nodes: dict[str, tuple[list[str], list[str]]], seconds: dict[str, float]
+) -> tuple[list[str], float]:
+    """Longest chain of ``nodes`` (an edge wherever a node's input is another's output), weighted by ``seconds``."""
+    producer = {out: name for name, (_, outs) in nodes.items() for out in outs}
+    preds = {
+        name: sorted({producer[i] for i in ins if i in producer and producer[i] != name})
+        for name, (ins, _) in nodes.items()
+    }
+    memo: dict[str, tuple[float, list[str]]] = {}
+
+    def longest(name: str) -> tuple[float, list[str]]:
+        if name not in memo:
+            best = max((longest(p) for p in preds[name]), default=(0.0, []), key=lambda x: x[0])
+            memo[name] = (best[0] + seconds.get(name, 0.0), [*best[1], name])
+        return memo[name]
+
+    total, path = max((longest(n) for n in nodes), key=lambda x: x[0])
+    return path, total
+
+
+def _clone(tmp: Path) -> Path:
+    dest = tmp / "clone"
+    subprocess.run(["git", "clone", "--quiet", "--no-hardlinks", str(ROOT), str(dest)], check=True)
+    return dest
+
+
+def run(skip: str = "") -> dict:
+    """Measure; see the module docstring."""
+    skips = {s.strip() for s in skip.split(",") if s.strip()}
+    if skips & {"all", "clone"}:  # everything here needs the clone and its build
+        return {}
+    out: dict[str, object] = {"pipeline_load_average_1min_start": round(os.getloadavg()[0], 2)}
+    with tempfile.TemporaryDirectory(prefix="nkt-bench-") as tmpd:
+        tmp = Path(tmpd)
+        clone = _clone(tmp)
+        caches = {"UV_CACHE_DIR": str(tmp / "uv-cache"), "PIP_CACHE_DIR": str(tmp / "pip-cache")}
+        wall, cpu, _ = _timed(["make", "report"], clone, caches)
+        out.update(cold_clone_report_seconds=round(wall, 1), cold_clone_report_cpu_seconds=round(cpu, 1))
+        # from clean outputs, environment ready
+        _timed(["make", "clean"], clone)
+        wall, cpu, log = _timed(["make", "report"], clone)
+        steps = step_durations(log)
+        out.update(
+            clean_report_seconds=round(wall, 1), clean_report_cpu_seconds=round(cpu, 1), step_seconds=steps
+        )
+        path, crit = critical_path(dag(clone), steps)
+        total = sum(steps.values())
+        out.update(
+            critical_path=path,
+            critical_path_seconds=round(crit, 1),
+            total_step_seconds=round(total, 1),
+            two_core_bound_seconds=round(max(crit, total / 2), 1),
+        )
+        # the sweep's and the renders' CPU, rebuilt alone
+        (clone / "data/processed/scenarios.csv").unlink(missing_ok=True)
+        _, sweep_cpu, _ = _timed(["make", "data/processed/scenarios.csv"], clone)
+        for f in ("reports/report.html", "reports/report.pdf"):
+            (clone / f).unlink(missing_ok=True)
+        _, render_cpu, _ = _timed(["make", "reports/report.html", "reports/report.pdf"], clone)
+        out.update(scenarios_cpu_seconds=round(sweep_cpu, 1), render_cpu_seconds=round(render_cpu, 1))
+        if "scripts" not in skips:
+            scripts = tmp / "scripts"
+            vbin = clone / ".venv" / "bin"
+            nbs = sorted(str(p) for p in (clone / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+            _timed(
+                [str(vbin / "jupyter"), "nbconvert", "--to", "script", "--output-dir", str(scripts), *nbs],
+                clone,
+            )
+            wall = cpu = 0.0
+            for script in sorted(scripts.glob("*.py")):
+                w, c, _ = _timed(
+                    [str(vbin / "ipython"), "--no-banner", "--quick", str(script)], clone / "notebooks"
+                )
+                wall, cpu = wall + w, cpu + c
+            out.update(plain_scripts_seconds=round(wall, 1), plain_scripts_cpu_seconds=round(cpu, 1))
+            pipe_cpu = float(out["clean_report_cpu_seconds"]) - sweep_cpu - render_cpu
+            out["pipeline_cpu_over_plain_scripts"] = round(pipe_cpu / cpu, 2) if cpu else None
+            out["pipeline_cpu_over_plain_scripts_with_all"] = (
+                round(float(out["clean_report_cpu_seconds"]) / cpu, 2) if cpu else None
+            )
+        if "tests" not in skips:
+            wall, cpu, log = _timed(["make", "test"], clone)
+            summary = [ln for ln in log.splitlines() if re.search(r"\d+ passed", ln)]
+            out.update(
+                test_suite_seconds=round(wall, 1),
+                test_suite_cpu_seconds=round(cpu, 1),
+                test_suite_result=summary[-1].strip("= ") if summary else "",
+            )
+        shutil.rmtree(clone / ".venv", ignore_errors=True)
+    out["pipeline_load_average_1min_end"] = round(os.getloadavg()[0], 2)
+    return out
+
+
+if __name__ == "__main__":
+    print(json.dumps(run(sys.argv[1] if len(sys.argv) > 1 else ""), indent=2))

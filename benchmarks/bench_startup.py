@@ -1,0 +1,96 @@
+"""Start-up costs: importing the notebooks' libraries in a fresh process, and a Jupyter kernel per step.
+
+``run()`` returns
+
+- ``import_seconds`` / ``import_cpu_seconds``: wall and CPU (user + sys) of a fresh ``python -c "import
+  pandas, helpers.<every module a notebook imports>"`` (best of 3; bytecode already compiled);
+  ``import_top``: the five slowest top-level imports by ``python -X importtime`` (cumulative seconds);
+- ``python_startup_seconds``: ``python -c pass`` (best of 3), the floor of any process;
+- ``kernel_step_overhead_seconds``: papermill executing a one-cell notebook (``pass``) with the project's
+  kernel -- what every pipeline step pays before its first cell, besides its imports.
+
+Run ``python benchmarks/bench_startup.py`` (prints JSON). Timings depend on the machine and its load.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+PY = sys.executable
+#: What the notebooks import from the project (cells of notebooks/*.ipynb), plus pandas.
+NOTEBOOK_IMPORTS = (
+    "pandas, numpy, helpers.cleaning, helpers.external, helpers.figures, helpers.events, "
+    "helpers.observations, helpers.growth_report, helpers.panel, helpers.peers_report, helpers.report, "
+    "helpers.config"
+)
+
+
+def _timed(cmd: list[str], **kw) -> tuple[float, float, subprocess.CompletedProcess]:
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True, **kw)
+    wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return wall, cpu, proc
+
+
+def _best(cmd: list[str], repeat: int = 3) -> tuple[float, float]:
+    runs = [_timed(cmd)[:2] for _ in range(repeat)]
+    return min(r[0] for r in runs), min(r[1] for r in runs)
+
+
+def import_top(n: int = 5) -> list[list]:
+    """The ``n`` slowest top-level imports (``python -X importtime``): ``[module, cumulative seconds]``."""
+    _, _, proc = _timed([PY, "-X", "importtime", "-c", f"import {NOTEBOOK_IMPORTS}"])
+    rows = []
+    for line in proc.stderr.splitlines():
+        parts = line.split("|")
+        if len(parts) == 3 and parts[1].strip().isdigit() and not parts[2].startswith("  "):
+            rows.append([parts[2].strip(), round(int(parts[1]) / 1e6, 3)])
+    return sorted(rows, key=lambda r: -r[1])[:n]
+
+
+def kernel_step_overhead() -> float:
+    """Wall time of papermill running a one-cell notebook with the project kernel."""
+    import nbformat
+
+    from helpers import config
+
+    with tempfile.TemporaryDirectory() as tmp:
+        nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("pass")])
+        src, out = Path(tmp) / "in.ipynb", Path(tmp) / "out.ipynb"
+        nbformat.write(nb, src)
+        code = (
+            "import papermill as pm; "
+            f"pm.execute_notebook({str(src)!r}, {str(out)!r}, kernel_name={config.KERNEL_NAME!r}, "
+            "progress_bar=False)"
+        )
+        # the papermill process's own start-up is part of what a pipeline step pays
+        walls = [_timed([PY, "-c", code])[0] for _ in range(2)]
+    return min(walls)
+
+
+def run() -> dict:
+    """Measure; see the module docstring."""
+    wall, cpu = _best([PY, "-c", f"import {NOTEBOOK_IMPORTS}"])
+    py_wall, _ = _best([PY, "-c", "pass"])
+    return {
+        "import_seconds": round(wall, 2),
+        "import_cpu_seconds": round(cpu, 2),
+        "import_top": import_top(),
+        "python_startup_seconds": round(py_wall, 3),
+        "kernel_step_overhead_seconds": round(kernel_step_overhead(), 2),
+        "startup_load_average_1min": round(os.getloadavg()[0], 2),
+    }
+
+
+if __name__ == "__main__":
+    print(json.dumps(run(), indent=2))
