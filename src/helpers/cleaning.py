@@ -69,13 +69,16 @@ DEFAULT_RULES: dict[str, Any] = {
 }
 
 
-def _rules(rules: Mapping[str, Any] | None) -> dict[str, Any]:
+def usability_rules(rules: Mapping[str, Any] | None) -> dict[str, Any]:
     """DEFAULT_RULES updated with ``rules``; unknown keys are an error (typos must not pass silently)."""
     rules = dict(rules or {})
     unknown = sorted(set(rules) - set(DEFAULT_RULES))
     if unknown:
         raise KeyError(f"unknown usability rule(s) {unknown}; known: {sorted(DEFAULT_RULES)}")
     return {**DEFAULT_RULES, **rules}
+
+
+_rules = usability_rules  # former private name
 
 
 # --------------------------------------------------------------------------- reference dates
@@ -208,7 +211,7 @@ def classify_usability(obs: pd.DataFrame, rules: Mapping[str, Any] | None = None
     while the operator was alone, else lower bounds); a percentage restating a count from the same
     sentence.  ``rules`` overrides :data:`DEFAULT_RULES` key by key.
     """
-    r = _rules(rules)
+    r = usability_rules(rules)
     out = obs.copy()
     res = [_classify_row(row, r) for _, row in out.iterrows()]
     out["usable_national_subs"] = pd.Series([x[0] for x in res], index=out.index, dtype=bool)
@@ -340,7 +343,7 @@ def national_series(
     operator figure is dropped there.  Percentages become counts through the population at the
     reference date (denominator named in ``population_source``).  Sorted by ``ref_year``.
     """
-    r = _rules(rules)
+    r = usability_rules(rules)
     df = obs if "usable_national_subs" in obs else classify_usability(obs, rules)
     df = df if "ref_year" in df else add_reference_dates(df)
     df = df[df["usable_national_subs"]]
@@ -693,7 +696,8 @@ RECONCILIATION_COLUMNS: list[str] = [
 ]
 
 
-def _reconcile_rules(params: Mapping[str, Any] | None) -> dict[str, Any]:
+def reconciliation_rules(params: Mapping[str, Any] | None) -> dict[str, Any]:
+    """RECONCILE_DEFAULTS updated with ``params``; unknown keys, verdicts or ``itu_match`` values are errors."""
     params = dict(params or {})
     unknown = sorted(set(params) - set(RECONCILE_DEFAULTS))
     if unknown:
@@ -705,6 +709,9 @@ def _reconcile_rules(params: Mapping[str, Any] | None) -> dict[str, Any]:
     if r["itu_match"] not in ("bracket", "same_year", "none"):
         raise ValueError(f"itu_match must be 'bracket', 'same_year' or 'none', got {r['itu_match']!r}")
     return r
+
+
+_reconcile_rules = reconciliation_rules  # former private name
 
 
 def _effective_scope(row: pd.Series, sole: Mapping[str, str]) -> str:
@@ -743,7 +750,7 @@ def expected_order(
     are possible) or ``"not comparable"`` (different quantities with no order between them, e.g. a share of
     households against a share of people: a definitional pair).
     """
-    r = _reconcile_rules(rules)
+    r = reconciliation_rules(rules)
     ma, mb = r["measures"][a["indicator"]][1], r["measures"][b["indicator"]][1]
     sa = _effective_scope(a, r["sole_operator_until"])
     sb = _effective_scope(b, r["sole_operator_until"])
@@ -1012,7 +1019,7 @@ def reconcile_sources(
     (0 when they overlap); ``period`` is the calendar year of the earlier (non-ITU) reference date.
     Sorted by period, family, verdict and ids.
     """
-    r = _reconcile_rules(params)
+    r = reconciliation_rules(params)
     d = _comparable(obs, r)
     fam = d["indicator"].map(lambda i: r["measures"][i][0])
     iobs = None
@@ -1362,7 +1369,7 @@ def penetration_table(classified: pd.DataFrame, itu: pd.DataFrame, population: p
     own published per-100 figure beside it as a check of the denominator). Shares of households are not
     shares of people and are left out. The population is taken at ``t`` (:func:`population_at`).
     """
-    r = _rules(rules)
+    r = usability_rules(rules)
     pct_inds = list(r["percent_indicators"])
     count_inds = [r["target_indicator"], *r["user_indicators"]]
     d = classified[
