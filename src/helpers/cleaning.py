@@ -192,10 +192,13 @@ def _restatements(obs: pd.DataFrame, usable: pd.Series, r: dict[str, Any]) -> di
     """Usable percentage rows whose sentence already gave a usable count: index -> reason."""
     out: dict[Any, str] = {}
     counts = obs[usable & ~obs["indicator"].isin(list(r["percent_indicators"]))]
-    for idx, row in obs[usable & obs["indicator"].isin(list(r["percent_indicators"]))].iterrows():
-        same = counts[(counts["source_id"] == row["source_id"]) & (counts["quote"] == row["quote"])]
-        if len(same):
-            out[idx] = f"restates obs {same['obs_id'].iloc[0]} (same sentence) as a percentage; counted once"
+    first: dict[tuple[Any, Any], Any] = {}  # (source_id, quote) -> first count's obs_id, in row order
+    for sid, quote, oid in zip(counts["source_id"], counts["quote"], counts["obs_id"], strict=True):
+        first.setdefault((sid, quote), oid)
+    pcts = obs[usable & obs["indicator"].isin(list(r["percent_indicators"]))]
+    for idx, sid, quote in zip(pcts.index, pcts["source_id"], pcts["quote"], strict=True):
+        if (sid, quote) in first:
+            out[idx] = f"restates obs {first[(sid, quote)]} (same sentence) as a percentage; counted once"
     return out
 
 
@@ -926,13 +929,32 @@ def _itu_matches(a: pd.Series, iobs: pd.DataFrame, mode: str) -> pd.DataFrame:
     return pd.concat([before, inside, after])
 
 
+def _itu_match_rows(
+    start: int, end: int, year: int, ends: np.ndarray, pos: np.ndarray, mode: str
+) -> list[int]:
+    """:func:`_itu_matches` by binary search: rows (``pos``) of the ITU values whose sorted period ends
+    ``ends`` (int64 ns) an observation from ``start`` to ``end`` (``year`` = floor of its reference year) is
+    compared with, in the order before, inside, after."""
+    if mode == "same_year":
+        years = ends.astype("datetime64[ns]").astype("datetime64[Y]").astype("int64") + 1970
+        return pos[years == year].tolist()
+    lo = int(np.searchsorted(ends, start, side="left"))  # first end >= start
+    hi = int(np.searchsorted(ends, end, side="right"))  # first end > end
+    rows = pos[lo:hi].tolist()
+    before = [int(pos[lo - 1])] if lo > 0 else []
+    after = [int(pos[hi])] if hi < len(ends) else []
+    return before + rows + after
+
+
 def _restatement_rows(d: pd.DataFrame, population: pd.DataFrame, r: Mapping[str, Any]) -> list[dict]:
     """A percentage against the count stated in the same sentence, both per 100 people."""
     rows = []
     tol = float(r["rel_tol"])
     fam = d["indicator"].map(lambda i: r["measures"][i][0])
+    counts = d[fam == "count"]
+    by_sentence = {key: g for key, g in counts.groupby(["quote", "source_id"], sort=False)}
     for _, pct in d[fam == "share"].iterrows():
-        same = d[(d["quote"] == pct["quote"]) & (d["source_id"] == pct["source_id"]) & (fam == "count")]
+        same = by_sentence.get((pct["quote"], pct["source_id"]), counts.iloc[:0])
         for _, cnt in same.iterrows():
             p = population_at([cnt["ref_year"]], population).iloc[0]
             pop = float(p["population"])
@@ -1106,13 +1128,15 @@ def _candidate_pairs(
     if iobs is not None and len(iobs):
         want = np.where(fam_arr == "count", "mobile_subscriptions", "mobile_penetration_pct")
         ta, tb = [], []
+        ref_year = np.floor(d["ref_year"].to_numpy(float)).astype("int64")
         for w in ("mobile_subscriptions", "mobile_penetration_pct"):
-            sub = iobs[iobs["indicator"] == w]
-            rows_w = np.flatnonzero(want == w)
-            for k in rows_w.tolist():
-                m = _itu_matches(d.iloc[k], sub, r["itu_match"])
-                ta.extend([k] * len(m))
-                tb.extend(m.index.tolist())
+            sub = iobs[iobs["indicator"] == w].sort_values("period_end", kind="stable")
+            ends = sub["period_end"].to_numpy("datetime64[ns]").astype("int64")
+            pos = sub.index.to_numpy()
+            for k in np.flatnonzero(want == w).tolist():
+                tb_k = _itu_match_rows(start[k], end[k], int(ref_year[k]), ends, pos, r["itu_match"])
+                ta.extend([k] * len(tb_k))
+                tb.extend(tb_k)
         itu_a = np.asarray(ta, dtype="int64")
         itu_b = np.asarray(tb, dtype="int64")
         both = pd.concat([d, iobs], ignore_index=True)
