@@ -350,12 +350,21 @@ def national_series(
     df = obs if "usable_national_subs" in obs else classify_usability(obs, rules)
     df = df if "ref_year" in df else add_reference_dates(df)
     df = df[df["usable_national_subs"]]
+    # the population of every percentage row at once (one lookup per row made step 01 slow at scale)
+    is_pct = df["indicator"].isin(list(r["percent_indicators"]))
+    pops = dict(
+        zip(
+            df.index[is_pct],
+            population_at(df.loc[is_pct, "ref_year"], population).to_dict("records"),
+            strict=True,
+        )
+    )
     rows = []
-    for _, row in df.iterrows():
+    for idx, row in df.iterrows():
         v, lo, hi = _bounds(row, float(r["approx_tolerance"]))
         conv, pop, pop_src = "", math.nan, ""
         if row["indicator"] in r["percent_indicators"]:
-            p = population_at([row["ref_year"]], population).iloc[0]
+            p = pops[idx]
             pop, pop_src, conv = float(p["population"]), str(p["population_source"]), "percent"
             v, lo, hi = (x / 100.0 * pop for x in (v, lo, hi))
         if row["use_as"] == "lower_bound":
@@ -953,8 +962,10 @@ def _restatement_rows(d: pd.DataFrame, population: pd.DataFrame, r: Mapping[str,
     fam = d["indicator"].map(lambda i: r["measures"][i][0])
     counts = d[fam == "count"]
     by_sentence = {key: g for key, g in counts.groupby(["quote", "source_id"], sort=False)}
-    for _, pct in d[fam == "share"].iterrows():
-        same = by_sentence.get((pct["quote"], pct["source_id"]), counts.iloc[:0])
+    shares = d[fam == "share"]
+    has_count = [(q, s) in by_sentence for q, s in zip(shares["quote"], shares["source_id"], strict=True)]
+    for _, pct in shares[has_count].iterrows():
+        same = by_sentence[(pct["quote"], pct["source_id"])]
         for _, cnt in same.iterrows():
             p = population_at([cnt["ref_year"]], population).iloc[0]
             pop = float(p["population"])
@@ -1403,8 +1414,8 @@ def penetration_table(classified: pd.DataFrame, itu: pd.DataFrame, population: p
         & (pd.to_datetime(classified["period_end"]) >= pd.Timestamp(r["relaunch_date"]))
     ]
     rows = []
-    for _, o in d.iterrows():
-        pop = population_at([o["ref_year"]], population).iloc[0]
+    pops = population_at(d["ref_year"], population).to_dict("records")  # one lookup for every row
+    for (_, o), pop in zip(d.iterrows(), pops, strict=True):
         n = float(pop["population"])
         lo = o["value_low"] if o["qualifier"] in ("range", "at_least") else math.nan
         hi = o["value_high"] if o["qualifier"] in ("range", "at_most") else math.nan
