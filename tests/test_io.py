@@ -106,3 +106,24 @@ def test_mathtext_escape_makes_dollars_literal(tmp_path):
     with pytest.raises(ValueError):
         fig.savefig(tmp_path / "u.png")
     plt.close(fig)
+
+
+def test_event_labels_with_dollars_are_drawn_literally(tmp_path):
+    """A ``$...$`` in events.csv must not be typeset (or crash matplotlib) in the timeline figure."""
+    from helpers import events
+
+    ev = pd.DataFrame(
+        {
+            "event_id": ["E1", "E2"],
+            "date": ["2009", "2012-05"],
+            "date_end": [math.nan, math.nan],
+            "event": [r"Price cut to $5 a month", r"Broken TeX $\frac{1}{0"],
+        }
+    )
+    ev = events.event_spans(ev)
+    itu = pd.DataFrame({"year": [2009, 2010, 2011, 2012], "subscriptions": [7e4, 4e5, 1e6, 1.7e6]})
+    fig = events.plot_timeline(ev, itu)
+    hio.savefig(fig, tmp_path / "timeline.png")
+    texts = [t.get_text() for t in fig.texts]
+    plt.close(fig)
+    assert any(r"Price cut to \$5 a month" in t for t in texts)

@@ -444,3 +444,26 @@ def test_validation_is_linear_in_rows(tmp_path):
     assert len(df) == 2000
     info = obs._normalized_source.cache_info()
     assert info.misses <= 3  # each source document normalised once, not once per row
+
+
+def test_edited_source_document_fails_its_checksum(tmp_path, monkeypatch):
+    """A source document that differs from data/SHA256SUMS is named, with both digests and the remedy."""
+    import shutil
+
+    data = tmp_path / "data"
+    shutil.copytree(config.SOURCES, data / "sources")
+    sums = [
+        ln
+        for ln in (config.DATA / "SHA256SUMS").read_text().splitlines()
+        if ln.split()[1].startswith("sources/")
+    ]
+    (data / "SHA256SUMS").write_text("\n".join(sums) + "\n")
+    monkeypatch.setattr(config, "DATA", data)
+    args = {"sources_csv": data / "sources" / "sources.csv", "sources_dir": data / "sources"}
+    assert obs.check(config.OBSERVATIONS_CSV, **args) == []
+    doc = data / "sources" / "004_ad24e74a79b040d9.txt"
+    doc.write_text(doc.read_text(encoding="utf-8") + "\nan added sentence\n", encoding="utf-8")
+    problems = [str(p) for p in obs.check(config.OBSERVATIONS_CSV, **args)]
+    assert len(problems) == 1
+    assert problems[0].startswith(f"{doc.as_posix()}:0: -: content differs from the copy recorded in")
+    assert "expected" in problems[0] and "git checkout" in problems[0]

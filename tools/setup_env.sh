@@ -3,7 +3,10 @@
 #   - uses uv (installed from PyPI into the venv, version pinned below) to sync requirements.lock;
 #   - falls back to plain pip when uv cannot be installed or fails;
 #   - installs the project (package `helpers`) editable and registers the Jupyter kernel "nk-telecom"
-#     inside the venv, so papermill and JupyterLab run notebooks with exactly this environment.
+#     inside the venv, so papermill and JupyterLab run notebooks with exactly this environment;
+#   - makes the venv relocatable (tools/relocate_env.py): the project's src/ is found relative to the venv,
+#     the kernel's python relative to its kernel spec, scripts start the python next to them. A copied or
+#     moved checkout then runs its own src/helpers, never the original's.
 # Called by make (target .venv/.installed); safe to rerun.
 set -euo pipefail
 UV_VERSION=0.13.8
@@ -26,6 +29,9 @@ if [ ! -x "$VENV/bin/python" ]; then
   "$py" -m venv "$VENV"
 fi
 
+# uv writes relocatable entry-point scripts into a venv whose pyvenv.cfg says so
+grep -q '^relocatable' "$VENV/pyvenv.cfg" 2>/dev/null || echo "relocatable = true" >> "$VENV/pyvenv.cfg"
+
 start=$(date +%s)
 synced=no
 if "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "uv==$UV_VERSION" >/dev/null 2>&1; then
@@ -45,4 +51,5 @@ if [ "$synced" = no ]; then
   "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps -e .
 fi
 "$VENV/bin/python" -m ipykernel install --sys-prefix --name nk-telecom --display-name "Python (nk-telecom)" >/dev/null
+"$VENV/bin/python" tools/relocate_env.py "$VENV"
 echo "[env] ready in $(( $(date +%s) - start )) s: $("$VENV/bin/python" --version), kernel nk-telecom"

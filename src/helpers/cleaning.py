@@ -69,13 +69,16 @@ DEFAULT_RULES: dict[str, Any] = {
 }
 
 
-def _rules(rules: Mapping[str, Any] | None) -> dict[str, Any]:
+def usability_rules(rules: Mapping[str, Any] | None) -> dict[str, Any]:
     """DEFAULT_RULES updated with ``rules``; unknown keys are an error (typos must not pass silently)."""
     rules = dict(rules or {})
     unknown = sorted(set(rules) - set(DEFAULT_RULES))
     if unknown:
         raise KeyError(f"unknown usability rule(s) {unknown}; known: {sorted(DEFAULT_RULES)}")
     return {**DEFAULT_RULES, **rules}
+
+
+_rules = usability_rules  # former private name
 
 
 # --------------------------------------------------------------------------- reference dates
@@ -189,10 +192,13 @@ def _restatements(obs: pd.DataFrame, usable: pd.Series, r: dict[str, Any]) -> di
     """Usable percentage rows whose sentence already gave a usable count: index -> reason."""
     out: dict[Any, str] = {}
     counts = obs[usable & ~obs["indicator"].isin(list(r["percent_indicators"]))]
-    for idx, row in obs[usable & obs["indicator"].isin(list(r["percent_indicators"]))].iterrows():
-        same = counts[(counts["source_id"] == row["source_id"]) & (counts["quote"] == row["quote"])]
-        if len(same):
-            out[idx] = f"restates obs {same['obs_id'].iloc[0]} (same sentence) as a percentage; counted once"
+    first: dict[tuple[Any, Any], Any] = {}  # (source_id, quote) -> first count's obs_id, in row order
+    for sid, quote, oid in zip(counts["source_id"], counts["quote"], counts["obs_id"], strict=True):
+        first.setdefault((sid, quote), oid)
+    pcts = obs[usable & obs["indicator"].isin(list(r["percent_indicators"]))]
+    for idx, sid, quote in zip(pcts.index, pcts["source_id"], pcts["quote"], strict=True):
+        if (sid, quote) in first:
+            out[idx] = f"restates obs {first[(sid, quote)]} (same sentence) as a percentage; counted once"
     return out
 
 
@@ -208,7 +214,7 @@ def classify_usability(obs: pd.DataFrame, rules: Mapping[str, Any] | None = None
     while the operator was alone, else lower bounds); a percentage restating a count from the same
     sentence.  ``rules`` overrides :data:`DEFAULT_RULES` key by key.
     """
-    r = _rules(rules)
+    r = usability_rules(rules)
     out = obs.copy()
     res = [_classify_row(row, r) for _, row in out.iterrows()]
     out["usable_national_subs"] = pd.Series([x[0] for x in res], index=out.index, dtype=bool)
@@ -340,16 +346,25 @@ def national_series(
     operator figure is dropped there.  Percentages become counts through the population at the
     reference date (denominator named in ``population_source``).  Sorted by ``ref_year``.
     """
-    r = _rules(rules)
+    r = usability_rules(rules)
     df = obs if "usable_national_subs" in obs else classify_usability(obs, rules)
     df = df if "ref_year" in df else add_reference_dates(df)
     df = df[df["usable_national_subs"]]
+    # the population of every percentage row at once (one lookup per row made step 01 slow at scale)
+    is_pct = df["indicator"].isin(list(r["percent_indicators"]))
+    pops = dict(
+        zip(
+            df.index[is_pct],
+            population_at(df.loc[is_pct, "ref_year"], population).to_dict("records"),
+            strict=True,
+        )
+    )
     rows = []
-    for _, row in df.iterrows():
+    for idx, row in df.iterrows():
         v, lo, hi = _bounds(row, float(r["approx_tolerance"]))
         conv, pop, pop_src = "", math.nan, ""
         if row["indicator"] in r["percent_indicators"]:
-            p = population_at([row["ref_year"]], population).iloc[0]
+            p = pops[idx]
             pop, pop_src, conv = float(p["population"]), str(p["population_source"]), "percent"
             v, lo, hi = (x / 100.0 * pop for x in (v, lo, hi))
         if row["use_as"] == "lower_bound":
@@ -693,7 +708,8 @@ RECONCILIATION_COLUMNS: list[str] = [
 ]
 
 
-def _reconcile_rules(params: Mapping[str, Any] | None) -> dict[str, Any]:
+def reconciliation_rules(params: Mapping[str, Any] | None) -> dict[str, Any]:
+    """RECONCILE_DEFAULTS updated with ``params``; unknown keys, verdicts or ``itu_match`` values are errors."""
     params = dict(params or {})
     unknown = sorted(set(params) - set(RECONCILE_DEFAULTS))
     if unknown:
@@ -705,6 +721,9 @@ def _reconcile_rules(params: Mapping[str, Any] | None) -> dict[str, Any]:
     if r["itu_match"] not in ("bracket", "same_year", "none"):
         raise ValueError(f"itu_match must be 'bracket', 'same_year' or 'none', got {r['itu_match']!r}")
     return r
+
+
+_reconcile_rules = reconciliation_rules  # former private name
 
 
 def _effective_scope(row: pd.Series, sole: Mapping[str, str]) -> str:
@@ -743,7 +762,7 @@ def expected_order(
     are possible) or ``"not comparable"`` (different quantities with no order between them, e.g. a share of
     households against a share of people: a definitional pair).
     """
-    r = _reconcile_rules(rules)
+    r = reconciliation_rules(rules)
     ma, mb = r["measures"][a["indicator"]][1], r["measures"][b["indicator"]][1]
     sa = _effective_scope(a, r["sole_operator_until"])
     sb = _effective_scope(b, r["sole_operator_until"])
@@ -919,13 +938,34 @@ def _itu_matches(a: pd.Series, iobs: pd.DataFrame, mode: str) -> pd.DataFrame:
     return pd.concat([before, inside, after])
 
 
+def _itu_match_rows(
+    start: int, end: int, year: int, ends: np.ndarray, pos: np.ndarray, mode: str
+) -> list[int]:
+    """:func:`_itu_matches` by binary search: rows (``pos``) of the ITU values whose sorted period ends
+    ``ends`` (int64 ns) an observation from ``start`` to ``end`` (``year`` = floor of its reference year) is
+    compared with, in the order before, inside, after."""
+    if mode == "same_year":
+        years = ends.astype("datetime64[ns]").astype("datetime64[Y]").astype("int64") + 1970
+        return pos[years == year].tolist()
+    lo = int(np.searchsorted(ends, start, side="left"))  # first end >= start
+    hi = int(np.searchsorted(ends, end, side="right"))  # first end > end
+    rows = pos[lo:hi].tolist()
+    before = [int(pos[lo - 1])] if lo > 0 else []
+    after = [int(pos[hi])] if hi < len(ends) else []
+    return before + rows + after
+
+
 def _restatement_rows(d: pd.DataFrame, population: pd.DataFrame, r: Mapping[str, Any]) -> list[dict]:
     """A percentage against the count stated in the same sentence, both per 100 people."""
     rows = []
     tol = float(r["rel_tol"])
     fam = d["indicator"].map(lambda i: r["measures"][i][0])
-    for _, pct in d[fam == "share"].iterrows():
-        same = d[(d["quote"] == pct["quote"]) & (d["source_id"] == pct["source_id"]) & (fam == "count")]
+    counts = d[fam == "count"]
+    by_sentence = {key: g for key, g in counts.groupby(["quote", "source_id"], sort=False)}
+    shares = d[fam == "share"]
+    has_count = [(q, s) in by_sentence for q, s in zip(shares["quote"], shares["source_id"], strict=True)]
+    for _, pct in shares[has_count].iterrows():
+        same = by_sentence[(pct["quote"], pct["source_id"])]
         for _, cnt in same.iterrows():
             p = population_at([cnt["ref_year"]], population).iloc[0]
             pop = float(p["population"])
@@ -1012,7 +1052,7 @@ def reconcile_sources(
     (0 when they overlap); ``period`` is the calendar year of the earlier (non-ITU) reference date.
     Sorted by period, family, verdict and ids.
     """
-    r = _reconcile_rules(params)
+    r = reconciliation_rules(params)
     d = _comparable(obs, r)
     fam = d["indicator"].map(lambda i: r["measures"][i][0])
     iobs = None
@@ -1099,13 +1139,15 @@ def _candidate_pairs(
     if iobs is not None and len(iobs):
         want = np.where(fam_arr == "count", "mobile_subscriptions", "mobile_penetration_pct")
         ta, tb = [], []
+        ref_year = np.floor(d["ref_year"].to_numpy(float)).astype("int64")
         for w in ("mobile_subscriptions", "mobile_penetration_pct"):
-            sub = iobs[iobs["indicator"] == w]
-            rows_w = np.flatnonzero(want == w)
-            for k in rows_w.tolist():
-                m = _itu_matches(d.iloc[k], sub, r["itu_match"])
-                ta.extend([k] * len(m))
-                tb.extend(m.index.tolist())
+            sub = iobs[iobs["indicator"] == w].sort_values("period_end", kind="stable")
+            ends = sub["period_end"].to_numpy("datetime64[ns]").astype("int64")
+            pos = sub.index.to_numpy()
+            for k in np.flatnonzero(want == w).tolist():
+                tb_k = _itu_match_rows(start[k], end[k], int(ref_year[k]), ends, pos, r["itu_match"])
+                ta.extend([k] * len(tb_k))
+                tb.extend(tb_k)
         itu_a = np.asarray(ta, dtype="int64")
         itu_b = np.asarray(tb, dtype="int64")
         both = pd.concat([d, iobs], ignore_index=True)
@@ -1362,7 +1404,7 @@ def penetration_table(classified: pd.DataFrame, itu: pd.DataFrame, population: p
     own published per-100 figure beside it as a check of the denominator). Shares of households are not
     shares of people and are left out. The population is taken at ``t`` (:func:`population_at`).
     """
-    r = _rules(rules)
+    r = usability_rules(rules)
     pct_inds = list(r["percent_indicators"])
     count_inds = [r["target_indicator"], *r["user_indicators"]]
     d = classified[
@@ -1372,8 +1414,8 @@ def penetration_table(classified: pd.DataFrame, itu: pd.DataFrame, population: p
         & (pd.to_datetime(classified["period_end"]) >= pd.Timestamp(r["relaunch_date"]))
     ]
     rows = []
-    for _, o in d.iterrows():
-        pop = population_at([o["ref_year"]], population).iloc[0]
+    pops = population_at(d["ref_year"], population).to_dict("records")  # one lookup for every row
+    for (_, o), pop in zip(d.iterrows(), pops, strict=True):
         n = float(pop["population"])
         lo = o["value_low"] if o["qualifier"] in ("range", "at_least") else math.nan
         hi = o["value_high"] if o["qualifier"] in ("range", "at_most") else math.nan

@@ -28,6 +28,7 @@ import pandas as pd
 
 from helpers import config
 from helpers._lazy import lazy
+from helpers.io import mathtext_escape
 from helpers.observations import explain_quote_mismatch, quote_in_source
 
 plt = lazy("matplotlib.pyplot")
@@ -319,7 +320,8 @@ def plot_timeline(
         n += 1
         ax.annotate(str(n), (x, 1.0), xycoords=("data", "axes fraction"), xytext=(0, 3), textcoords="offset points",
                     ha="center", va="bottom", fontsize=8.5, fontweight="bold", color="0.2")  # fmt: skip
-        key.append(f"{n}  {r.event} ({date_label(r.date, r.date_end)})")
+        # event labels are data: drawn literally, never as mathtext (a "$" in a label would crash the draw)
+        key.append(f"{n}  {mathtext_escape(r.event)} ({date_label(r.date, r.date_end)})")
     ax.set_xlim(start, end)
     ax.xaxis.set_major_locator(ticker.MultipleLocator(2))
     ax.yaxis.set_major_formatter(ticker.FuncFormatter(_millions))
