@@ -172,7 +172,8 @@ def anchor_observation_rows(page: str) -> str:
 # --------------------------------------------------------------------------------------------------------
 
 _MD_BLOCK_RE = re.compile(
-    r'(<div class="[^"]*\bjp-RenderedMarkdown\b[^"]*"[^>]*>)(.*?)(?=<div class="jp-OutputArea-child|<div class="jp-Cell|</main>|\Z)',
+    r'(<(?:div|figcaption) class="[^"]*\bjp-RenderedMarkdown\b[^"]*"[^>]*>)(.*?)'
+    r'(?=<div class="jp-OutputArea-child|<div class="jp-Cell|</figcaption>|</main>|\Z)',
     re.S,
 )
 _DISPLAY_MATH_RE = re.compile(r"\$\$(.+?)\$\$", re.S)
