@@ -262,7 +262,6 @@ a.ref-back { margin-left: .2em; }
 tr:target, a.ref:target sup { background: #fff3bf; }
 tr[id] { scroll-margin-top: 1rem; }
 .interactive-figure svg { display: block; width: 100%; height: auto; max-width: 52rem; margin: 0 auto; }
-.interactive-figure svg a:focus { outline: 2px solid #1f5f99; }
 .interactive-figure .figure-hint { font-size: .8rem; color: var(--muted, #5b6573); margin: .3rem 0 0; text-align: center; }
 @media print {
   a.ref .ref-tip, a.ref-back, .figure-hint { display: none !important; }
