@@ -138,7 +138,7 @@ def _marker(p: pd.Series, ax: Axes, colour: str) -> str:
 
 
 def _tip_box(lines: Sequence[str], x: float, y: float) -> str:
-    width = 8 + 6.1 * max(len(line) for line in lines)
+    width = 14 + max(6.9 * len(lines[0]), *(6.2 * len(line) for line in lines[1:]))
     height = 8 + 14 * len(lines)
     bx = min(max(LEFT, x - width / 2), W - width - 2)
     by = y - height - 12 if y - height - 12 > 2 else y + 12
@@ -208,7 +208,7 @@ _STYLE = (
     "text{font:11px system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;fill:#1d232b}"
     ".tip{display:none;pointer-events:none}.tip rect{fill:#1d232b;opacity:.94}.tip text{fill:#fff}"
     "a:hover .tip,a:focus .tip{display:inline}"
-    "a:focus>circle:last-of-type{stroke:#000;stroke-width:2}"
+    "a:focus{outline:none}a:focus>circle:last-of-type,a:hover>circle:last-of-type{stroke:#000;stroke-width:2}"
     "</style>"
 )
 

@@ -172,7 +172,8 @@ def anchor_observation_rows(page: str) -> str:
 # --------------------------------------------------------------------------------------------------------
 
 _MD_BLOCK_RE = re.compile(
-    r'(<div class="[^"]*\bjp-RenderedMarkdown\b[^"]*"[^>]*>)(.*?)(?=<div class="jp-OutputArea-child|<div class="jp-Cell|</main>|\Z)',
+    r'(<(?:div|figcaption) class="[^"]*\bjp-RenderedMarkdown\b[^"]*"[^>]*>)(.*?)'
+    r'(?=<div class="jp-OutputArea-child|<div class="jp-Cell|</figcaption>|</main>|\Z)',
     re.S,
 )
 _DISPLAY_MATH_RE = re.compile(r"\$\$(.+?)\$\$", re.S)
@@ -247,7 +248,7 @@ FAVICON = (
 
 #: CSS for marks, tooltips, back links, linked rows and interactive figures (shared by both HTML editions)
 CSS = """
-a.ref { position: relative; text-decoration: none; }
+a.ref { position: relative; text-decoration: underline; text-decoration-thickness: 1px; text-underline-offset: .1em; }
 a.ref sup { color: var(--accent, #1f5f99); }
 a.ref .ref-tip {
   display: none; position: absolute; left: 50%; bottom: 1.6em; transform: translateX(-50%); z-index: 10;
@@ -257,11 +258,10 @@ a.ref .ref-tip {
 }
 a.ref:hover .ref-tip, a.ref:focus .ref-tip, a.ref:focus-visible .ref-tip { display: block; }
 a.ref:focus-visible { outline: 2px solid var(--accent, #1f5f99); outline-offset: 1px; }
-a.ref-back { text-decoration: none; margin-left: .2em; }
+a.ref-back { margin-left: .2em; }
 tr:target, a.ref:target sup { background: #fff3bf; }
 tr[id] { scroll-margin-top: 1rem; }
 .interactive-figure svg { display: block; width: 100%; height: auto; max-width: 52rem; margin: 0 auto; }
-.interactive-figure svg a:focus { outline: 2px solid #1f5f99; }
 .interactive-figure .figure-hint { font-size: .8rem; color: var(--muted, #5b6573); margin: .3rem 0 0; text-align: center; }
 @media print {
   a.ref .ref-tip, a.ref-back, .figure-hint { display: none !important; }
@@ -348,11 +348,29 @@ def interactive_figures(page: str, figures: Mapping[str, tuple[bytes, str]]) -> 
     return _PNG_IMG_RE.sub(repl, page) if by_bytes else page
 
 
+_FIGURE_RE = re.compile(r"<figure\b.*?</figure>", re.S | re.I)
+
+
+def ensure_alt_text(page: str) -> str:
+    """Give every ``<img>`` an ``alt``: inside a ``<figure>``, its caption's text; elsewhere ``alt=""``
+    (Quarto writes figure images without one)."""
+
+    def figure(m: re.Match[str]) -> str:
+        fig = m.group(0)
+        cap = re.search(r"<figcaption\b[^>]*>(.*?)</figcaption>", fig, re.S | re.I)
+        alt = html_lib.escape(_text(cap.group(1)), quote=True) if cap else ""
+        return re.sub(r"<img\b(?![^>]*\balt=)", f'<img alt="{alt}"', fig)
+
+    page = _FIGURE_RE.sub(figure, page)
+    return re.sub(r"<img\b(?![^>]*\balt=)", '<img alt=""', page)
+
+
 def enhance(page: str, description: str, figures: Mapping[str, tuple[bytes, str]] | None = None) -> str:
     """All of the above, in order: head extras, interactive figures, compact images, observation anchors,
     linked reference marks."""
     page = add_head_extras(page, description)
     page = interactive_figures(page, figures or {})
+    page = ensure_alt_text(page)
     page = compact_images(page)
     page = anchor_observation_rows(page)
     return link_reference_marks(page)
