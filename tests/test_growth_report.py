@@ -444,7 +444,12 @@ def test_changing_the_horizon_flows_from_the_step02_summary_into_the_report(synt
     v = back.averaged["value_horizon"].estimate / 1e6
     assert f"in {horizon}" in sat and f"{v:.1f}" in sat and "2030" not in sat
     methods = R.methods_uncertainty(back, p, str(path))
-    assert "0.94" in methods and "0.017" in methods and "nominal 0.95" in methods and "censored maximum likelihood" in methods.lower()
+    assert (
+        "0.94" in methods
+        and "0.017" in methods
+        and "nominal 0.95" in methods
+        and "censored maximum likelihood" in methods.lower()
+    )
     assert len(R.loo_table(back)) == len(loo) and not R.holdout_table(back).empty
     with pytest.raises(Exception, match="missing field"):
         GrowthSummary.from_dict({"settings": {}}, "growth_summary.json")
