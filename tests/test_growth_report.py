@@ -380,3 +380,80 @@ def test_residual_table_aligns_with_observations(fitted, synthetic):
     assert tbl.loc[i, "residual"] == pytest.approx(np.log(r.y[i]) - np.log(float(r.predict(r.t[i]))))
     with pytest.raises(ValueError, match="does not match"):
         gr.residual_table(r, obs.iloc[:-1])
+
+
+# ------------------------------------------------------------------ censored likelihood, contract, report
+
+
+def test_rounding_interval_from_the_figure_as_written():
+    assert gr.rounding_interval({"qualifier": "approx", "use_as": "value", "y": 6e6}) == (5.5e6, 6.5e6)
+    row = {"qualifier": "approx", "use_as": "value", "y": 7.4e6, "converted_from": "percent",
+           "per100_value": 28.0, "population": 26.5e6}  # fmt: skip
+    lo, hi = gr.rounding_interval(row)
+    assert lo == pytest.approx(0.275 * 26.5e6) and hi == pytest.approx(0.285 * 26.5e6)
+    assert gr.rounding_interval({"qualifier": "exact", "use_as": "value", "y": 1e6}) is None
+
+
+def test_distinct_origins_merge_origins_that_see_the_same_figures():
+    t = np.array([2010.5, 2012.5, 2015.5, 2019.5])
+    kept, merged = gr.distinct_origins(t, [2012, 2014, 2016, 2018, 2020])
+    assert kept == [2012.0, 2014.0, 2016.0, 2020.0] and merged == {2016.0: "2018"}
+
+
+def test_changing_the_horizon_flows_from_the_step02_summary_into_the_report(synthetic, population, tmp_path):
+    """Step 02's summary built with horizon 2028 (not 2030) is read back through the typed contract and the
+    report's growth sentences state 2028 and its numbers: no hard-coded value_2030 anywhere."""
+    from helpers import report as R
+    from helpers.contracts import GrowthSummary
+
+    horizon = 2028
+    models = ["logistic", "gompertz", "bass"]
+    obs = pd.DataFrame({**synthetic, "obs_id": [f"o{i}" for i in range(len(synthetic["t"]))]})
+    obs["kind"] = np.where(np.isfinite(obs["y"]), "exact", "lower")
+    obs["rounded"] = False
+    fits, errors = gr.fit_models(
+        models, gr.fit_inputs(obs, True), loss_scale="log", epoch=EPOCH, method="mle"
+    )
+    assert all(f.converged for f in fits.values())
+    selection = gr.selection_table(fits, errors)
+    weights = gr.averaging_weights(selection, models)
+    boots = gr.bootstraps(fits, n=20, seed=1)
+    averaged = gr.averaged_table(boots, weights, population, horizon, [25], 0.95, 1)
+    assert f"value_{horizon}" in set(averaged["quantity"])
+    profile = gr.profile_table({"gompertz": fits["gompertz"]}, population, horizon, 0.95)
+    loo = gr.loo_table(obs.iloc[:8], ["logistic", "gompertz"], population, horizon, epoch=EPOCH)
+    itu = pd.DataFrame({"year": [2019, 2020], "subscriptions": _curve([2020.0, 2021.0])})
+    holdout = gr.holdout_table(obs, itu, origin=2017, years=[2019, 2020], models=["logistic", "gompertz"],
+                               epoch=EPOCH, n_boot=10, seed=1, level=0.95)  # fmt: skip
+    backtest = gr.backtest_table(
+        gr.fit_inputs(obs, True), ["logistic"], [2016.0, 2017.0], loss_scale="log", epoch=EPOCH
+    )
+    summ = gr.growth_summary(
+        settings={"models": ",".join(models), "epoch": EPOCH, "horizon": horizon, "rounded_figures": "exact"},
+        obs=obs, population=population, horizon=horizon, level=0.95, selection=selection, weights=weights,
+        averaged=averaged, profile=profile, richards=gr.richards_check(None), loo=loo, holdout=holdout,
+        backtest=backtest, naive_vs_censored={"model": "gompertz"}, boots=boots,
+        coverage={"coverage": 0.94, "mc_se": 0.017, "n_sets": 200, "n_used": 200, "model": "gompertz", "source": "x"},
+    )  # fmt: skip
+    path = summ.to_json(tmp_path / "growth_summary.json")
+    back = GrowthSummary.from_json(path)
+    assert back == GrowthSummary.from_dict(json.loads(path.read_text()))
+    assert back.horizon == horizon and _finite(back.averaged["value_horizon"].estimate)
+    p = R.Provenance(mark="")
+    sat = R.results_saturation(json.loads(path.read_text()), p, str(path))
+    v = back.averaged["value_horizon"].estimate / 1e6
+    assert f"in {horizon}" in sat and f"{v:.1f}" in sat and "2030" not in sat
+    methods = R.methods_uncertainty(back, p, str(path))
+    assert (
+        "0.94" in methods
+        and "0.017" in methods
+        and "nominal 0.95" in methods
+        and "censored maximum likelihood" in methods.lower()
+    )
+    assert len(R.loo_table(back)) == len(loo) and not R.holdout_table(back).empty
+    with pytest.raises(Exception, match="missing field"):
+        GrowthSummary.from_dict({"settings": {}}, "growth_summary.json")
+
+
+def _finite(x) -> bool:
+    return x is not None and math.isfinite(float(x))

@@ -106,20 +106,36 @@ def test_value_text_reads_qualifiers() -> None:
 ITU = pd.DataFrame(
     {"year": [2009, 2010, 2012], "subscriptions": [69261, 431919, 1700000], "per100": [0.278, 1.729, 6.743]}
 )
+
+
+def _iv(e, lo=None, hi=None, share=None, method="profile likelihood"):
+    return {"estimate": e, "lo": lo, "hi": hi, "method": method, "share_finite": share}
+
+
 SUMMARY = {
-    "settings": {"level": 0.95, "horizon": 2030, "epoch": 2008, "series": "curated", "models": "logistic,gompertz"},
-    "data": {"n_obs": 7, "n_exact": 3, "n_bounds": 4, "first_t": 2010.4, "last_t": 2013.1},
-    "model": {"chosen": "gompertz", "akaike_weight": 0.61, "runner_up": "logistic", "runner_up_delta_aicc": 2.6,
-              "supported": "gompertz", "robust": True},
-    "saturation": {"estimate": 8.3e6, "lo": 5.0e6, "hi": 10.1e6},
-    "ceiling_per100": {"estimate": 31.1, "lo": 18.6, "hi": 37.7},
-    "inflection": {"estimate": 2015.61, "lo": 2013.5, "hi": 2016.9},
-    "value_2030": {"estimate": 8.0e6, "lo": 5.0e6, "hi": 9.5e6},
-    "year_reaching": {"25per100": {"estimate": 2021.95, "share_finite": 0.7},
-                      "50per100": {"estimate": None, "share_finite": 0.0}},
-    "bootstrap": {"kind": "residual", "n": 1000, "seed": 7, "n_failed": 3},
-    "backtest": {"origins": "2012,2016", "mape_exact_by_origin": {"2012": 59.4, "2016": 8.3}},
-    "naive_vs_censored": {"censored_saturation": 8.3e6, "naive_saturation": 6.6e6, "itu_saturation": 5.1e6},
+    "settings": {"level": 0.95, "horizon": 2030, "epoch": 2008, "series": "curated", "models": "logistic,gompertz",
+                 "rounded_figures": "interval"},
+    "horizon": 2030, "level": 0.95, "method": "mle",
+    "data": {"n_obs": 7, "n_exact": 3, "n_bounds": 4, "first_t": 2010.4, "last_t": 2013.1, "max_lower_bound": 6.5e6},
+    "weights": {"gompertz": 0.61, "logistic": 0.39}, "aicc": {"gompertz": 100.0, "logistic": 100.9},
+    "sigma": {"gompertz": 0.21, "logistic": 0.22}, "best_model": "gompertz", "singled_out": False,
+    "averaged": {"saturation": _iv(8.3e6, 5.0e6, 10.1e6), "ceiling_per100": _iv(31.1, 18.6, 37.7),
+                 "inflection": _iv(2015.61, 2013.5, 2016.9), "value_horizon": _iv(8.0e6, 5.0e6, 9.5e6),
+                 "per100_horizon": _iv(30.0, 19.0, 36.0),
+                 "year_reaching_25per100": _iv(2021.95, share=0.7), "year_reaching_50per100": _iv(None, share=0.0)},
+    "profile": {"gompertz": {"saturation": _iv(8.3e6, 5.8e6, 15.5e6), "ceiling_per100": _iv(31.1, 21.0, 58.0),
+                             "inflection": _iv(2015.6, 2013.1, 2018.7)}},
+    "richards": {"identified": False, "reason": "corr(t0, nu) = 1.000"},
+    "loo": {"saturation_min": 6.8e6, "saturation_max": 8.9e6, "saturation_min_left_out": "002-001",
+            "saturation_max_left_out": "004-001", "rows": []},
+    "holdout": {"origin": 2017, "years": [2019, 2020], "n_train": 12, "n_train_exact": 3,
+                "by_method": {"averaged": {"coverage": 0.5, "interval_score_m": 9.0, "crps_m": 1.1, "mape": 20.0},
+                              "rw_drift": {"coverage": 1.0, "interval_score_m": 5.0, "crps_m": 0.6, "mape": 10.0}}},
+    "backtest": {"origins": "2012,2016", "mape_exact_by_origin": {"2012": 59.4, "2016": 8.3}, "same_data": {}},
+    "naive_vs_censored": {"model": "gompertz", "censored_saturation": 8.3e6, "naive_saturation": 6.6e6,
+                          "itu_saturation": 5.1e6},
+    "bootstrap": {"kind": "parametric", "n": 1000, "seed": 7, "n_failed_all_models": {"gompertz": 3}},
+    "coverage": None,
 }  # fmt: skip
 
 
@@ -161,14 +177,15 @@ def test_abstract_contains_the_computed_numbers_and_registers_them() -> None:
     txt = R.abstract(ITU, series, obs, sources, SUMMARY, p)
     assert "At the end of 2012" in txt and "1.70 million mobile subscriptions" in txt and "6.7 per 100" in txt
     assert "iTechPost's 1,000,000 mobile subscriptions “March 2013”" in txt
-    assert "7 figures (3 exact, 4 bounds)" in txt
-    assert "The Gompertz curve has the lowest AICc" in txt and "Akaike weight 0.61" in txt
+    assert "7 figures (3 exact, 4 bounds or ranges)" in txt
+    assert "do not single out one curve" in txt and "Gompertz 0.61" in txt and "chosen" not in txt
     assert "8.3 million (95% interval 5.0–10.1 million)" in txt
+    assert "at least about 6.5 million" in txt and "reaches about 16 million" in txt
     assert "31 (95% interval 19–38)" in txt
     reg = p.table()
     row = reg[reg["quantity"] == "saturation (millions), estimate"].iloc[0]
     assert row["value in text"] == "8.3" and "growth_summary.json" in row["origin"]
-    assert "saturation.estimate" in row["how it was obtained"]
+    assert "averaged › saturation › estimate" in row["how it was obtained"]
     assert reg["quantity"].is_unique or reg.duplicated(["quantity", "value in text"]).sum() == 0
 
 
@@ -190,6 +207,10 @@ def test_results_text_follows_the_numbers() -> None:
     lim = R.limitations(SUMMARY, pd.DataFrame(), pd.DataFrame({"verdict": ["conflict", "agree"]}), ITU, p)
     assert "Only 3 stated figures" in lim and "1 pairs of figures conflict" in lim
     assert "3 bootstrap refits failed" in lim and "no figure for 2011" in lim
+    assert "between 6.8 million (without 002-001) and 8.9 million" in sat
+    hold = R.results_holdout(SUMMARY, p)
+    assert "contain 50% of ITU's counts" in hold and "random walk with drift forecasts better" in hold
+    assert "not measured for this build" in R.methods_uncertainty(SUMMARY, p)
 
 
 def test_nist_comparison_passes_all_cases() -> None:
@@ -380,8 +401,8 @@ def test_scenarios_paragraph_and_table() -> None:
         }
     )
     txt = R.scenarios_paragraph(sc, R.Provenance(mark=""), table_ref="Table 10")
-    assert "the 1 choices in Table 10: 2 runs, 200 bootstrap resamples each" in txt
-    assert "Gompertz in 1, Bass in 1" in txt and "from 6.6 to 8.3 million" in txt
+    assert "the 1 data treatments in Table 10: 2 runs" in txt and "Akaike weights" in txt
+    assert "from 6.6 to 8.3 million" in txt
     t = R.scenarios_table(sc)
     assert list(t["use bounds"]) == ["yes", "no"]
     assert list(t["saturation, M (interval)"]) == ["8.3 (5.3–10.3)", "6.6 (4.9–8.7)"]

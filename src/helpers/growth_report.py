@@ -104,6 +104,10 @@ def load_observations(
     series: str,
     operator_figures: str = "include",
     t_min: float = 2009.0,
+    rounded_figures: str = "exact",
+    placement: str = "mid",
+    drop: Sequence[str] = (),
+    population: Population | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The observations to fit, and the rows left out (with the reason).
 
@@ -112,8 +116,18 @@ def load_observations(
     :func:`is_operator_figure`), rows at the same time merged.  ``series="itu"``: the ITU counts at
     ``t = year + 1``, all exact.  Rows before ``t_min`` are left out (the log loss needs values > 0 and the
     2009 launch year is the time origin).  Returned columns: ``t, y, lower, upper, kind, obs_id,
-    source_id, indicator, scope, n_merged``.
+    source_id, indicator, scope, n_merged, rounded``.
+
+    Data treatments (the scenario sweep varies them): ``rounded_figures="interval"`` enters each rounded
+    exact figure (qualifier ``approx``: "roughly 6 million", "28%") as the range of values that round to it
+    (:func:`rounding_interval`; a percentage converted with the row's population), ``"exact"`` as the value;
+    ``placement`` puts a figure at the middle (``"mid"``) or the end (``"end"``) of the period its date words
+    denote; ``drop`` lists ``obs_id`` values to leave out (e.g. the stale 2013 "1 million", 004-001).
     """
+    if rounded_figures not in ("exact", "interval"):
+        raise ValueError(f"rounded_figures must be 'exact' or 'interval', not {rounded_figures!r}")
+    if placement not in ("mid", "end"):
+        raise ValueError(f"placement must be 'mid' or 'end', not {placement!r}")
     if series not in ("curated", "itu"):
         raise ValueError(f"series must be 'curated' or 'itu', not {series!r}")
     if operator_figures not in ("include", "exclude"):
@@ -135,11 +149,29 @@ def load_observations(
         )
         left = pd.DataFrame(columns=[*cols, "reason"])
     else:
-        d = national.rename(columns={"value": "y"})
+        d = national.rename(columns={"value": "y"}).copy()
+        if placement == "end" and "t_end" in d.columns:
+            d["t"] = d["t_end"].astype(float)
+        d["rounded"] = False
+        if rounded_figures == "interval":
+            for i, row in d.iterrows():
+                iv = rounding_interval(row)
+                if iv is not None:
+                    d.loc[i, ["y", "lower", "upper"]] = [math.nan, iv[0], iv[1]]
+                    d.loc[i, "rounded"] = True
         op = is_operator_figure(d)
-        drop = op if operator_figures == "exclude" else pd.Series(False, index=d.index)
-        left = d.loc[drop, cols].assign(reason="operator figure (lower bound from one operator) excluded")
-        obs = d.loc[~drop, cols]
+        out_op = op if operator_figures == "exclude" else pd.Series(False, index=d.index)
+        dropped = d["obs_id"].astype(str).isin([str(x) for x in drop])
+        left = pd.concat(
+            [
+                d.loc[out_op, cols].assign(reason="operator figure (lower bound from one operator) excluded"),
+                d.loc[dropped & ~out_op, cols].assign(reason="left out by the drop setting"),
+            ],
+            ignore_index=True,
+        )
+        obs = d.loc[~out_op & ~dropped, [*cols, "rounded"]]
+    if "rounded" not in obs.columns:
+        obs = obs.assign(rounded=False)
     early = obs["t"] < t_min
     left = pd.concat([left, obs.loc[early].assign(reason=f"before {t_min:g}")], ignore_index=True)
     obs = merge_same_time(obs.loc[~early])
@@ -153,9 +185,43 @@ def fit_inputs(obs: pd.DataFrame, use_bounds: bool) -> dict[str, np.ndarray]:
     y = obs["y"].to_numpy(float)
     lo = obs["lower"].to_numpy(float)
     hi = obs["upper"].to_numpy(float)
+    rounded = obs["rounded"].to_numpy(bool) if "rounded" in obs.columns else np.zeros(t.size, bool)
     if use_bounds:
-        return {"t": t, "y": y, "lower": lo, "upper": hi}
-    return {"t": t, "y": growth.naive_points(y, lo, hi), "lower": None, "upper": None}
+        return {"t": t, "y": y, "lower": lo, "upper": hi, "rounded": rounded}
+    return {"t": t, "y": growth.naive_points(y, lo, hi), "lower": None, "upper": None, "rounded": None}
+
+
+def _resolution(figure: float) -> float:
+    """The rounding unit of a figure as written: ``6000000`` -> 1e6, ``28`` -> 1, ``3.9`` -> 0.1."""
+    x = abs(float(figure))
+    if x == 0 or not math.isfinite(x):
+        return math.nan
+    txt = f"{x:.10g}"
+    if "." in txt:
+        return 10.0 ** -len(txt.split(".")[1])
+    digits = txt.rstrip("0")
+    return 10.0 ** (len(txt) - len(digits))
+
+
+def rounding_interval(row: Mapping[str, Any]) -> tuple[float, float] | None:
+    """The range of counts that round to an approximate exact figure of the national series, or ``None``.
+
+    Applies to rows with ``qualifier == "approx"`` used as the value (``use_as == "value"``): "roughly 6
+    million" is 5.5-6.5 million (half a unit of its last stated digit either side); a percentage ("28%",
+    ``converted_from == "percent"``) is 27.5-28.5% of the row's ``population``.
+    """
+    if str(row.get("qualifier")) != "approx" or str(row.get("use_as")) != "value":
+        return None
+    y = float(row.get("y", row.get("value", math.nan)))
+    if not math.isfinite(y):
+        return None
+    if str(row.get("converted_from")) == "percent":
+        pct = float(row["per100_value"])
+        res = _resolution(pct)
+        pop = float(row["population"]) / 100.0
+        return ((pct - res / 2) * pop, (pct + res / 2) * pop)
+    res = _resolution(y)
+    return (y - res / 2, y + res / 2)
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -220,9 +286,10 @@ def year_reaching_per100(
 
 
 def fit_models(
-    models: Sequence[str], inputs: Mapping[str, Any], *, loss_scale: str, epoch: float
+    models: Sequence[str], inputs: Mapping[str, Any], *, loss_scale: str, epoch: float, method: str = "lsq"
 ) -> tuple[dict[str, growth.FitResult], dict[str, str]]:
-    """Fit every model; returns the fits and, for models that cannot be fitted, the reason."""
+    """Fit every model (``method`` "mle": censored maximum likelihood; "lsq": hinge least squares); returns
+    the fits and, for models that cannot be fitted, the reason."""
     fits, errors = {}, {}
     for m in models:
         try:
@@ -234,6 +301,8 @@ def fit_models(
                 upper=inputs.get("upper"),
                 loss_scale=loss_scale,
                 epoch=epoch,
+                method=method,
+                rounded=inputs.get("rounded") if method == "mle" else None,
             )
         except ValueError as exc:
             errors[m] = str(exc)
@@ -264,6 +333,10 @@ def fits_table(fits: Mapping[str, growth.FitResult]) -> pd.DataFrame:
                     censored=r.censored,
                     loss_scale=r.loss_scale,
                     epoch=r.epoch,
+                    method=r.method,
+                    loglik=r.loglik,
+                    sigma=r.sigma,
+                    sigma_stderr=r.sigma_stderr,
                     message=r.message,
                 )
             )
@@ -287,6 +360,8 @@ def selection_table(
                 n=r.n,
                 n_bounds=int((~np.isfinite(r.y)).sum()),
                 rss=r.rss,
+                loglik=r.loglik,
+                sigma=r.sigma,
                 aicc=r.aicc,
                 bic=r.bic,
                 converged=r.converged,
@@ -324,6 +399,8 @@ def selection_table(
         "n",
         "n_bounds",
         "rss",
+        "loglik",
+        "sigma",
         "aicc",
         "delta_aicc",
         "akaike_weight",
@@ -393,8 +470,13 @@ def residual_table(fit: growth.FitResult, obs: pd.DataFrame) -> pd.DataFrame:
 def bootstraps(
     fits: Mapping[str, growth.FitResult], n: int, seed: int, kind: str = "residual"
 ) -> dict[str, growth.BootstrapResult]:
-    """Seeded bootstrap of every converged fit (the same seed for each model)."""
-    return {m: growth.bootstrap(r, n=n, seed=seed, kind=kind) for m, r in fits.items() if r.converged}
+    """Seeded bootstrap of every converged fit (the same seed for each model); censored-MLE fits are always
+    bootstrapped parametrically from the censored model."""
+    return {
+        m: growth.bootstrap(r, n=n, seed=seed, kind="parametric" if r.method == "mle" else kind)
+        for m, r in fits.items()
+        if r.converged
+    }
 
 
 def quantity_draws(
@@ -547,6 +629,15 @@ def backtest_table(
     y = np.asarray(inputs["y"], dtype=float)
     lo = np.full_like(t, np.nan) if inputs.get("lower") is None else np.asarray(inputs["lower"], dtype=float)
     hi = np.full_like(t, np.nan) if inputs.get("upper") is None else np.asarray(inputs["upper"], dtype=float)
+    origins, merged = distinct_origins(t, origins)
+    # a rounded figure entered as its rounding interval is scored as the figure it rounds (the midpoint):
+    # scored as a bound it would count as "honoured" whenever the forecast falls in its narrow range
+    rounded = inputs.get("rounded")
+    y_sc, lo_sc, hi_sc = y.copy(), lo.copy(), hi.copy()
+    if rounded is not None and np.any(rounded):
+        rd = np.asarray(rounded, dtype=bool)
+        y_sc[rd] = 0.5 * (lo[rd] + hi[rd])
+        lo_sc[rd] = hi_sc[rd] = np.nan
     rows = []
     for m in models:
         for o in origins:
@@ -575,20 +666,38 @@ def backtest_table(
                 continue
             row.update(converged=r.converged, message=r.message)
             if te.any():
-                err, ape, signed = score_forecasts(r.predict(t[te]), y[te], lo[te], hi[te])
+                err, ape, signed = score_forecasts(r.predict(t[te]), y_sc[te], lo_sc[te], hi_sc[te])
                 ok, okp = np.isfinite(err), np.isfinite(ape)
-                ex = np.isfinite(y[te]) & okp
+                ex = np.isfinite(y_sc[te]) & okp
                 row.update(
                     n_scored=int(ok.sum()),
                     n_exact_scored=int(ex.sum()),
-                    n_bounds_violated=int((~np.isfinite(y[te]) & (err > 0)).sum()),
+                    n_bounds_violated=int((~np.isfinite(y_sc[te]) & (err > 0)).sum()),
                     mae=float(err[ok].mean()) if ok.any() else math.nan,
                     mape=float(100 * ape[okp].mean()) if okp.any() else math.nan,
                     mape_exact=float(100 * ape[ex].mean()) if ex.any() else math.nan,
                     mpe_exact=float(100 * signed[ex].mean()) if ex.any() else math.nan,
                 )
+            row["same_data_origins"] = merged.get(float(o), "")
             rows.append(row)
     return pd.DataFrame(rows).sort_values(["model", "origin"], kind="stable").reset_index(drop=True)
+
+
+def distinct_origins(t: np.ndarray, origins: Sequence[float]) -> tuple[list[float], dict[float, str]]:
+    """Origins that give distinct training sets (``t <= origin``); a later origin that sees exactly the same
+    figures as an earlier one would repeat its fit and is dropped.  Returns the kept origins and, for each
+    kept origin, the dropped origins it stands for (``"2018"``), so the table can say so."""
+    kept: list[float] = []
+    merged: dict[float, list[str]] = {}
+    seen: dict[int, float] = {}
+    for o in sorted(float(x) for x in origins):
+        n = int((np.asarray(t) <= o).sum())
+        if n in seen:
+            merged.setdefault(seen[n], []).append(f"{o:g}")
+            continue
+        seen[n] = o
+        kept.append(o)
+    return kept, {k: ",".join(v) for k, v in merged.items()}
 
 
 def treatment_table(
@@ -802,10 +911,405 @@ def write_json(data: Mapping[str, Any], path: Path) -> Path:
 
 
 # --------------------------------------------------------------------------------------------------------
+# Censored likelihood: profile intervals, Richards identification, model averaging, leave-one-out, holdout
+# --------------------------------------------------------------------------------------------------------
+
+AVERAGED_MODELS = ("logistic", "gompertz", "bass")
+
+
+def profile_table(
+    fits: Mapping[str, growth.FitResult], population: Population, horizon: int, level: float
+) -> pd.DataFrame:
+    """Profile-likelihood intervals of every converged censored-MLE fit: ``saturation`` (count),
+    ``ceiling_per100`` (saturation / population of the horizon year: the saturation interval transformed)
+    and ``inflection`` (the year of fastest growth, profiled by constrained maximisation).  ``lo``/``hi`` are
+    NaN where the likelihood does not bound that end within the search range (100x the estimate for the
+    saturation, 50 years for the inflection); ``open_hi`` marks it."""
+    from helpers import likelihood
+
+    pop_h = population.at_year(horizon)
+    rows = []
+    for m, r in fits.items():
+        if not r.converged or r.method != "mle":
+            continue
+        sat = likelihood.profile_interval(r, "saturation", level=level)
+
+        def infl(th: np.ndarray, r: growth.FitResult = r) -> float:
+            return float(growth._inflection_tau(r.model, th)) + r.epoch
+
+        inf_iv = likelihood.profile_interval(r, infl, level=level, span=50.0)
+        for q, iv, scale in (
+            ("saturation", sat, 1.0),
+            ("ceiling_per100", sat, 100.0 / pop_h),
+            ("inflection", inf_iv, 1.0),
+        ):
+            rows.append(
+                dict(
+                    model=m,
+                    quantity=q,
+                    estimate=iv.estimate * scale,
+                    lo=math.nan if iv.lo is None else iv.lo * scale,
+                    hi=math.nan if iv.hi is None else iv.hi * scale,
+                    open_lo=iv.lo is None,
+                    open_hi=iv.hi is None,
+                    level=level,
+                    method="profile likelihood",
+                )
+            )
+    return pd.DataFrame(rows)
+
+
+def richards_check(fit: growth.FitResult | None) -> dict[str, Any]:
+    """Whether the Richards shape is identified by the data, with the evidence: ``nu`` at a bound of its
+    range, the correlation of the estimates of ``t0`` and ``nu`` (observed information), and the standard
+    error of ``t0``.  Not identified when ``nu`` is on a bound, ``|corr(t0, nu)| > 0.95``, the information is
+    singular, or the fit did not converge."""
+    if fit is None:
+        return {"identified": False, "reason": "not fitted"}
+    corr = float(fit.corr[2, 3]) if fit.corr.shape[0] > 3 else math.nan
+    se_t0 = float(fit.stderr.get("t0", math.nan))
+    reasons = []
+    if not fit.converged:
+        reasons.append("the fit did not converge")
+    if "nu" in fit.at_bound:
+        reasons.append(f"nu ran to the edge of its range ({fit.params['nu']:.3g})")
+    if math.isfinite(corr) and abs(corr) > 0.95:
+        reasons.append(f"corr(t0, nu) = {corr:.3f}")
+    if not math.isfinite(corr):
+        reasons.append("observed information singular")
+    if math.isfinite(se_t0) and se_t0 > 10:
+        reasons.append(f"SE(t0) = {se_t0:.0f} years")
+    return {
+        "identified": not reasons,
+        "nu": _num(fit.params.get("nu")),
+        "nu_at_bound": "nu" in fit.at_bound,
+        "corr_t0_nu": _num(corr, 4),
+        "se_t0": _num(se_t0, 4),
+        "reason": "; ".join(reasons) if reasons else "identified",
+    }
+
+
+def averaging_weights(selection: pd.DataFrame, models: Sequence[str] = AVERAGED_MODELS) -> dict[str, float]:
+    """Akaike (AICc) weights renormalised over the averaged models that converged (Richards is left out of
+    the average: see :func:`richards_check`)."""
+    from helpers import likelihood
+
+    sel = selection[selection["model"].isin(models) & selection["converged"].astype(bool)]
+    return likelihood.akaike_weights(dict(zip(sel["model"], sel["aicc"].astype(float), strict=True)))
+
+
+def averaged_table(
+    boots: Mapping[str, growth.BootstrapResult],
+    weights: Mapping[str, float],
+    population: Population,
+    horizon: int,
+    reach_levels: Iterable[float],
+    level: float,
+    seed: int,
+) -> pd.DataFrame:
+    """Model-averaged quantities: ``estimate`` = Akaike-weighted mean of the models' estimates; ``lo``/``hi``
+    = percentile interval of the weighted mixture of their parametric-bootstrap draws (parameter and model
+    uncertainty together, :func:`helpers.likelihood.model_average_draws`)."""
+    from helpers import likelihood
+
+    per = {m: quantity_draws(b, population, horizon, reach_levels) for m, b in boots.items() if m in weights}
+    if not per:
+        return pd.DataFrame(columns=["quantity", "estimate", "lo", "hi", "weights"])
+    quantities = [q for q in next(iter(per.values())) if q in ("saturation", "inflection", "ceiling_per100")
+                  or q.startswith(("value_", "per100_", "year_reaching_"))]  # fmt: skip
+    rows = []
+    for q in quantities:
+        ests = {m: per[m][q][0] for m in per}
+        w = {m: weights[m] for m in per}
+        tot = sum(w.values())
+        est = sum(w[m] * ests[m] for m in per) / tot if all(np.isfinite(list(ests.values()))) else math.nan
+        mix = likelihood.model_average_draws({m: per[m][q][1] for m in per}, w, n=20000, seed=seed)
+        lo, hi = growth.percentile_interval(mix, level)
+        rows.append(
+            dict(
+                quantity=q,
+                estimate=est,
+                lo=lo,
+                hi=hi,
+                median=float(np.quantile(mix, 0.5, method="inverted_cdf")) if mix.size else math.nan,
+                share_finite=float(np.isfinite(mix).mean()) if mix.size else math.nan,
+                weights=";".join(f"{m}={w[m] / tot:.3f}" for m in per),
+                level=level,
+            )
+        )
+    return pd.DataFrame(rows)
+
+
+def averaged_forecast(
+    boots: Mapping[str, growth.BootstrapResult],
+    weights: Mapping[str, float],
+    population: Population,
+    first_year: int,
+    horizon: int,
+    level: float,
+    seed: int,
+) -> pd.DataFrame:
+    """Model-averaged forecast per calendar year (mid-year): weighted mean of the fitted curves, band of the
+    mean and prediction interval from the weighted mixture of the models' bootstrap curves (a prediction draw
+    adds ``N(0, sigma_m^2)`` on the log scale)."""
+    years = np.arange(first_year, horizon + 1)
+    t = years + 0.5
+    rng = np.random.default_rng([seed, 2])
+    use = {m: b for m, b in boots.items() if weights.get(m, 0) > 0}
+    tot = sum(weights[m] for m in use)
+    n_total = 20000
+    means, preds, fit = [], [], np.zeros(t.size)
+    for m, b in use.items():
+        w = weights[m] / tot
+        fit += w * b.fit.predict(t)
+        th = b.params.to_numpy(float)[b.converged]
+        k = int(round(n_total * w))
+        if k == 0 or th.shape[0] == 0:
+            continue
+        th = th[rng.integers(0, th.shape[0], k)]
+        with np.errstate(all="ignore"):
+            mu = b.fit.model.f(t - b.fit.epoch, *[th[:, j : j + 1] for j in range(th.shape[1])])
+        means.append(mu)
+        e = rng.normal(0.0, float(b.noise[0]), mu.shape)
+        preds.append(mu * np.exp(e) if b.fit.loss_scale == "log" else mu + e)
+    mean, pred = np.vstack(means), np.vstack(preds)
+    a = (1 - level) / 2
+    mlo, mhi = np.nanquantile(mean, [a, 1 - a], axis=0)
+    plo, phi = np.nanquantile(pred, [a, 1 - a], axis=0)
+    pop = population.at(t)
+    return pd.DataFrame(
+        {
+            "model": "averaged",
+            "year": years,
+            "t": t,
+            "fit": fit,
+            "mean_lo": mlo,
+            "mean_hi": mhi,
+            "pred_lo": plo,
+            "pred_hi": phi,
+            "population": pop,
+            "fit_per100": 100 * fit / pop,
+            "pred_lo_per100": 100 * plo / pop,
+            "pred_hi_per100": 100 * phi / pop,
+            "chosen": True,
+            "n_used": mean.shape[0],
+        }
+    )
+
+
+def loo_table(
+    obs: pd.DataFrame,
+    models: Sequence[str],
+    population: Population,
+    horizon: int,
+    *,
+    epoch: float,
+    loss_scale: str = "log",
+) -> pd.DataFrame:
+    """Leave-one-out: every exact figure (and every rounded figure entered as its rounding interval) left out
+    in turn, the models refitted by censored maximum likelihood, and per model and Akaike-averaged the
+    saturation and the level in the horizon year (mid-year).  The first row (``left_out = "none"``) is the
+    full fit.  Columns: ``left_out, t, figure, <model>_saturation..., saturation_averaged,
+    value_<horizon>_averaged, weights``."""
+    from helpers import likelihood
+
+    key = obs["kind"].eq("exact") | obs.get("rounded", pd.Series(False, index=obs.index)).astype(bool)
+    cases = [("none", math.nan, math.nan, np.ones(len(obs), bool))]
+    for i in np.flatnonzero(key.to_numpy()):
+        r = obs.iloc[i]
+        fig = r["y"] if np.isfinite(r["y"]) else 0.5 * (r["lower"] + r["upper"])
+        mask = np.ones(len(obs), bool)
+        mask[i] = False
+        cases.append((str(r["obs_id"]), float(r["t"]), float(fig), mask))
+    t_h = horizon + 0.5
+    rows = []
+    for name, t, fig, mask in cases:
+        fits, _ = fit_models(
+            models, fit_inputs(obs[mask], True), loss_scale=loss_scale, epoch=epoch, method="mle"
+        )
+        ok = {m: f for m, f in fits.items() if f.converged}
+        w = likelihood.akaike_weights({m: f.aicc for m, f in ok.items()})
+        row: dict[str, Any] = dict(left_out=name, t=t, figure=fig)
+        for m in models:
+            row[f"{m}_saturation"] = growth.saturation(ok[m]) if m in ok else math.nan
+        tot = sum(w.values())
+        row["saturation_averaged"] = (
+            sum(w[m] * growth.saturation(ok[m]) for m in ok) / tot if tot else math.nan
+        )
+        row[f"value_{horizon}_averaged"] = (
+            sum(w[m] * float(ok[m].predict(t_h)) for m in ok) / tot if tot else math.nan
+        )
+        row["weights"] = ";".join(f"{m}={w[m]:.3f}" for m in ok)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _crps_samples(x: np.ndarray, y: float) -> float:
+    """CRPS of a sample forecast: ``E|X - y| - E|X - X'| / 2`` (sorted-sample formula, exact for the
+    empirical distribution)."""
+    x = np.sort(np.asarray(x, dtype=float)[np.isfinite(x)])
+    n = x.size
+    if n == 0:
+        return math.nan
+    i = np.arange(1, n + 1)
+    return float(np.mean(np.abs(x - y)) - np.sum((2 * i - n - 1) * x) / n**2)
+
+
+def _interval_score(lo: float, hi: float, y: float, alpha: float) -> float:
+    """Gneiting & Raftery (2007) interval score of a central ``1 - alpha`` interval (lower is better)."""
+    return (hi - lo) + 2 / alpha * max(lo - y, 0.0) + 2 / alpha * max(y - hi, 0.0)
+
+
+def _benchmark_draws(
+    t_tr: np.ndarray, y_tr: np.ndarray, t_new: np.ndarray, n: int, rng: np.random.Generator
+) -> dict[str, np.ndarray]:
+    """Predictive draws of two simple benchmarks fitted to the exact training figures (log scale).
+
+    ``loglinear``: ordinary least squares of ``log y`` on ``t``; draws from its predictive Student-t
+    distribution.  ``rw_drift``: a random walk with drift in continuous time on ``log y`` (increments over
+    unequal gaps: drift = total change / total time, variance per year from the scaled increments), started
+    at the last exact figure; draws include the drift's estimation error.
+    """
+    ly = np.log(y_tr)
+    X = np.column_stack([np.ones_like(t_tr), t_tr - t_tr.mean()])
+    beta, *_ = np.linalg.lstsq(X, ly, rcond=None)
+    res = ly - X @ beta
+    dof = max(len(ly) - 2, 1)
+    s2 = float(res @ res) / dof
+    XtXi = np.linalg.inv(X.T @ X)
+    Xn = np.column_stack([np.ones_like(t_new), t_new - t_tr.mean()])
+    se = np.sqrt(s2 * (1 + np.einsum("ij,jk,ik->i", Xn, XtXi, Xn)))
+    ll = np.exp(Xn @ beta + se * rng.standard_t(dof, (n, t_new.size)))
+    dt = np.diff(t_tr)
+    d = np.diff(ly)
+    keep = dt > 0
+    dt, d = dt[keep], d[keep]
+    mu = d.sum() / dt.sum()
+    sig2 = float(np.sum((d - mu * dt) ** 2 / dt) / max(len(d) - 1, 1))
+    h = t_new - t_tr[-1]
+    mu_draw = mu + rng.normal(0, math.sqrt(sig2 / dt.sum()), (n, 1))
+    rw = np.exp(ly[-1] + mu_draw * h + rng.normal(0, 1, (n, t_new.size)) * np.sqrt(sig2 * h))
+    return {"loglinear": ll, "rw_drift": rw}
+
+
+def holdout_table(
+    obs: pd.DataFrame,
+    itu: pd.DataFrame,
+    *,
+    origin: int,
+    years: Sequence[int],
+    models: Sequence[str],
+    epoch: float,
+    n_boot: int,
+    seed: int,
+    level: float,
+    loss_scale: str = "log",
+) -> pd.DataFrame:
+    """Honest holdout: fit on the figures dated up to ``origin`` (``t < origin + 1``), forecast ITU's
+    year-end counts for ``years`` (placed at ``year + 1``, as in :func:`load_observations`) and score them.
+
+    Forecast distributions: each model's parametric bootstrap from the censored model (curve draws plus one
+    ``N(0, sigma^2)`` log-scale error), the Akaike-weighted mixture of the models (``averaged``), and the two
+    benchmarks of :func:`_benchmark_draws` fitted to the exact training figures.  One row per method x year:
+    ``median, lo, hi, itu, covered, interval_score, crps, ape`` (counts in subscriptions; APE of the median in
+    percent); the ITU counts are not used in any fit.
+    """
+    from helpers import likelihood
+
+    tr = obs[obs["t"] < origin + 1]
+    d = itu.dropna(subset=["subscriptions"])
+    d = d[d["year"].isin(list(years))].sort_values("year")
+    t_new = d["year"].to_numpy(float) + ITU_T_OFFSET
+    y_new = d["subscriptions"].to_numpy(float)
+    fits, _ = fit_models(models, fit_inputs(tr, True), loss_scale=loss_scale, epoch=epoch, method="mle")
+    fits = {m: f for m, f in fits.items() if f.converged}
+    w = likelihood.akaike_weights({m: f.aicc for m, f in fits.items()})
+    rng = np.random.default_rng([seed, 3])
+    draws: dict[str, np.ndarray] = {}
+    for m, f in fits.items():
+        b = growth.bootstrap(f, n=n_boot, seed=seed, kind="parametric")
+        th = b.params.to_numpy(float)[b.converged]
+        with np.errstate(all="ignore"):
+            mu = f.model.f(t_new - f.epoch, *[th[:, j : j + 1] for j in range(th.shape[1])])
+        draws[m] = mu * np.exp(rng.normal(0, f.sigma, mu.shape))
+    if draws:
+        k = {m: int(round(4000 * w[m])) for m in draws}
+        parts = [draws[m][rng.integers(0, draws[m].shape[0], k[m])] for m in draws if k[m]]
+        draws["averaged"] = np.vstack(parts)
+    ex = tr[tr["kind"] == "exact"]
+    draws.update(_benchmark_draws(ex["t"].to_numpy(float), ex["y"].to_numpy(float), t_new, 4000, rng))
+    alpha = 1 - level
+    rows = []
+    for meth, X in draws.items():
+        for j, (yr, yv) in enumerate(zip(d["year"].astype(int), y_new, strict=True)):
+            x = X[:, j]
+            x = x[np.isfinite(x)]
+            lo, hi = np.quantile(x, [alpha / 2, 1 - alpha / 2])
+            med = float(np.median(x))
+            rows.append(
+                dict(
+                    method=meth,
+                    kind="benchmark" if meth in ("loglinear", "rw_drift") else "curve",
+                    origin=origin,
+                    year=int(yr),
+                    t=float(t_new[j]),
+                    itu=float(yv),
+                    median=med,
+                    lo=float(lo),
+                    hi=float(hi),
+                    covered=bool(lo <= yv <= hi),
+                    interval_score=_interval_score(float(lo), float(hi), float(yv), alpha),
+                    crps=_crps_samples(x, float(yv)),
+                    ape=100 * abs(med - yv) / yv,
+                    weight=w.get(meth, math.nan),
+                    n_train=int(len(tr)),
+                    n_train_exact=int(len(ex)),
+                )
+            )
+    return pd.DataFrame(rows)
+
+
+def holdout_summary(hold: pd.DataFrame) -> pd.DataFrame:
+    """Per method: share of ITU counts inside the interval, mean interval score and CRPS (millions), MAPE."""
+    g = hold.groupby("method", sort=False)
+    return pd.DataFrame(
+        {
+            "n": g.size(),
+            "coverage": g["covered"].mean(),
+            "interval_score_m": g["interval_score"].mean() / 1e6,
+            "crps_m": g["crps"].mean() / 1e6,
+            "mape": g["ape"].mean(),
+        }
+    ).reset_index()
+
+
+def plot_loo(loo: pd.DataFrame, horizon: int) -> plt.Figure:
+    """Leave-one-out: saturation (left) and horizon-year level (right), Akaike-averaged, with the full fit."""
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(8, 3.4), sharey=False)
+    full = loo.iloc[0]
+    sub = loo.iloc[1:]
+    labels = [f"{r.left_out}\n({r.t:.1f})" for r in sub.itertuples()]
+    x = np.arange(len(sub))
+    for ax, col, title in (
+        (a1, "saturation_averaged", "saturation (millions)"),
+        (a2, f"value_{horizon}_averaged", f"subscriptions in {horizon} (millions)"),
+    ):
+        ax.axhline(full[col] / MILLION, color="0.4", ls="--", lw=0.9, label="all figures")
+        ax.plot(x, sub[col] / MILLION, "o", color="#d62728", label="figure left out")
+        ax.set_xticks(x, labels, fontsize=7, rotation=0)
+        ax.set_title(title, fontsize=9)
+    a1.legend(fontsize=7)
+    fig.supxlabel("exact figure left out (obs id, year)", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+# --------------------------------------------------------------------------------------------------------
 # Figures
 # --------------------------------------------------------------------------------------------------------
 
-MODEL_COLORS = {name: m.colour for name, m in growth.MODELS.items()}  # the registry's colours
+# the registry's colours, plus one for the Akaike-weighted average
+MODEL_COLORS = {**{name: m.colour for name, m in growth.MODELS.items()}, "averaged": "#333333"}
 MILLION = 1e6
 
 
@@ -888,7 +1392,7 @@ def plot_fit(
             "-",
             color=_color(m),
             lw=lw,
-            label=f"{m}{' (chosen)' if m == chosen else ''}",
+            label=f"{m}{' (chosen)' if m == chosen and m != 'averaged' else ''}",
         )
         if m == chosen:
             ax.fill_between(
@@ -898,7 +1402,7 @@ def plot_fit(
                 color=_color(m),
                 alpha=0.18,
                 lw=0,
-                label="95% band of the mean (chosen)",
+                label=f"95% band of the mean ({'model average' if chosen == 'averaged' else 'chosen'})",
             )
     plot_observations(ax, obs, left_out, itu)
     ax.set(xlabel="year", ylabel="subscriptions (millions)", title=title)
@@ -964,7 +1468,8 @@ def plot_forecast(
         lw=0,
         label=f"{level:.0%} band of the mean",
     )
-    ax.plot(g["t"], g["fit"] / MILLION, "-", color=_color(chosen), lw=2.2, label=f"{chosen} (chosen)")
+    ax.plot(g["t"], g["fit"] / MILLION, "-", color=_color(chosen), lw=2.2,
+            label="Akaike-weighted average" if chosen == "averaged" else f"{chosen} (chosen)")  # fmt: skip
     for m, h in forecast[forecast["model"] != chosen].groupby("model", sort=False):
         ax.plot(h["t"], h["fit"] / MILLION, "-", color=_color(m), lw=0.9, alpha=0.8, label=m)
     plot_observations(ax, obs)
@@ -1008,3 +1513,178 @@ def plot_selection(selection: pd.DataFrame) -> plt.Figure:
                 ax.text(0, i, "  not converged", va="center", fontsize=8)
     fig.tight_layout()
     return fig
+
+
+# --------------------------------------------------------------------------------------------------------
+# The step-02 summary (typed contract, helpers.contracts.GrowthSummary)
+# --------------------------------------------------------------------------------------------------------
+
+
+def _iv(row: Mapping[str, Any] | None, method: str) -> Any:
+    from helpers.contracts import Interval
+
+    if row is None:
+        return Interval(None, method=method)
+    return Interval(
+        estimate=_num(row.get("estimate")),
+        lo=_num(row.get("lo")),
+        hi=_num(row.get("hi")),
+        method=method,
+        share_finite=_num(row.get("share_finite")) if "share_finite" in row else None,
+    )
+
+
+def read_coverage(path: Path) -> dict[str, Any] | None:
+    """The coverage figures ``make bench`` wrote (``coverage_saturation_95`` and its MC SE, data sets), or
+    ``None`` when the file or the figure is absent (the report then says it was not measured)."""
+    try:
+        d = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return None
+    if not isinstance(d.get("coverage_saturation_95"), int | float):
+        return None
+    return {
+        "coverage": float(d["coverage_saturation_95"]),
+        "mc_se": d.get("coverage_saturation_95_mc_se"),
+        "n_sets": d.get("coverage_n_sets"),
+        "n_used": d.get("coverage_n_used"),
+        "model": d.get("coverage_model"),
+        "source": str(path),
+    }
+
+
+def growth_summary(
+    *,
+    settings: Mapping[str, Any],
+    obs: pd.DataFrame,
+    population: Population,
+    horizon: int,
+    level: float,
+    selection: pd.DataFrame,
+    weights: Mapping[str, float],
+    averaged: pd.DataFrame,
+    profile: pd.DataFrame,
+    richards: Mapping[str, Any],
+    loo: pd.DataFrame,
+    holdout: pd.DataFrame,
+    backtest: pd.DataFrame,
+    naive_vs_censored: Mapping[str, Any],
+    boots: Mapping[str, growth.BootstrapResult],
+    coverage: Mapping[str, Any] | None,
+) -> Any:
+    """Assemble the :class:`helpers.contracts.GrowthSummary` of step 02 from its tables."""
+    from helpers.contracts import GrowthSummary
+
+    exact = obs[obs["kind"] == "exact"]
+    last_exact = exact.iloc[-1] if len(exact) else obs.iloc[-1]
+    lower = obs["lower"].to_numpy(float)
+    conv = selection[selection["converged"].astype(bool)]
+    best = str(conv.iloc[0]["model"]) if len(conv) else ""
+    w_sorted = sorted(weights.values(), reverse=True)
+    singled_out = bool(w_sorted and w_sorted[0] >= 0.9)
+    av = {}
+    for _, r in averaged.iterrows():
+        q = str(r["quantity"])
+        key = {f"value_{horizon}": "value_horizon", f"per100_{horizon}": "per100_horizon"}.get(q, q)
+        av[key] = _iv(r.to_dict(), "Akaike-weighted mixture of parametric-bootstrap draws")
+    prof: dict[str, dict[str, Any]] = {}
+    for _, r in profile.iterrows():
+        prof.setdefault(str(r["model"]), {})[str(r["quantity"])] = _iv(r.to_dict(), "profile likelihood")
+    loo_rest = loo.iloc[1:]
+    col_v = f"value_{horizon}_averaged"
+    loo_d: dict[str, Any] = {
+        "n_left_out": int(len(loo_rest)),
+        "full_saturation": _num(loo.iloc[0]["saturation_averaged"]),
+    }
+    if len(loo_rest):
+        i_min = loo_rest["saturation_averaged"].idxmin()
+        i_max = loo_rest["saturation_averaged"].idxmax()
+        loo_d.update(
+            saturation_min=_num(loo_rest["saturation_averaged"].min()),
+            saturation_max=_num(loo_rest["saturation_averaged"].max()),
+            saturation_min_left_out=str(loo.loc[i_min, "left_out"]),
+            saturation_max_left_out=str(loo.loc[i_max, "left_out"]),
+            value_horizon_min=_num(loo_rest[col_v].min()),
+            value_horizon_max=_num(loo_rest[col_v].max()),
+        )
+    loo_d["rows"] = [
+        {
+            "left_out": str(r["left_out"]),
+            "t": _num(r["t"]),
+            "figure": _num(r["figure"]),
+            "saturation": _num(r["saturation_averaged"]),
+            "value_horizon": _num(r[col_v]),
+        }
+        for _, r in loo.iterrows()
+    ]
+    hs = holdout_summary(holdout) if len(holdout) else pd.DataFrame()
+    hold_d = {
+        "origin": int(holdout["origin"].iloc[0]) if len(holdout) else None,
+        "years": sorted({int(y) for y in holdout.get("year", [])}),
+        "n_train": int(holdout["n_train"].iloc[0]) if len(holdout) else None,
+        "n_train_exact": int(holdout["n_train_exact"].iloc[0]) if len(holdout) else None,
+        "by_method": {
+            str(r["method"]): {
+                "coverage": _num(r["coverage"], 4),
+                "interval_score_m": _num(r["interval_score_m"], 4),
+                "crps_m": _num(r["crps_m"], 4),
+                "mape": _num(r["mape"], 4),
+            }
+            for _, r in hs.iterrows()
+        },
+    }
+    bt = backtest
+    bt_d = {
+        "origins": ",".join(f"{o:g}" for o in sorted(bt["origin"].unique())) if len(bt) else "",
+        "same_data": {
+            f"{o:g}": s for o, s in zip(bt["origin"], bt.get("same_data_origins", ""), strict=False) if s
+        },
+        "mape_exact_by_model": {
+            str(m): _num(v, 4) for m, v in bt.groupby("model")["mape_exact"].mean().items()
+        },
+        "mape_exact_by_origin": {
+            f"{o:g}": _num(v, 4) for o, v in bt.groupby("origin")["mape_exact"].mean().items()
+        },
+    }
+    return GrowthSummary(
+        settings=dict(settings),
+        horizon=int(horizon),
+        level=float(level),
+        method=str(settings.get("method", "mle")),
+        data={
+            "n_obs": int(len(obs)),
+            "n_exact": int(len(exact)),
+            "n_rounded": int(obs.get("rounded", pd.Series(False)).astype(bool).sum()),
+            "n_bounds": int(len(obs) - len(exact)),
+            "first_t": _num(obs["t"].iloc[0]),
+            "last_t": _num(obs["t"].iloc[-1]),
+            "last_exact_t": _num(last_exact["t"]),
+            "last_exact_value": _num(last_exact["y"]),
+            "max_lower_bound": _num(np.nanmax(lower)) if np.isfinite(lower).any() else None,
+            "max_lower_bound_t": _num(
+                obs["t"].to_numpy(float)[int(np.nanargmax(np.where(np.isfinite(lower), lower, -1)))]
+            )
+            if np.isfinite(lower).any()
+            else None,
+            "population_horizon": _num(population.at_year(horizon), 8),
+        },
+        weights={k: _num(v, 4) for k, v in weights.items()},
+        aicc={str(r["model"]): _num(r["aicc"], 8) for _, r in selection.iterrows()},
+        sigma={str(r["model"]): _num(r.get("sigma"), 4) for _, r in selection.iterrows()},
+        best_model=best,
+        singled_out=singled_out,
+        averaged=av,
+        profile=prof,
+        richards=dict(richards),
+        loo=loo_d,
+        holdout=hold_d,
+        backtest=bt_d,
+        naive_vs_censored=dict(naive_vs_censored),
+        bootstrap={
+            "kind": next(iter(boots.values())).kind if boots else "",
+            "n": int(next(iter(boots.values())).n) if boots else 0,
+            "seed": int(next(iter(boots.values())).seed) if boots else 0,
+            "n_failed_all_models": {k: int(v.n_failed) for k, v in sorted(boots.items())},
+        },
+        coverage=dict(coverage) if coverage else None,
+    )

@@ -482,7 +482,8 @@ def _observed_cov(model: Any, theta: np.ndarray, sigma: float, o: _Obs) -> np.nd
     w = np.linalg.eigvalsh(Hs)
     if w[0] <= 1e-12 * max(w[-1], 1e-300):
         return np.full((k, k), np.nan)
-    return np.linalg.inv(Hs) / np.outer(dsc, dsc)
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+        return np.linalg.inv(Hs) / np.outer(dsc, dsc)
 
 
 # --------------------------------------------------------------------------------------------------------

@@ -10,10 +10,11 @@ The grid lives in a small YAML file (``params/scenarios.yaml``)::
       series: [curated, itu]
       use_bounds: [true, false]
 
-Every scenario gets the step's own parameters, the common and grid overrides, and every ``out_*`` path moved
-into ``<out_dir>/<scenario name>/`` so no run overwrites the main products. Runs execute through papermill
-(:func:`helpers.pipeline.run_step`) in separate processes. The collected table has one row per scenario: the
-override values and the flattened summary JSON.
+Every scenario gets the step's own parameters with the common and grid overrides (``out_*`` paths moved into
+``<out_dir>/<scenario name>/``, though the sweep writes none of them). The sweep does not run the notebook:
+:func:`summary_numbers` computes only the numbers the table shows, in one process per job (no figures, no
+resampling), so the whole grid costs about as much as one notebook run. The collected table has one row per
+scenario: the override values and those numbers.
 
     python -m helpers.scenarios run [--grid params/scenarios.yaml] [--jobs 2] [--out data/processed/scenarios.csv]
 """
@@ -22,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import json
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -31,7 +31,6 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import yaml
 
 from helpers import config, pipeline
 
@@ -48,6 +47,8 @@ class Scenario:
 def _slug(value: Any) -> str:
     if isinstance(value, bool):
         return "yes" if value else "no"
+    if isinstance(value, list | tuple):
+        return "+".join(str(v) for v in value) or "none"
     return str(value).replace("/", "-").replace(" ", "-")
 
 
@@ -78,42 +79,96 @@ def expand(grid_file: Path) -> tuple[str, list[Scenario], dict[str, Any]]:
     return step.name, scenarios, spec
 
 
-def _run_one(step: str, scenario: Scenario, work: Path) -> tuple[str, float]:
-    params_file = work / f"{scenario.name}.yaml"
-    params_file.write_text(yaml.safe_dump(scenario.params, sort_keys=False))
-    seconds = pipeline.run_step(step, params_file=params_file, output=work / f"{scenario.name}.ipynb")
-    return scenario.name, seconds
+def summary_numbers(params: dict[str, Any]) -> dict[str, Any]:
+    """The sweep's numbers for one parameter set of step 02, computed in this process without notebooks,
+    figures or resampling: the censored-MLE fits of the averaged curves (``helpers.growth_report``) under the
+    scenario's data treatment, their Akaike weights, the Akaike-averaged saturation, ceiling per 100 and year
+    of fastest growth, and as the saturation interval the envelope of the curves' profile-likelihood
+    intervals (lowest lower end to highest upper end; ``None`` = not bounded by the data)."""
+    import numpy as np
+
+    from helpers import growth, likelihood
+    from helpers import growth_report as gr
+
+    root = config.ROOT
+    national = pd.read_csv(root / params["in_national_series"])
+    itu = pd.read_csv(root / params["in_itu_series"])
+    population = gr.Population.from_frame(pd.read_csv(root / params["in_population"]))
+    epoch = float(params["epoch"])
+    horizon = int(params["horizon"])
+    obs, _ = gr.load_observations(
+        national, itu, series=params["series"], operator_figures=params["operator_figures"], t_min=epoch + 1,
+        rounded_figures=params.get("rounded_figures", "exact"), placement=params.get("placement", "mid"),
+        drop=[str(x) for x in params.get("drop_obs") or []], population=population,
+    )  # fmt: skip
+    models = [m for m in gr.AVERAGED_MODELS if m in params["models"]]
+    fits, _ = gr.fit_models(
+        models, gr.fit_inputs(obs, bool(params["use_bounds"])), loss_scale=params["loss_scale"], epoch=epoch,
+        method=params.get("method", "mle"),
+    )  # fmt: skip
+    fits = {m: f for m, f in fits.items() if f.converged}
+    w = likelihood.akaike_weights({m: f.aicc for m, f in fits.items()})
+    pop_h = population.at_year(horizon)
+    sat = sum(w[m] * growth.saturation(f) for m, f in fits.items())
+    infl = sum(w[m] * growth.inflection(f) for m, f in fits.items())
+    los, his = [], []
+    for f in fits.values():
+        if f.method == "mle":
+            iv = likelihood.profile_interval(f, "saturation", level=float(params["level"]))
+            los.append(iv.lo)
+            his.append(iv.hi)
+    lo = None if not los or any(v is None for v in los) else min(los)
+    hi = None if not his or any(v is None for v in his) else max(his)
+    out: dict[str, Any] = {
+        "n_obs": len(obs),
+        "n_exact": int((obs["kind"] == "exact").sum()),
+        "saturation.estimate": sat,
+        "saturation.lo": lo,
+        "saturation.hi": hi,
+        "ceiling_per100.estimate": 100 * sat / pop_h,
+        "ceiling_per100.lo": None if lo is None else 100 * lo / pop_h,
+        "ceiling_per100.hi": None if hi is None else 100 * hi / pop_h,
+        "inflection.estimate": infl,
+    }
+    for m in models:
+        out[f"weight.{m}"] = round(w.get(m, np.nan), 4)
+        out[f"saturation.{m}"] = growth.saturation(fits[m]) if m in fits else None
+    return out
 
 
-def collect(scenarios: list[Scenario], summary_key: str) -> pd.DataFrame:
-    """One row per scenario: its overrides and its flattened JSON summary."""
-    rows = []
-    for sc in scenarios:
-        summary_path = config.ROOT / sc.params[summary_key]
-        summary = json.loads(summary_path.read_text(encoding="utf-8"))
-        flat = pd.json_normalize(summary, sep=".").iloc[0].to_dict()
-        rows.append({"scenario": sc.name, **sc.overrides, **flat})
-    return pd.DataFrame(rows)
+def _run_one(scenario: Scenario) -> tuple[str, dict[str, Any], float]:
+    start = time.perf_counter()
+    return scenario.name, summary_numbers(scenario.params), time.perf_counter() - start
 
 
 def run(grid_file: Path, out: Path, jobs: int = 2) -> pd.DataFrame:
-    """Run every scenario (``jobs`` at a time) and write the collected table to ``out``."""
+    """Compute every scenario's numbers (``jobs`` processes) and write the table to ``out``: one row per
+    scenario, its overrides and :func:`summary_numbers`."""
     step, scenarios, spec = expand(grid_file)
-    work = config.EXECUTED / "scenarios"
-    work.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
+    rows = []
     with ProcessPoolExecutor(max_workers=max(1, jobs)) as pool:
-        futures = [pool.submit(_run_one, step, sc, work) for sc in scenarios]
-        for fut in futures:
-            name, seconds = fut.result()
+        for sc, fut in zip(scenarios, [pool.submit(_run_one, sc) for sc in scenarios], strict=True):
+            name, numbers, seconds = fut.result()
             print(f"[scenarios] {name} done in {seconds:.1f} s", file=sys.stderr, flush=True)
-    table = collect(scenarios, spec["summary_key"])
+            rows.append(
+                {
+                    "scenario": name,
+                    **{k: _slug(v) if isinstance(v, list) else v for k, v in sc.overrides.items()},
+                    **{
+                        f"settings.{k}": _slug(v) if isinstance(v, list) else v
+                        for k, v in sc.overrides.items()
+                    },
+                    **numbers,
+                }
+            )
+    table = pd.DataFrame(rows)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(out.suffix + ".tmp")
     table.to_csv(tmp, index=False, float_format="%.6g")
     tmp.replace(out)
     print(
-        f"[scenarios] {len(scenarios)} runs in {time.perf_counter() - start:.1f} s -> {config.rel(out)}",
+        f"[scenarios] {len(scenarios)} runs of {step} in {time.perf_counter() - start:.1f} s -> {config.rel(out)}",
         file=sys.stderr,
     )
     return table
