@@ -9,11 +9,12 @@
 - ``panel_speedup_vs_scipy_loop``: measured side by side, single process, on ``sample`` countries with
   ``sample_resamples`` refits each -- the same work both ways, nothing extrapolated: the batched path
   (:func:`helpers.panel.fit_countries`: multi-start point fits + bootstraps, batched) against a loop that calls
-  :func:`scipy.optimize.least_squares` once per fit (default 3 countries x 4 models x 1000 resamples, the
-  panel's own resample count: with 50 the batched side is mostly fixed cost and the ratio understates it) (:func:`helpers.panel.scipy_fit`: point fit from the
+  :func:`scipy.optimize.least_squares` once per fit (:func:`helpers.panel.scipy_fit`: point fit from the
   same multi-start candidates, then every resample warm-started from the point fit, on the same residual
   resamples from the same seeds). The batched side is :func:`helpers.panel.fit_countries` on the sample's
-  countries together -- what one worker of :func:`~helpers.panel.fit_panel` runs. ``scipy_loop_seconds`` / ``batched_seconds`` give the two times.
+  countries together -- what one worker of :func:`~helpers.panel.fit_panel` runs. Default sample: 3
+  countries x 4 models x 1000 resamples, the panel's own resample count (with 50 the batched side is mostly
+  fixed cost and the ratio understates it). ``scipy_loop_seconds`` / ``batched_seconds`` give the two times.
 
 Run ``python benchmarks/bench_panel.py`` (prints JSON). Timings depend on the machine and its load.
 """
