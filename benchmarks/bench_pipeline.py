@@ -100,6 +100,23 @@ def critical_path(
     return path, total
 
 
+def plain_scripts(root: Path, scripts: Path) -> tuple[float, float, int]:
+    """Convert ``root``'s notebooks to Python scripts and run them one after another with ``ipython`` (cwd
+    ``notebooks/``, as papermill runs them); returns wall seconds, CPU seconds and the number of scripts."""
+    vbin = root / ".venv" / "bin"
+    nbs = sorted(str(p) for p in (root / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+    # --to python (not script): the kernelspec carries no file extension, so "script" would write .txt
+    _timed([str(vbin / "jupyter"), "nbconvert", "--to", "python", "--output-dir", str(scripts), *nbs], root)
+    files = sorted(scripts.glob("*.py"))
+    if len(files) != len(nbs):
+        raise RuntimeError(f"nbconvert wrote {len(files)} scripts for {len(nbs)} notebooks")
+    wall = cpu = 0.0
+    for script in files:
+        w, c, _ = _timed([str(vbin / "ipython"), "--no-banner", "--quick", str(script)], root / "notebooks")
+        wall, cpu = wall + w, cpu + c
+    return wall, cpu, len(files)
+
+
 def _clone(tmp: Path) -> Path:
     dest = tmp / "clone"
     subprocess.run(["git", "clone", "--quiet", "--no-hardlinks", str(ROOT), str(dest)], check=True)
@@ -141,20 +158,10 @@ def run(skip: str = "") -> dict:
         _, render_cpu, _ = _timed(["make", "reports/report.html", "reports/report.pdf"], clone)
         out.update(scenarios_cpu_seconds=round(sweep_cpu, 1), render_cpu_seconds=round(render_cpu, 1))
         if "scripts" not in skips:
-            scripts = tmp / "scripts"
-            vbin = clone / ".venv" / "bin"
-            nbs = sorted(str(p) for p in (clone / "notebooks").glob("[0-9][0-9]_*.ipynb"))
-            _timed(
-                [str(vbin / "jupyter"), "nbconvert", "--to", "script", "--output-dir", str(scripts), *nbs],
-                clone,
+            wall, cpu, n = plain_scripts(clone, tmp / "scripts")
+            out.update(
+                plain_scripts_seconds=round(wall, 1), plain_scripts_cpu_seconds=round(cpu, 1), plain_scripts=n
             )
-            wall = cpu = 0.0
-            for script in sorted(scripts.glob("*.py")):
-                w, c, _ = _timed(
-                    [str(vbin / "ipython"), "--no-banner", "--quick", str(script)], clone / "notebooks"
-                )
-                wall, cpu = wall + w, cpu + c
-            out.update(plain_scripts_seconds=round(wall, 1), plain_scripts_cpu_seconds=round(cpu, 1))
             pipe_cpu = float(out["clean_report_cpu_seconds"]) - sweep_cpu - render_cpu
             out["pipeline_cpu_over_plain_scripts"] = round(pipe_cpu / cpu, 2) if cpu else None
             out["pipeline_cpu_over_plain_scripts_with_all"] = (
