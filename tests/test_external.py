@@ -284,3 +284,16 @@ def test_html_error_page_instead_of_csv_gets_a_clear_error(tmp_path):
 def test_staged_files_pass_every_check():
     for key in ext.RANGES:
         assert ext.verify_file(key) is True
+
+
+def test_binary_or_giant_field_is_a_message_not_a_traceback(tmp_path):
+    d = _write_tiny(tmp_path)
+    f = d / ext.FILES["gm_mobile_total"]
+    f.write_bytes(b"geo,time,cell_phones_total\naaa,2002,200\n\xff\xfe\x00garbage\n")
+    with pytest.raises(ext.ExternalDataError, match=r":3: -: not valid UTF-8"):
+        ext.gapminder_mobile_total(directory=d)
+    f.write_text(
+        "geo,time,cell_phones_total\naaa,2002,200\n" + '"' + "x" * 200_000 + '",2003,5\naaa,2004,9\n'
+    )
+    with pytest.raises(ext.ExternalDataError, match=r":3: "):
+        ext.gapminder_mobile_total(directory=d)

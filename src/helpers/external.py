@@ -148,13 +148,16 @@ def _line_problems(path: Path, text: str, n_header: int) -> list[str]:
     out = []
     reader = csv.reader(_stdio.StringIO(text, newline=""))
     prev = 0
-    for record in reader:
-        start, prev = prev + 1, reader.line_num
-        if start == 1 or not record:
-            continue
-        if len(record) != n_header:
-            hint = "the file looks cut off here" if len(record) < n_header else "an unquoted comma?"
-            out.append(f"{shown}:{start}: -: row has {len(record)} fields, expected {n_header} ({hint})")
+    try:
+        for record in reader:
+            start, prev = prev + 1, reader.line_num
+            if start == 1 or not record:
+                continue
+            if len(record) != n_header:
+                hint = "the file looks cut off here" if len(record) < n_header else "an unquoted comma?"
+                out.append(f"{shown}:{start}: -: row has {len(record)} fields, expected {n_header} ({hint})")
+    except csv.Error as exc:  # e.g. a field over the csv module's 128 KiB limit: no plausible cell is
+        out.append(f"{shown}:{prev + 1}: -: not a readable CSV row: {exc}")
     return out
 
 
@@ -237,7 +240,13 @@ def _read_cached(
             f"{shown}:1: -: this is an HTML page, not a CSV (an error page saved by a failed download?); "
             f"restore the file (`git checkout -- {shown}`) or download it again"
         )
-    text = p.read_text(encoding="utf-8-sig")
+    try:
+        text = p.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = p.read_bytes()[: exc.start].count(b"\n") + 1
+        raise ExternalDataError(
+            f"{shown}:{line}: -: not valid UTF-8 ({exc.reason} at byte {exc.start})"
+        ) from None
     try:
         df = pd.read_csv(p, dtype={c: "string" for c in required if c not in numeric}, keep_default_na=True)
     except (pd.errors.ParserError, UnicodeDecodeError) as exc:
