@@ -67,8 +67,13 @@ def make(copy: Path, *args: str) -> subprocess.CompletedProcess:
 def pipeline_builds(tmp_path_factory) -> tuple[Path, Path]:
     """Two independent clean builds, run side by side: `make report` in one, `make pipeline` in the other.
 
-    Built once per session; tests that change the first copy restore what they changed.
+    Built once per session; tests that change the first copy restore what they changed. To iterate on the
+    end-to-end tests, ``NKT_E2E_REUSE=DIR`` reuses copies built before (``DIR/pipeline0/project`` and
+    ``DIR/pipeline_again0/project``) instead of building them again.
     """
+    reuse = os.environ.get("NKT_E2E_REUSE")
+    if reuse:
+        return Path(reuse) / "pipeline0" / "project", Path(reuse) / "pipeline_again0" / "project"
     first = fresh_copy(tmp_path_factory.mktemp("pipeline"))
     second = fresh_copy(tmp_path_factory.mktemp("pipeline_again"))
     other = subprocess.Popen(

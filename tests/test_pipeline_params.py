@@ -126,3 +126,16 @@ def test_run_params_override_only_given_keys_and_default_to_scratch(tmp_path: Pa
     mine.write_text("n_bootsrap: 50\n")
     with pytest.raises(pipeline.PipelineError, match="my.yaml: n_bootsrap"):
         pipeline.resolve_run_params(step, mine)
+
+
+def test_forecast_must_reach_the_year_the_report_quotes(tmp_path: Path) -> None:
+    pdir = tmp_path / "params"
+    pdir.mkdir()
+    for f in (ROOT / "params").glob("*.yaml"):
+        (pdir / f.name).write_text(f.read_text())
+    p = pdir / "02_fit_growth.yaml"
+    p.write_text(p.read_text().replace("\nhorizon: 2030", "\nhorizon: 2028"))
+    with pytest.raises(
+        pipeline.PipelineError, match=r"02_fit_growth.yaml: horizon: must be >= 2030 for the report"
+    ):
+        pipeline.steps(pdir)

@@ -158,3 +158,14 @@ def test_install_leaves_identical_products_untouched(tmp_path: Path) -> None:
     staged.write_text("new\n")
     pipeline._install(staged, final)
     assert final.read_text() == "new\n"
+
+
+def test_parameter_rules_module_is_not_a_code_dependency(tmp_path: Path, monkeypatch) -> None:
+    """Editing a rule in helpers.params must not rerun every step: its effect is the resolved parameters."""
+    nb = _nb(tmp_path / "s.ipynb", [])
+    fp = pipeline.fingerprint(
+        notebook=nb, params={}, inputs=[], outputs=[], extra_modules=("helpers.params",)
+    )
+    assert "helpers.params" not in fp["modules"] and "helpers.config" in fp["modules"]
+    old = {**fp, "modules": {**fp["modules"], "helpers.params": "an older hash"}}
+    assert pipeline.differences(old, fp) == []

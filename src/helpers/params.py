@@ -198,6 +198,27 @@ SCHEMA: dict[str, dict[str, Rule]] = {
 }  # fmt: skip
 
 
+REPORT_YEAR = 2030  # the report (step 04, helpers.report) quotes values for this year
+
+
+def check_across(resolved: Mapping[str, Mapping[str, Any]], files: Mapping[str, str]) -> None:
+    """Rules that tie two steps' parameters together (only for the pipeline's own parameter files).
+
+    Step 02's forecast must reach the year the report quotes, or step 04 fails much later with
+    ``value_2030.estimate is missing``.
+    """
+    problems = []
+    growth = resolved.get("02_fit_growth")
+    if growth is not None and "04_report" in resolved and growth.get("horizon", REPORT_YEAR) < REPORT_YEAR:
+        problems.append(
+            f"{files['02_fit_growth']}: horizon: must be >= {REPORT_YEAR} for the report (step 04 quotes "
+            f"{REPORT_YEAR} values), got {growth['horizon']}; explore other horizons with "
+            "`python -m helpers.pipeline run 02_fit_growth --params FILE` (writes to .build/scratch)"
+        )
+    if problems:
+        raise ParamsError(problems)
+
+
 def schema(step: str) -> dict[str, Rule]:
     """The rules of one step; a clear error for a step nobody declared."""
     try:

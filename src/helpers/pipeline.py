@@ -58,6 +58,9 @@ MANIFESTS = f"{BUILD}/manifests"
 STAGING = f"{BUILD}/staging"
 SCRATCH = f"{BUILD}/scratch"
 MANIFEST_VERSION = 1
+# helpers.params only checks the parameters (every notebook imports it); what it does to a run is the resolved
+# parameters, which are hashed themselves, so editing a rule does not rerun every step.
+UNTRACKED_MODULES = frozenset({"helpers.params"})
 # papermill's own cells in an executed notebook: not cells of the source notebook
 _NOT_SOURCE_TAGS = {"injected-parameters", "papermill-error-cell-tag"}
 
@@ -135,6 +138,13 @@ def steps(params_dir: Path | None = None) -> list[Step]:
         name = pfile.stem
         try:
             found.append(Step(name, config.NOTEBOOKS / f"{name}.ipynb", pfile, P.load(name, pfile)))
+        except P.ParamsError as exc:
+            problems += exc.problems
+    if not problems:
+        try:
+            P.check_across(
+                {s.name: s.params for s in found}, {s.name: config.rel(s.params_file) for s in found}
+            )
         except P.ParamsError as exc:
             problems += exc.problems
     if problems:
@@ -328,7 +338,7 @@ def fingerprint(
         "notebook": notebook_source_hash(notebook) if notebook else None,
         "params": _params_hash(params),
         "inputs": {p: file_hash(config.ROOT / p) for p in inputs},
-        "modules": {m: file_hash(config.ROOT / p) for m, p in modules.items()},
+        "modules": {m: file_hash(config.ROOT / p) for m, p in modules.items() if m not in UNTRACKED_MODULES},
         "outputs": {p: file_hash(config.ROOT / p) for p in outputs},
     }
 
@@ -361,6 +371,8 @@ def differences(recorded: dict[str, Any] | None, current: dict[str, Any]) -> lis
         why.append("parameters changed")
     for kind, label in (("inputs", "input"), ("modules", "module"), ("outputs", "product")):
         old, new = recorded.get(kind, {}), current[kind]
+        if kind == "modules":
+            old = {m: h for m, h in old.items() if m not in UNTRACKED_MODULES}
         for key in sorted(old.keys() | new.keys()):
             if old.get(key) != new.get(key):
                 if kind == "outputs":
