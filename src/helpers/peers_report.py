@@ -382,7 +382,8 @@ def percentile_sentence(
 
 def robustness_sentence(rank: pd.DataFrame, name: str = "North Korea") -> str:
     """How far the focal country's percentiles move across models (rows of :func:`rank_summary`) and
-    between the ``all`` and ``s_shaped`` reference sets."""
+    between the ``all`` and ``s_shaped`` reference sets, at the point estimates (no claim of robustness:
+    the intervals of :func:`percentile_intervals` carry the uncertainty)."""
     parts = []
     for ref, label in (
         ("all", "against all usable fits"),
@@ -398,7 +399,8 @@ def robustness_sentence(rank: pd.DataFrame, name: str = "North Korea") -> str:
             f"from {sp.min():.0f} to {sp.max():.0f}"
         )
     models = ", ".join(dict.fromkeys(rank["model"]))
-    return f"Across models ({models}) {name}'s position barely changes: " + "; ".join(parts) + "."
+    head = f"{name}'s percentiles at the point estimates, across models ({models}): "
+    return head + "; ".join(parts) + " (with their uncertainty: see the intervals below)."
 
 
 # ------------------------------------------------------------------------------------------------ bands
