@@ -1577,7 +1577,9 @@ def growth_summary(
 
     exact = obs[obs["kind"] == "exact"]
     last_exact = exact.iloc[-1] if len(exact) else obs.iloc[-1]
-    lower = obs["lower"].to_numpy(float)
+    # the largest "more than" figure of a source (not the lower end of a rounding interval or a range)
+    is_bound = (obs["kind"] == "lower") & ~obs.get("rounded", pd.Series(False, index=obs.index)).astype(bool)
+    lower = np.where(is_bound.to_numpy(), obs["lower"].to_numpy(float), np.nan)
     conv = selection[selection["converged"].astype(bool)]
     best = str(conv.iloc[0]["model"]) if len(conv) else ""
     w_sorted = sorted(weights.values(), reverse=True)

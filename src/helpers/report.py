@@ -1303,8 +1303,8 @@ def holdout_table(summary: Mapping[str, Any] | GrowthSummary) -> pd.DataFrame:
                 "ITU counts inside 95% interval": ""
                 if r["coverage"] is None
                 else f"{100 * r['coverage']:.0f}%",
-                "interval score, M": "" if r["interval_score_m"] is None else f"{r['interval_score_m']:.2f}",
-                "CRPS, M": "" if r["crps_m"] is None else f"{r['crps_m']:.2f}",
+                "interval score, M": "" if r["interval_score_m"] is None else f"{r['interval_score_m']:.3g}",
+                "CRPS, M": "" if r["crps_m"] is None else f"{r['crps_m']:.3g}",
                 "MAPE of median": "" if r["mape"] is None else f"{r['mape']:.0f}%",
             }
         )
@@ -1324,22 +1324,33 @@ def results_holdout(
                 "holdout.by_method.averaged.coverage × 100")  # fmt: skip
     crps = g.num(
         by["averaged"]["crps_m"],
-        "{:.2f}",
+        "{:.3g}",
         "holdout CRPS, averaged curves (millions)",
         "holdout.by_method.averaged.crps_m",
     )
     txt = (
         f"Fitted to the figures dated up to {h['origin']} ({h.get('n_train')} figures, {h.get('n_train_exact')} of "
         f"them exact), the averaged curves' 95% prediction intervals contain {cov}% of ITU's counts for "
-        f"{', '.join(str(y) for y in h.get('years', []))} (CRPS {crps} million)"
+        f"{', '.join(str(y) for y in h.get('years', []))} (CRPS {crps} million"
     )
+    width = by["averaged"].get("interval_score_m")
+    if _finite(width):
+        w_t = g.num(width, "{:.3g}", "holdout interval score, averaged curves (millions)",
+                    "holdout.by_method.averaged.interval_score_m")  # fmt: skip
+        txt += f", interval score {w_t} million"
+    txt += ")"
+    if _finite(width) and float(width) > 20:
+        txt += (
+            ": with the few exact figures before the origin the curves do not bound the later level, so the "
+            "intervals are very wide and containing the counts says little"
+        )
     bench = {k: v for k, v in by.items() if k in ("loglinear", "rw_drift") and v.get("crps_m") is not None}
     if bench:
         parts = []
         for k, v in bench.items():
             c = g.num(
                 v["crps_m"],
-                "{:.2f}",
+                "{:.3g}",
                 f"holdout CRPS, {HOLDOUT_NAMES[k]} (millions)",
                 f"holdout.by_method.{k}.crps_m",
             )
