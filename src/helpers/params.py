@@ -149,8 +149,16 @@ SCHEMA: dict[str, dict[str, Rule]] = {
             "in_national_series", "in_itu_series", "in_population", "out_fits", "out_intervals", "out_forecast",
             "out_selection", "out_backtest", "out_naive_vs_censored", "out_summary", "out_fig_fit",
             "out_fig_residuals", "out_fig_forecast", "out_fig_backtest", "out_fig_selection",
+            "out_profile", "out_averaged", "out_loo", "out_holdout", "out_fig_loo",
         ),
         "series": Choice("curated", "itu"),
+        "method": Choice("mle", "lsq", doc="mle = censored log-normal likelihood; lsq = hinge least squares"),
+        "rounded_figures": Choice("interval", "exact"),
+        "placement": Choice("mid", "end"),
+        "drop_obs": ListOf(Rule("str", pattern=r"\d{3}-\d{3}", doc="an obs_id"), min_len=0),
+        "holdout_origin": Int(2009, 2100),
+        "holdout_years": ListOf(Int(2009, 2100)),
+        "coverage_file": PATH,
         "use_bounds": BOOL,
         "operator_figures": Choice("include", "exclude"),
         "models": ListOf(Choice(*MODELS)),
@@ -168,9 +176,12 @@ SCHEMA: dict[str, dict[str, Rule]] = {
             "in_mobile_per100", "in_mobile_total", "in_countries", "in_population_wb", "in_population_un",
             "out_peer_fits", "out_peer_table", "out_rank", "out_counterfactual", "out_flagged",
             "out_peer_summary", "out_fig_distribution", "out_fig_aligned", "out_fig_small_multiples",
-            "out_fig_counterfactual",
+            "out_fig_counterfactual", "out_percentile", "out_same_era",
         ),
         "focal": COUNTRY,
+        "percentile_models": ListOf(Choice(*MODELS)),
+        "same_era_years": Int(0, 50),
+        "same_era_windows": ListOf(Int(0, 50)),
         "peers": ListOf(COUNTRY, min_len=0),
         "models": ListOf(Choice(*MODELS)),
         "comparison_model": Choice(*MODELS),
@@ -198,22 +209,19 @@ SCHEMA: dict[str, dict[str, Rule]] = {
 }  # fmt: skip
 
 
-REPORT_YEAR = 2030  # the report (step 04, helpers.report) quotes values for this year
-
-
 def check_across(resolved: Mapping[str, Mapping[str, Any]], files: Mapping[str, str]) -> None:
     """Rules that tie two steps' parameters together (only for the pipeline's own parameter files).
 
-    Step 02's forecast must reach the year the report quotes, or step 04 fails much later with
-    ``value_2030.estimate is missing``.
+    Step 02 forecasts per inhabitant through step 01's population table, so that table must reach step 02's
+    ``horizon``; otherwise step 02 would fail late inside its kernel.  (The report reads the horizon from step 02's
+    summary, so any horizon the population covers builds the whole report.)
     """
     problems = []
-    growth = resolved.get("02_fit_growth")
-    if growth is not None and "04_report" in resolved and growth.get("horizon", REPORT_YEAR) < REPORT_YEAR:
+    clean, growth = resolved.get("01_clean"), resolved.get("02_fit_growth")
+    if clean is not None and growth is not None and growth.get("horizon", 0) > clean.get("horizon", 0):
         problems.append(
-            f"{files['02_fit_growth']}: horizon: must be >= {REPORT_YEAR} for the report (step 04 quotes "
-            f"{REPORT_YEAR} values), got {growth['horizon']}; explore other horizons with "
-            "`python -m helpers.pipeline run 02_fit_growth --params FILE` (writes to .build/scratch)"
+            f"{files['02_fit_growth']}: horizon: must be <= the population table's last year "
+            f"({files['01_clean']}: horizon = {clean['horizon']}), got {growth['horizon']}"
         )
     if problems:
         raise ParamsError(problems)
