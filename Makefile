@@ -17,7 +17,6 @@ VPY       := $(VENV)/bin/python
 VENV_OK   := $(VENV)/.installed
 BUILD     := .build
 RENDERER  ?= nbconvert
-HELPERS_SRC := $(sort $(wildcard src/helpers/*.py src/helpers/*/*.py))
 RUN_STEP  := $(VPY) -m helpers.pipeline run
 TIMED      = tools/timed.sh
 
@@ -76,15 +75,20 @@ $(PIPELINE_MK): $(wildcard params/*.yaml) src/helpers/pipeline.py src/helpers/pa
 # The observations are validated before any notebook runs; on a problem make stops here, non-zero, with
 # file:line: column: reason for each one, and nothing downstream is overwritten.
 VALIDATION := data/processed/observations_validation.txt
-OBS_INPUTS := data/raw/observations.csv data/raw/indicators.csv data/sources/sources.csv $(wildcard data/sources/*.txt)
-$(VALIDATION): $(OBS_INPUTS) src/helpers/observations.py | $(VENV_OK)
+OBS_INPUTS := data/raw/observations.csv data/raw/indicators.csv data/raw/events.csv data/raw/glossary.csv \
+  data/sources/sources.csv data/SHA256SUMS $(wildcard data/sources/*.txt) $(wildcard data/external/*.csv)
+# Every raw table and every external file (against data/SHA256SUMS) is checked here, before any kernel starts.
+$(VALIDATION): $(OBS_INPUTS) src/helpers/observations.py src/helpers/events.py src/helpers/external.py | $(VENV_OK)
 	@mkdir -p $(@D)
-	@$(VPY) -m helpers.observations check data/raw/observations.csv > $@.tmp || { rm -f $@.tmp; exit 1; }
-	@mv $@.tmp $@ && cat $@
+	@tmp=$@.$$$$.tmp; { $(VPY) -m helpers.observations check data/raw/observations.csv && \
+	  $(VPY) -m helpers.events check && $(VPY) -m helpers.external check; } > $$tmp || { cat $$tmp; rm -f $$tmp; exit 1; }; \
+	  mv $$tmp $@ && cat $@
 
 .PHONY: check
-check: $(VENV_OK) ## Validate data/raw/observations.csv (every problem as file:line: column: reason)
+check: $(VENV_OK) ## Validate the raw tables and external files (every problem as file:line: column: reason)
 	@$(VPY) -m helpers.observations check data/raw/observations.csv
+	@$(VPY) -m helpers.events check
+	@$(VPY) -m helpers.external check
 
 .PHONY: report pipeline quarto
 ifeq ($(RENDERER),quarto)
@@ -106,11 +110,16 @@ quarto: $(STEP_PRODUCTS) ## Quarto edition (HTML + Typst PDF in reports/quarto/)
 
 pipeline: $(STEP_PRODUCTS) ## Run the notebooks (only those whose inputs changed)
 
-$(REPORT_HTML): $(REPORT_NB) $(HELPERS_SRC) $(wildcard src/helpers/templates/*/*) | $(VENV_OK)
-	@$(TIMED) "render html" $(VPY) -m helpers.render html $< $@
+# The renders, like the steps, rerun on content: the executed report, the render code it imports
+# (helpers.render and what it imports), the templates, filters and fonts (.build/manifests/render_*.json).
+RENDER_FILES := $(sort $(wildcard src/helpers/templates/*/* src/helpers/pandoc/* src/helpers/fonts/* src/helpers/quarto/*))
+$(REPORT_HTML): FORCE $(STEP_04_REPORT_MANIFEST) | $(VENV_OK)
+	@$(VPY) -m helpers.pipeline guard render_html --step 04_report --module helpers.render \
+	  --in $(REPORT_NB) $(RENDER_FILES) --out $@ -- $(TIMED) "render html" $(VPY) -m helpers.render html $(REPORT_NB) $@
 
-$(REPORT_PDF): $(REPORT_NB) $(HELPERS_SRC) $(wildcard src/helpers/pandoc/* src/helpers/fonts/*) | $(VENV_OK)
-	@$(TIMED) "render pdf" $(VPY) -m helpers.render pdf $< $@
+$(REPORT_PDF): FORCE $(STEP_04_REPORT_MANIFEST) | $(VENV_OK)
+	@$(VPY) -m helpers.pipeline guard render_pdf --step 04_report --module helpers.render \
+	  --in $(REPORT_NB) $(RENDER_FILES) --out $@ -- $(TIMED) "render pdf" $(VPY) -m helpers.render pdf $(REPORT_NB) $@
 
 # Sensitivity sweep: notebook 02 over the grid in params/scenarios.yaml, two runs at a time; the collected
 # table is an input of the report. Rerun (like the steps) only when the grid, step 02's notebook code,

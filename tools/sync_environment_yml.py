@@ -15,7 +15,7 @@ import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PIP_ONLY = {"pypandoc-binary", "typst", "django-static-mathjax", "pylopdf-fonts-ko"}
+PIP_ONLY = {"pypandoc-binary", "typst", "pylopdf-fonts-ko"}
 CONDA_NAME = {"pyyaml": "pyyaml"}
 
 
