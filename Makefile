@@ -121,17 +121,18 @@ $(REPORT_PDF): FORCE $(STEP_04_REPORT_MANIFEST) | $(VENV_OK)
 	@$(VPY) -m helpers.pipeline guard render_pdf --step 04_report --module helpers.render \
 	  --in $(REPORT_NB) $(RENDER_FILES) --out $@ -- $(TIMED) "render pdf" $(VPY) -m helpers.render pdf $(REPORT_NB) $@
 
-# Sensitivity sweep: notebook 02 over the grid in params/scenarios.yaml, two runs at a time; the collected
-# table is an input of the report. Rerun (like the steps) only when the grid, step 02's notebook code,
-# parameters, inputs or helpers modules, or the table itself changed (.build/manifests/scenarios.json).
+# Sensitivity sweep: step 02's summary numbers over the data treatments in params/scenarios.yaml, computed in one
+# process by helpers.scenarios (no notebook); the collected table is an input of the report. Rerun on content
+# (.build/manifests/scenarios.json): the grid, step 02's parameters and input files, the helpers modules the sweep
+# imports, or the table itself changed. Step 02's notebook is not among them: the sweep does not run it.
 SCENARIOS_OUT := data/processed/scenarios.csv
 $(SCENARIOS_OUT): FORCE $(STEP_01_CLEAN_MANIFEST) | $(VENV_OK)
-	@$(VPY) -m helpers.pipeline guard scenarios --step 02_fit_growth --module helpers.scenarios \
-	  --in params/scenarios.yaml --out $@ -- \
+	@$(VPY) -m helpers.pipeline guard scenarios --module helpers.scenarios \
+	  --in params/scenarios.yaml $(filter-out notebooks/%,$(STEP_02_FIT_GROWTH_IN)) --out $@ -- \
 	  $(TIMED) "scenarios" $(VPY) -m helpers.scenarios run --grid params/scenarios.yaml --jobs 2 --out $@
 
 .PHONY: scenarios
-scenarios: $(SCENARIOS_OUT) ## Sensitivity sweep: rerun notebook 02 over params/scenarios.yaml in parallel, collect one table
+scenarios: $(SCENARIOS_OUT) ## Sensitivity sweep: step 02's numbers over the data treatments in params/scenarios.yaml, one table
 
 SITE_INPUTS = $(REPORT_HTML) $(REPORT_PDF) $(filter data/processed/%.csv,$(STEP_PRODUCTS))
 site/index.html: $(SITE_INPUTS) src/helpers/publish.py | $(VENV_OK)
