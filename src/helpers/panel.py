@@ -332,12 +332,11 @@ def lm_batch(
         for lo_ in range(0, b, BLOCK):  # blocks that stay in cache: ~3x faster than whole-batch arrays
             sl = slice(lo_, lo_ + BLOCK)
             F, JT = m.fj(T_[sl], X[sl])
-            R = F - Y_[sl]
+            np.subtract(F, Y_[sl], out=JT[:, k])  # residuals straight into the scratch row
             if W_:
-                w = W_[0][sl]
-                R *= w
-                JT[:, :k] *= w[:, None, :]
-            A[sl], g[sl], rss[sl] = solver.normal_equations(JT, R)
+                JT *= W_[0][sl][:, None, :]  # residuals and Jacobian in one pass
+            M = np.matmul(JT, JT.transpose(0, 2, 1))
+            A[sl], g[sl], rss[sl] = M[:, :k, :k], M[:, :k, k], M[:, k, k]
         return A, g, rss
 
     data = [T, Yp] + ([W] if W is not None else [])
@@ -644,7 +643,7 @@ def _bootstraps(
         res = lm_batch(
             model, np.vstack(T), np.vstack(Y), np.vstack(X0), np.vstack(L), np.vstack(U),
             xtol=opts.boot_xtol, ftol=opts.boot_ftol, max_iter=opts.boot_max_iter, n_obs=n_obs,
-        )  # fmt: skip
+            )  # fmt: skip
         for j, i in enumerate(grp):
             sl = slice(j * n_boot, (j + 1) * n_boot)
             out[i] = BatchResult(res.x[sl], res.rss[sl], res.converged[sl], res.n_iter[sl])

@@ -140,7 +140,6 @@ def _lm(evaluate, X0, lower, upper, data, xtol, ftol, max_iter, lam0, both, step
     rss_out = np.full(B, np.inf)
     status_out = np.full(B, NON_FINITE, dtype=np.int8)
     iter_out = np.zeros(B, dtype=np.int64)
-    eye = np.eye(k)
     span = Uw - Lw
     Tol = 1e-12 * np.where(np.isfinite(span), np.maximum(np.abs(span), 1.0), 1.0)
     bounded = bool(np.isfinite(Lw).any() or np.isfinite(Uw).any())
@@ -156,8 +155,11 @@ def _lm(evaluate, X0, lower, upper, data, xtol, ftol, max_iter, lam0, both, step
     A, g, rss = evaluate(X, *data)
     good = np.isfinite(rss) & np.all(np.isfinite(A), axis=(1, 2)) & np.all(np.isfinite(X), axis=1)
     rss_out[:] = np.where(good, rss, np.inf)
-    idx, X, A, g, rss, Lw, Uw, Tol = (a[good] for a in (idx, X, A, g, rss, Lw, Uw, Tol))
-    data = [a[good] for a in data]
+    if not good.all():  # gathering the data arrays costs a pass over them: only when something is dropped
+        idx, X, A, g, rss, Lw, Uw, Tol = (a[good] for a in (idx, X, A, g, rss, Lw, Uw, Tol))
+        data = [a[good] for a in data]
+    else:
+        Lw, Uw = np.ascontiguousarray(Lw), np.ascontiguousarray(Uw)
     lam = np.full(idx.size, float(lam0))
     nu = np.full(idx.size, 2.0)
     live = np.ones(idx.size, dtype=bool)  # rows of the working arrays still iterating
@@ -168,12 +170,15 @@ def _lm(evaluate, X0, lower, upper, data, xtol, ftol, max_iter, lam0, both, step
         d = np.diagonal(A, axis1=1, axis2=2)
         d = np.maximum(d, 1e-12 * d.max(axis=1, keepdims=True) + 1e-300)
         # projection: freeze parameters on a bound that the descent direction (-g) would push outside
-        Mx = A + (lam[:, None] * d)[:, :, None] * eye
+        Mx = A.copy()
+        Mx.reshape(-1, k * k)[:, :: k + 1] += lam[:, None] * d  # damping on the diagonal, in place
         gx = g
         frozen = ((X <= Lw + Tol) & (g > 0)) | ((X >= Uw - Tol) & (g < 0)) if bounded else None
         if bounded and frozen.any():
             keep = ~frozen
-            Mx = Mx * keep[:, :, None] * keep[:, None, :] + frozen[:, :, None] * eye
+            Mx *= keep[:, :, None]
+            Mx *= keep[:, None, :]
+            Mx.reshape(-1, k * k)[:, :: k + 1] += frozen  # frozen parameters: identity rows, zero step
             gx = g * keep
         step = -cholesky_solve(Mx, gx)
         Xn = np.minimum(np.maximum(X + step, Lw), Uw)
