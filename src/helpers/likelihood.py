@@ -62,6 +62,7 @@ __all__ = [
     "model_average_draws",
     "parametric_bootstrap",
     "profile_interval",
+    "profile_threshold",
     "simulate",
 ]
 
@@ -85,6 +86,26 @@ def _logpdf(z: np.ndarray) -> np.ndarray:
 
 def _chi2(level: float) -> float:
     return CHI2_1.get(level, float(stats.chi2.ppf(level, 1)))
+
+
+def profile_threshold(level: float, n: int, p: int, calibration: str = "f") -> float:
+    """Deviance threshold of a profile-likelihood interval: ``2 (l_max - l_p(q)) <= threshold``.
+
+    ``calibration="chi2"``: the asymptotic ``chi2_1(level)`` quantile (Wilks), anticonservative with a handful
+    of figures.  ``calibration="f"`` (default): the classic small-sample threshold of nonlinear regression
+    profiles (Bates & Watts 1988, ch. 6; what R's ``profile.nls``/``confint`` use through ``F(1, n - p)``),
+    ``n log(1 + F_{1, n-p}(level) / (n - p))``, with ``n`` the number of figures (every exact value, bound and
+    range contributes one likelihood term) and ``p`` the number of estimated parameters including ``sigma``.
+    It tends to ``chi2_1(level)`` as ``n`` grows; with ``n - p < 1`` no finite threshold exists (``inf``).
+    """
+    if calibration == "chi2":
+        return _chi2(level)
+    if calibration != "f":
+        raise ValueError(f"calibration must be 'f' or 'chi2', not {calibration!r}")
+    dof = int(n) - int(p)
+    if dof < 1:
+        return math.inf
+    return float(n * math.log1p(stats.f.ppf(level, 1, dof) / dof))
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -570,8 +591,11 @@ def profile_interval(
     level: float = 0.95,
     max_factor: float = 100.0,
     span: float | None = None,
+    calibration: str = "f",
 ) -> ProfileInterval:
-    """Profile-likelihood interval ``{q : 2 (l_max - l_p(q)) <= chi2_1(level)}``.
+    """Profile-likelihood interval ``{q : 2 (l_max - l_p(q)) <= c}``, ``c`` from :func:`profile_threshold`
+    (default: the small-sample ``F(1, n - p)`` calibration, ``n`` figures, ``p`` parameters incl. ``sigma``;
+    ``calibration="chi2"``: the asymptotic ``chi2_1(level)``).
 
     ``quantity`` is ``"saturation"`` (the first parameter, ``K`` or ``m``), a parameter name, or a function of
     the parameter vector (e.g. the inflection time, see :func:`helpers.growth.inflection`).  Parameters are
@@ -586,7 +610,7 @@ def profile_interval(
     names = list(model.param_names)
     if quantity == "saturation":
         quantity = names[0]
-    crit = _chi2(level)
+    crit = profile_threshold(level, int(np.asarray(res.t).size), len(names) + 1, calibration)
     ll_max = res.loglik
     if isinstance(quantity, str):
         if quantity not in names:
@@ -820,12 +844,17 @@ class CoverageResult:
     n_open_upper: int
     level: float
     truth: float
+    calibration: str = "f"
+    threshold: float = math.nan
 
 
-def coverage_study(res: Any, *, n_sets: int, seed: int, level: float = 0.95) -> CoverageResult:
+def coverage_study(
+    res: Any, *, n_sets: int, seed: int, level: float = 0.95, calibration: str = "f"
+) -> CoverageResult:
     """Simulate ``n_sets`` data sets from the fitted censored model with the fit's design
     (:func:`simulate`), refit each by maximum likelihood (warm-started at the truth), compute the profile
-    interval of the saturation and count how often it contains the true value ``res.params[0]``."""
+    interval of the saturation (threshold ``calibration``, see :func:`profile_threshold`) and count how often
+    it contains the true value ``res.params[0]``."""
     from helpers import growth
 
     rng = np.random.default_rng(seed)
@@ -851,7 +880,7 @@ def coverage_study(res: Any, *, n_sets: int, seed: int, level: float = 0.95) -> 
         if not r.converged:
             failed += 1
             continue
-        iv = profile_interval(r, "saturation", level=level)
+        iv = profile_interval(r, "saturation", level=level, calibration=calibration)
         open_hi += iv.hi is None
         if iv.covers(truth):
             hits += 1
@@ -872,4 +901,6 @@ def coverage_study(res: Any, *, n_sets: int, seed: int, level: float = 0.95) -> 
         n_open_upper=int(open_hi),
         level=level,
         truth=truth,
+        calibration=calibration,
+        threshold=profile_threshold(level, int(np.asarray(res.t).size), res.model.n_params + 1, calibration),
     )
