@@ -1539,12 +1539,20 @@ def _iv(row: Mapping[str, Any] | None, method: str) -> Any:
 
 
 def read_coverage(path: Path) -> dict[str, Any] | None:
-    """The coverage figures ``make bench`` wrote (``coverage_saturation_95`` and its MC SE, data sets), or
-    ``None`` when the file or the figure is absent (the report then says it was not measured)."""
+    """The committed coverage measurement (``benchmarks/results/coverage_saturation.json``, written by
+    ``make coverage`` / ``make bench``: coverage, MC SE, data sets, seed, threshold, commit, date, command), or
+    ``None`` when the file is absent or holds no coverage figure (the report then says it was not measured).
+    A ``reports/bench.json`` of an older run (``coverage_saturation_95`` keys) is read too."""
     try:
         d = json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError):
         return None
+    if isinstance(d.get("coverage"), int | float):
+        keys = ("mc_se", "n_sets", "n_used", "model", "seed", "calibration", "threshold", "commit", "date")
+        out = {"coverage": float(d["coverage"]), **{k: d.get(k) for k in keys}}
+        out["command"] = d.get("command")
+        out["source"] = str(path)
+        return out
     if not isinstance(d.get("coverage_saturation_95"), int | float):
         return None
     return {

@@ -1085,6 +1085,14 @@ def methods_uncertainty(
     n = p.num(s.bootstrap.get("n"), label="bootstrap resamples per model", origin=o, detail="bootstrap.n")
     seed = p.text(str(s.bootstrap.get("seed")), label="bootstrap seed", origin=o, detail="bootstrap.seed")
     pct = f"{100 * s.level:.0f}%"
+    from helpers.likelihood import profile_threshold
+
+    n_obs = int(s.data.get("n_obs") or 0)
+    n_fig = p.num(n_obs, label="figures in the likelihood", origin=o, detail="data.n_obs")
+    p_par = 4
+    chi2_c = f"{profile_threshold(s.level, n_obs, p_par, 'chi2'):.2f}"
+    f_c = p.num(profile_threshold(s.level, n_obs, p_par, "f"), "{:.2f}", label="profile deviance threshold",
+                origin="computation: helpers.likelihood.profile_threshold", detail=f"level {s.level}, n = {n_obs}, p = 4")  # fmt: skip
     txt = (
         "**Estimation: censored maximum likelihood.** Each figure is the curve times a log-normal error, "
         "$\\log Y_i = \\log N(t_i) + \\sigma \\varepsilon_i$ with independent standard normal "
@@ -1110,8 +1118,14 @@ def methods_uncertainty(
         "95% intervals covering the truth in only about three cases in four. It was replaced for that "
         "reason.\n\n"
         f"**Intervals.** For each curve the {pct} interval of the saturation level, the ceiling per 100 "
-        "inhabitants and the year of fastest growth is a profile-likelihood interval: the values whose "
-        "profile log-likelihood lies within $\\chi^2_{1,0.95}/2 = 1.92$ of the maximum. Forecast bands and "
+        "inhabitants and the year of fastest growth is a profile-likelihood interval: the values $q$ with "
+        "$2\\,(\\ell_{\\max} - \\ell_p(q)) \\le c$. With this few figures the asymptotic threshold "
+        f"$c = \\chi^2_{{1}}$ quantile ({chi2_c}) is too small (its intervals covered about 0.89 in the "
+        "simulation below), so $c$ is the small-sample calibration of nonlinear-regression profiles (Bates and "
+        "Watts 1988; what R's `confint` of an `nls` fit uses), "
+        "$c = n \\log\\left(1 + F_{1,\\,n-p}(0.95)/(n-p)\\right)$, with $n$ the number of figures (each "
+        f"exact value, bound or range adds one likelihood term; here {n_fig}) and $p$ the parameters including "
+        f"$\\sigma$ ({p_par} for the three-parameter curves): $c = {f_c}$. Forecast bands and "
         f"the model-averaged intervals come from a parametric bootstrap of the censored model ({n} simulated "
         f"data sets per curve, seed {seed}): new values at the same dates, each “more than” figure kept as a "
         "bound when the new value exceeds it (and reported as a value otherwise), rounded figures rounded "
@@ -1119,10 +1133,12 @@ def methods_uncertainty(
     )
     cov = s.coverage
     if cov:
-        c = p.num(cov["coverage"], "{:.2f}", label="coverage of the 95% saturation interval", origin=f"make bench: {cov.get('source')}",
-                  detail=f"coverage_saturation_95 ({cov.get('n_used')} of {cov.get('n_sets')} simulated data sets, {cov.get('model')})")  # fmt: skip
-        se = p.num(cov.get("mc_se"), "{:.3f}", label="Monte Carlo SE of the coverage", origin=f"make bench: {cov.get('source')}",
-                   detail="coverage_saturation_95_mc_se")  # fmt: skip
+        cov_o = f"computation (make coverage): {cov.get('source')}"
+        cov_d = f"{cov.get('n_used')} of {cov.get('n_sets')} data sets, {cov.get('model')}, seed {cov.get('seed')}, commit {cov.get('commit')}, {cov.get('date')}"
+        c = p.num(cov["coverage"], "{:.3f}", label="coverage of the 95% saturation interval", origin=cov_o,
+                  detail=f"coverage ({cov_d})")  # fmt: skip
+        se = p.num(cov.get("mc_se"), "{:.3f}", label="Monte Carlo SE of the coverage", origin=cov_o,
+                   detail=f"mc_se ({cov_d})")  # fmt: skip
         txt += (
             f"In {cov.get('n_sets')} data sets simulated from the fitted {model_name(cov.get('model'))} curve with "
             f"this report's design, the {pct} profile interval of the saturation contained the true value in a "
@@ -1136,8 +1152,9 @@ def methods_uncertainty(
         )
     else:
         txt += (
-            "The coverage of these intervals is measured by `make bench` (simulated data sets with this design); "
-            "it was not measured for this build.\n\n"
+            "The coverage of these intervals is measured by `make coverage` (simulated data sets with this "
+            "design, written to benchmarks/results/coverage_saturation.json); it was not measured for this "
+            "build.\n\n"
         )
     txt += (
         "**Model averaging.** Curves are compared by the small-sample Akaike criterion computed from the "
