@@ -457,3 +457,29 @@ def test_changing_the_horizon_flows_from_the_step02_summary_into_the_report(synt
 
 def _finite(x) -> bool:
     return x is not None and math.isfinite(float(x))
+
+
+def test_loglinear_benchmark_is_fitted_like_the_curves_and_has_a_finite_predictive() -> None:
+    # exponential truth, 3 exact figures and 3 "more than" bounds: the censored fit uses the bounds, and the
+    # predictive (parametric bootstrap + log-normal error) has finite spread, unlike a t with 1 df
+    rng = np.random.default_rng(5)
+    t = np.array([2010.5, 2011.0, 2011.7, 2012.4, 2013.1, 2014.0])
+    truth = np.exp(13.0 + 0.4 * (t - EPOCH))
+    y = truth * np.exp(rng.normal(0, 0.05, t.size))
+    exact = np.array([True, False, True, False, True, False])
+    obs = pd.DataFrame(
+        {
+            "t": t,
+            "kind": np.where(exact, "exact", "lower"),
+            "y": np.where(exact, y, np.nan),
+            "lower": np.where(exact, np.nan, 0.8 * truth),
+            "upper": np.nan,
+        }
+    )
+    t_new = np.array([2016.0, 2018.0])
+    draws = gr._loglinear_draws(obs, t_new, epoch=EPOCH, n=40, seed=1, rng=np.random.default_rng(2))
+    assert draws is not None and np.all(np.isfinite(draws))
+    med = np.median(draws, axis=0)
+    want = np.exp(13.0 + 0.4 * (t_new - EPOCH))
+    np.testing.assert_allclose(med, want, rtol=0.5)
+    assert gr._crps_samples(draws[:, 1], float(want[1])) < want[1]

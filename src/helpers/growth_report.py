@@ -1159,26 +1159,58 @@ def _interval_score(lo: float, hi: float, y: float, alpha: float) -> float:
     return (hi - lo) + 2 / alpha * max(lo - y, 0.0) + 2 / alpha * max(y - hi, 0.0)
 
 
-def _benchmark_draws(
-    t_tr: np.ndarray, y_tr: np.ndarray, t_new: np.ndarray, n: int, rng: np.random.Generator
-) -> dict[str, np.ndarray]:
-    """Predictive draws of two simple benchmarks fitted to the exact training figures (log scale).
+def _loglinear_f(t: np.ndarray, a: Any, b: Any) -> np.ndarray:
+    return np.exp(a + b * t)
 
-    ``loglinear``: ordinary least squares of ``log y`` on ``t``; draws from its predictive Student-t
-    distribution.  ``rw_drift``: a random walk with drift in continuous time on ``log y`` (increments over
-    unequal gaps: drift = total change / total time, variance per year from the scaled increments), started
-    at the last exact figure; draws include the drift's estimation error.
-    """
+
+def _loglinear_jac(t: np.ndarray, a: Any, b: Any) -> np.ndarray:
+    f = np.exp(a + b * t)
+    return growth._stack([f, f * t])
+
+
+LOGLINEAR = growth.Model(
+    "loglinear", ("a", "b"), _loglinear_f, _loglinear_jac, (False, False), False, "exp(a + b t)"
+)
+"""The log-linear trend benchmark of the holdout (exponential growth; not a saturation curve)."""
+
+
+def _loglinear_draws(
+    tr: pd.DataFrame, t_new: np.ndarray, *, epoch: float, n: int, seed: int, rng: np.random.Generator
+) -> np.ndarray | None:
+    """Predictive draws of the log-linear trend fitted like the curves: censored log-normal maximum likelihood
+    on every training figure (exact values, "more than" bounds, ranges), parametric bootstrap for the trend's
+    uncertainty plus one ``N(0, sigma^2)`` log-scale error per draw.  ``None`` when the fit fails."""
+    inp = fit_inputs(tr, True)
+    pts = np.where(
+        np.isfinite(inp["y"]), inp["y"], np.where(np.isfinite(inp["lower"]), inp["lower"], inp["upper"])
+    )
+    ok = np.isfinite(pts) & (pts > 0)
+    if ok.sum() < 2:
+        return None
+    b, a = np.polyfit(inp["t"][ok] - epoch, np.log(pts[ok]), 1)
+    try:
+        f = growth.fit(LOGLINEAR, **inp, p0={"a": float(a), "b": float(b)}, loss_scale="log", epoch=epoch,
+                       method="mle")  # fmt: skip
+    except ValueError:
+        return None
+    if not f.converged:
+        return None
+    boot = growth.bootstrap(f, n=n, seed=seed, kind="parametric")
+    th = boot.params.to_numpy(float)[boot.converged]
+    if th.shape[0] == 0:
+        return None
+    with np.errstate(all="ignore"):
+        mu = LOGLINEAR.f(t_new - epoch, th[:, :1], th[:, 1:2])
+    return mu * np.exp(rng.normal(0, f.sigma, mu.shape))
+
+
+def _rw_drift_draws(
+    t_tr: np.ndarray, y_tr: np.ndarray, t_new: np.ndarray, n: int, rng: np.random.Generator
+) -> np.ndarray:
+    """Random walk with drift in continuous time on ``log y`` of the exact training figures (increments over
+    unequal gaps: drift = total change / total time, variance per year from the scaled increments), started at
+    the last exact figure; draws include the drift's estimation error."""
     ly = np.log(y_tr)
-    X = np.column_stack([np.ones_like(t_tr), t_tr - t_tr.mean()])
-    beta, *_ = np.linalg.lstsq(X, ly, rcond=None)
-    res = ly - X @ beta
-    dof = max(len(ly) - 2, 1)
-    s2 = float(res @ res) / dof
-    XtXi = np.linalg.inv(X.T @ X)
-    Xn = np.column_stack([np.ones_like(t_new), t_new - t_tr.mean()])
-    se = np.sqrt(s2 * (1 + np.einsum("ij,jk,ik->i", Xn, XtXi, Xn)))
-    ll = np.exp(Xn @ beta + se * rng.standard_t(dof, (n, t_new.size)))
     dt = np.diff(t_tr)
     d = np.diff(ly)
     keep = dt > 0
@@ -1187,8 +1219,7 @@ def _benchmark_draws(
     sig2 = float(np.sum((d - mu * dt) ** 2 / dt) / max(len(d) - 1, 1))
     h = t_new - t_tr[-1]
     mu_draw = mu + rng.normal(0, math.sqrt(sig2 / dt.sum()), (n, 1))
-    rw = np.exp(ly[-1] + mu_draw * h + rng.normal(0, 1, (n, t_new.size)) * np.sqrt(sig2 * h))
-    return {"loglinear": ll, "rw_drift": rw}
+    return np.exp(ly[-1] + mu_draw * h + rng.normal(0, 1, (n, t_new.size)) * np.sqrt(sig2 * h))
 
 
 def holdout_table(
@@ -1208,8 +1239,10 @@ def holdout_table(
     year-end counts for ``years`` (placed at ``year + 1``, as in :func:`load_observations`) and score them.
 
     Forecast distributions: each model's parametric bootstrap from the censored model (curve draws plus one
-    ``N(0, sigma^2)`` log-scale error), the Akaike-weighted mixture of the models (``averaged``), and the two
-    benchmarks of :func:`_benchmark_draws` fitted to the exact training figures.  One row per method x year:
+    ``N(0, sigma^2)`` log-scale error), the Akaike-weighted mixture of the models (``averaged``), and two
+    benchmarks: the log-linear trend fitted like the curves (censored likelihood on every training figure,
+    parametric bootstrap: :func:`_loglinear_draws`) and a random walk with drift on the exact training figures
+    (:func:`_rw_drift_draws`).  One row per method x year:
     ``median, lo, hi, itu, covered, interval_score, crps, ape`` (counts in subscriptions; APE of the median in
     percent); the ITU counts are not used in any fit.
     """
@@ -1233,10 +1266,16 @@ def holdout_table(
         draws[m] = mu * np.exp(rng.normal(0, f.sigma, mu.shape))
     if draws:
         k = {m: int(round(4000 * w[m])) for m in draws}
-        parts = [draws[m][rng.integers(0, draws[m].shape[0], k[m])] for m in draws if k[m]]
+        parts = [draws[m][rng.integers(0, draws[m].shape[0], k[m])] for m in draws if k[m] and len(draws[m])]
         draws["averaged"] = np.vstack(parts)
     ex = tr[tr["kind"] == "exact"]
-    draws.update(_benchmark_draws(ex["t"].to_numpy(float), ex["y"].to_numpy(float), t_new, 4000, rng))
+    ll_draws = _loglinear_draws(tr, t_new, epoch=epoch, n=n_boot, seed=seed, rng=rng)
+    if ll_draws is not None:
+        draws["loglinear"] = ll_draws
+    if len(ex) >= 2:
+        draws["rw_drift"] = _rw_drift_draws(
+            ex["t"].to_numpy(float), ex["y"].to_numpy(float), t_new, 4000, rng
+        )
     alpha = 1 - level
     rows = []
     for meth, X in draws.items():
