@@ -41,6 +41,7 @@ What is here
 
 from __future__ import annotations
 
+import functools
 import math
 import warnings
 from collections.abc import Callable, Mapping, Sequence
@@ -124,9 +125,16 @@ class _Obs:
     jac_const: float  # -sum log y over exact points on the log scale (density of Y, not of log Y)
     log: bool
 
-    @property
+    @functools.cached_property
     def exact(self) -> np.ndarray:
         return np.isfinite(self.gy)
+
+    @functools.cached_property
+    def masks(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(lower only, upper only, both)`` among the non-exact figures (computed once per data set)."""
+        ex = self.exact
+        has_lo, has_hi = np.isfinite(self.glo), np.isfinite(self.ghi)
+        return ~ex & has_lo & ~has_hi, ~ex & has_hi & ~has_lo, ~ex & has_lo & has_hi
 
     @property
     def n(self) -> int:
@@ -168,10 +176,7 @@ def _terms(o: _Obs, mu: np.ndarray, log_sigma: float) -> tuple[np.ndarray, np.nd
     dmu = np.empty_like(mu)
     dls = np.empty_like(mu)
     ex = o.exact
-    has_lo, has_hi = np.isfinite(o.glo), np.isfinite(o.ghi)
-    lo_only = ~ex & has_lo & ~has_hi
-    hi_only = ~ex & has_hi & ~has_lo
-    both = ~ex & has_lo & has_hi
+    lo_only, hi_only, both = o.masks
     with np.errstate(all="ignore"):
         z = (o.gy[ex] - mu[ex]) / s
         ll[ex] = -0.5 * z * z - 0.5 * math.log(2 * math.pi) - log_sigma
@@ -243,17 +248,30 @@ class _Param:
     lo: np.ndarray
     hi: np.ndarray
 
-    @property
+    @functools.cached_property
     def kind(self) -> np.ndarray:
         has_lo, has_hi = np.isfinite(self.lo), np.isfinite(self.hi)
         return np.where(has_lo & has_hi, 2, np.where(has_lo, 1, np.where(has_hi, 3, 0)))
 
-    def to_theta(self, u: np.ndarray) -> np.ndarray:
+    # index arrays of each kind and the finite ends, computed once: to_theta and dtheta_du run in the
+    # optimiser's inner loop (same arithmetic as an np.select over all kinds, without the overhead)
+    @functools.cached_property
+    def _idx(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         k = self.kind
-        e = np.exp(np.clip(u, -700, 700))
         lo = np.where(np.isfinite(self.lo), self.lo, 0.0)
         hi = np.where(np.isfinite(self.hi), self.hi, 0.0)
-        return np.select([k == 1, k == 2, k == 3], [lo + e, lo + (hi - lo) * special.expit(u), hi - e], u)
+        return np.flatnonzero(k == 1), np.flatnonzero(k == 2), np.flatnonzero(k == 3), lo, hi
+
+    def to_theta(self, u: np.ndarray) -> np.ndarray:
+        i1, i2, i3, lo, hi = self._idx
+        out = np.array(u, dtype=float, copy=True)
+        if i1.size:
+            out[i1] = lo[i1] + np.exp(np.clip(u[i1], -700, 700))
+        if i2.size:
+            out[i2] = lo[i2] + (hi[i2] - lo[i2]) * special.expit(u[i2])
+        if i3.size:
+            out[i3] = hi[i3] - np.exp(np.clip(u[i3], -700, 700))
+        return out
 
     def to_u(self, theta: np.ndarray) -> np.ndarray:
         k = self.kind
@@ -272,12 +290,16 @@ class _Param:
             )
 
     def dtheta_du(self, u: np.ndarray) -> np.ndarray:
-        k = self.kind
-        e = np.exp(np.clip(u, -700, 700))
-        lo = np.where(np.isfinite(self.lo), self.lo, 0.0)
-        hi = np.where(np.isfinite(self.hi), self.hi, 0.0)
-        s = special.expit(u)
-        return np.select([k == 1, k == 2, k == 3], [e, (hi - lo) * s * (1 - s), -e], 1.0)
+        i1, i2, i3, lo, hi = self._idx
+        out = np.ones(np.shape(u))
+        if i1.size:
+            out[i1] = np.exp(np.clip(u[i1], -700, 700))
+        if i2.size:
+            sg = special.expit(u[i2])
+            out[i2] = (hi[i2] - lo[i2]) * sg * (1 - sg)
+        if i3.size:
+            out[i3] = -np.exp(np.clip(u[i3], -700, 700))
+        return out
 
 
 def _param_space(lo_b: Sequence[float], hi_b: Sequence[float]) -> _Param:
