@@ -483,3 +483,27 @@ def test_loglinear_benchmark_is_fitted_like_the_curves_and_has_a_finite_predicti
     want = np.exp(13.0 + 0.4 * (t_new - EPOCH))
     np.testing.assert_allclose(med, want, rtol=0.5)
     assert gr._crps_samples(draws[:, 1], float(want[1])) < want[1]
+
+
+@pytest.mark.parametrize("model", ["logistic", "gompertz", "bass"])
+def test_reparameterised_inflection_profile_equals_the_constrained_one(synthetic, model):
+    # the inflection as a parameter (t0; Gompertz/Bass re-expressed) gives the interval the constrained
+    # maximisation (SLSQP) of the same likelihood gives
+    from helpers import likelihood
+
+    obs = pd.DataFrame(synthetic)
+    obs["kind"] = np.where(np.isfinite(obs["y"]), "exact", "lower")
+    fits, _ = gr.fit_models([model], gr.fit_inputs(obs, True), loss_scale="log", epoch=EPOCH, method="mle")
+    r = fits[model]
+    assert r.converged
+    fast = gr._inflection_profile(r, 0.95)
+
+    def infl(th):
+        return float(growth._inflection_tau(r.model, th)) + r.epoch
+
+    slow = likelihood.profile_interval(r, infl, span=50.0)
+    assert fast.estimate == pytest.approx(slow.estimate, abs=1e-6)
+    for a, b in ((fast.lo, slow.lo), (fast.hi, slow.hi)):
+        assert (a is None) == (b is None)
+        if a is not None:
+            assert a == pytest.approx(b, abs=2e-3)

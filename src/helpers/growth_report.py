@@ -20,6 +20,7 @@ the population at the horizon year.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
@@ -916,6 +917,97 @@ def write_json(data: Mapping[str, Any], path: Path) -> Path:
 AVERAGED_MODELS = ("logistic", "gompertz", "bass")
 
 
+def _gompertz_infl_f(t: np.ndarray, K: Any, tau: Any, c: Any) -> np.ndarray:
+    return K * np.exp(-np.exp(-c * (t - tau)))
+
+
+def _gompertz_infl_jac(t: np.ndarray, K: Any, tau: Any, c: Any) -> np.ndarray:
+    e = np.exp(-c * (t - tau))
+    g = np.exp(-e)
+    return growth._stack([g, -K * c * e * g, K * (t - tau) * e * g])
+
+
+GOMPERTZ_INFLECTION = growth.Model(
+    "gompertz", ("K", "tau", "c"), _gompertz_infl_f, _gompertz_infl_jac, (True, False, True), True,
+    "K exp(-exp(-c (t - tau)))",
+)  # fmt: skip
+"""The Gompertz curve with its inflection time ``tau = log(b) / c`` as a parameter (``b = exp(c tau)``)."""
+
+
+def _bass_infl_f(t: np.ndarray, m: Any, tau: Any, s: Any) -> np.ndarray:
+    return m * (1.0 - np.exp(-s * t)) / (1.0 + np.exp(s * (tau - t)))
+
+
+def _bass_infl_jac(t: np.ndarray, m: Any, tau: Any, s: Any) -> np.ndarray:
+    A = 1.0 - np.exp(-s * t)
+    E = np.exp(s * (tau - t))
+    B = 1.0 + E
+    return growth._stack(
+        [A / B, -m * A * E * s / B**2, m * (t * np.exp(-s * t) * B - A * (tau - t) * E) / B**2]
+    )
+
+
+BASS_INFLECTION = growth.Model(
+    "bass", ("m", "tau", "s"), _bass_infl_f, _bass_infl_jac, (True, False, True), True,
+    "m (1 - exp(-s t)) / (1 + exp(s (tau - t)))",
+)  # fmt: skip
+"""The Bass curve with ``s = p + q`` and ``tau = log(q/p) / s`` (its inflection when ``q > p``) as parameters:
+``q/p = exp(s tau)``, so ``p = s / (1 + exp(s tau))`` and ``q = s - p``."""
+
+
+def _inflection_profile(r: growth.FitResult, level: float) -> Any:
+    """Profile-likelihood interval of the year of fastest growth.
+
+    The logistic's ``t0`` is its inflection; the Gompertz and Bass curves are re-expressed with the inflection
+    as a parameter (:data:`GOMPERTZ_INFLECTION`, :data:`BASS_INFLECTION`; the same curves, so the same
+    likelihood), so each is profiled by fixing one parameter instead of a constrained maximisation (SLSQP,
+    still used for any other curve)."""
+    from helpers import likelihood
+
+    def shift(iv: Any) -> Any:
+        add = float(r.epoch)
+        return dataclasses.replace(
+            iv,
+            estimate=iv.estimate + add,
+            lo=None if iv.lo is None else iv.lo + add,
+            hi=None if iv.hi is None else iv.hi + add,
+            search_lo=iv.search_lo + add,
+            search_hi=iv.search_hi + add,
+        )
+
+    if r.model.name == "logistic" and "t0" in r.model.param_names:
+        return shift(likelihood.profile_interval(r, "t0", level=level, span=50.0))
+    if r.model.name == "gompertz" and r.model.param_names == ("K", "b", "c"):
+        K, b, c = (float(v) for v in r.theta)
+        lo_b, hi_b = (list(x) for x in r.bounds)
+        rp = dataclasses.replace(
+            r,
+            model=GOMPERTZ_INFLECTION,
+            params={"K": K, "tau": math.log(b) / c, "c": c},
+            bounds=((lo_b[0], -math.inf, lo_b[2]), (hi_b[0], math.inf, hi_b[2])),
+        )
+        return shift(likelihood.profile_interval(rp, "tau", level=level, span=50.0))
+    if r.model.name == "bass" and r.model.param_names == ("m", "p", "q"):
+        m, p_, q = (float(v) for v in r.theta)
+        lo_b, hi_b = (list(x) for x in r.bounds)
+        if q > p_ and lo_b[1:] == [0.0, 0.0] and hi_b[1:] == [math.inf, math.inf]:
+            rp = dataclasses.replace(
+                r,
+                model=BASS_INFLECTION,
+                params={"m": m, "tau": math.log(q / p_) / (p_ + q), "s": p_ + q},
+                bounds=((lo_b[0], -math.inf, 0.0), (hi_b[0], math.inf, math.inf)),
+            )
+            iv = likelihood.profile_interval(rp, "tau", level=level, span=50.0)
+            # the inflection is max(tau, 0): adoptions peak at launch when q <= p
+            iv = dataclasses.replace(iv, lo=None if iv.lo is None else max(iv.lo, 0.0))
+            return shift(iv)
+
+    def infl(th: np.ndarray) -> float:
+        return float(growth._inflection_tau(r.model, th)) + r.epoch
+
+    return likelihood.profile_interval(r, infl, level=level, span=50.0)
+
+
 def profile_table(
     fits: Mapping[str, growth.FitResult], population: Population, horizon: int, level: float
 ) -> pd.DataFrame:
@@ -933,10 +1025,7 @@ def profile_table(
             continue
         sat = likelihood.profile_interval(r, "saturation", level=level)
 
-        def infl(th: np.ndarray, r: growth.FitResult = r) -> float:
-            return float(growth._inflection_tau(r.model, th)) + r.epoch
-
-        inf_iv = likelihood.profile_interval(r, infl, level=level, span=50.0)
+        inf_iv = _inflection_profile(r, level)
         for q, iv, scale in (
             ("saturation", sat, 1.0),
             ("ceiling_per100", sat, 100.0 / pop_h),
