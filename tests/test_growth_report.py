@@ -507,3 +507,15 @@ def test_reparameterised_inflection_profile_equals_the_constrained_one(synthetic
         assert (a is None) == (b is None)
         if a is not None:
             assert a == pytest.approx(b, abs=2e-3)
+
+
+def test_read_coverage_reads_the_committed_measurement_with_its_provenance(tmp_path):
+    from helpers.config import ROOT
+
+    committed = gr.read_coverage(ROOT / "benchmarks" / "results" / "coverage_saturation.json")
+    assert committed is not None and committed["source"] == "benchmarks/results/coverage_saturation.json"
+    assert committed["n_sets"] >= 200 and committed["commit"] and committed["date"] and committed["seed"]
+    assert committed["calibration"] == "f" and 0 < committed["coverage"] <= 1
+    (tmp_path / "c.json").write_text('{"coverage": null}')
+    assert gr.read_coverage(tmp_path / "c.json") is None
+    assert gr.read_coverage(tmp_path / "missing.json") is None

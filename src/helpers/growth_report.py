@@ -1679,7 +1679,7 @@ def read_coverage(path: Path) -> dict[str, Any] | None:
         keys = ("mc_se", "n_sets", "n_used", "model", "seed", "calibration", "threshold", "commit", "date")
         out = {"coverage": float(d["coverage"]), **{k: d.get(k) for k in keys}}
         out["command"] = d.get("command")
-        out["source"] = str(path)
+        out["source"] = _relative(path)
         return out
     if not isinstance(d.get("coverage_saturation_95"), int | float):
         return None
@@ -1689,8 +1689,18 @@ def read_coverage(path: Path) -> dict[str, Any] | None:
         "n_sets": d.get("coverage_n_sets"),
         "n_used": d.get("coverage_n_used"),
         "model": d.get("coverage_model"),
-        "source": str(path),
+        "source": _relative(path),
     }
+
+
+def _relative(path: Path) -> str:
+    """``path`` relative to the project root when it lies inside it (the summary must not name a machine)."""
+    from helpers.config import ROOT
+
+    try:
+        return Path(path).resolve().relative_to(Path(ROOT).resolve()).as_posix()
+    except ValueError:
+        return str(path)
 
 
 def growth_summary(
