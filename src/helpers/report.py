@@ -1125,7 +1125,7 @@ def methods_uncertainty(
         "Watts 1988; what R's `confint` of an `nls` fit uses), "
         "$c = n \\log\\left(1 + F_{1,\\,n-p}(0.95)/(n-p)\\right)$, with $n$ the number of figures (each "
         f"exact value, bound or range adds one likelihood term; here {n_fig}) and $p$ the parameters including "
-        f"$\\sigma$ ({p_par} for the three-parameter curves): $c = {f_c}$. Forecast bands and "
+        f"$\\sigma$ ({p_par} for the three-parameter curves): $c$ = {f_c}. Forecast bands and "
         f"the model-averaged intervals come from a parametric bootstrap of the censored model ({n} simulated "
         f"data sets per curve, seed {seed}): new values at the same dates, each “more than” figure kept as a "
         "bound when the new value exceeds it (and reported as a value otherwise), rounded figures rounded "
