@@ -166,6 +166,12 @@ hooks: $(VENV_OK) ## Commit notebooks without outputs whatever Lab saved (git cl
 	git config filter.nbfmt.required true
 	@echo "hooks: notebooks/*.ipynb are stored without outputs and Lab metadata (see .gitattributes)"
 
+# The coverage of the saturation interval, with provenance, in a committed file that steps 02 and 04 read
+# (in_coverage); rerun it after a change to the estimator or the design, and commit the file.
+.PHONY: coverage
+coverage: $(VENV_OK) ## Measure the saturation interval's coverage; writes benchmarks/results/coverage_saturation.json
+	nice $(VPY) benchmarks/run.py --only coverage --out $(BUILD)/bench_coverage.json
+
 .PHONY: lab
 lab: $(VENV_OK) ## Open JupyterLab on localhost with the project kernel (extra options: LAB_ARGS=...)
 	@bash tools/lab.sh $(LAB_ARGS)

@@ -457,3 +457,65 @@ def test_changing_the_horizon_flows_from_the_step02_summary_into_the_report(synt
 
 def _finite(x) -> bool:
     return x is not None and math.isfinite(float(x))
+
+
+def test_loglinear_benchmark_is_fitted_like_the_curves_and_has_a_finite_predictive() -> None:
+    # exponential truth, 3 exact figures and 3 "more than" bounds: the censored fit uses the bounds, and the
+    # predictive (parametric bootstrap + log-normal error) has finite spread, unlike a t with 1 df
+    rng = np.random.default_rng(5)
+    t = np.array([2010.5, 2011.0, 2011.7, 2012.4, 2013.1, 2014.0])
+    truth = np.exp(13.0 + 0.4 * (t - EPOCH))
+    y = truth * np.exp(rng.normal(0, 0.05, t.size))
+    exact = np.array([True, False, True, False, True, False])
+    obs = pd.DataFrame(
+        {
+            "t": t,
+            "kind": np.where(exact, "exact", "lower"),
+            "y": np.where(exact, y, np.nan),
+            "lower": np.where(exact, np.nan, 0.8 * truth),
+            "upper": np.nan,
+        }
+    )
+    t_new = np.array([2016.0, 2018.0])
+    draws = gr._loglinear_draws(obs, t_new, epoch=EPOCH, n=40, seed=1, rng=np.random.default_rng(2))
+    assert draws is not None and np.all(np.isfinite(draws))
+    med = np.median(draws, axis=0)
+    want = np.exp(13.0 + 0.4 * (t_new - EPOCH))
+    np.testing.assert_allclose(med, want, rtol=0.5)
+    assert gr._crps_samples(draws[:, 1], float(want[1])) < want[1]
+
+
+@pytest.mark.parametrize("model", ["logistic", "gompertz", "bass"])
+def test_reparameterised_inflection_profile_equals_the_constrained_one(synthetic, model):
+    # the inflection as a parameter (t0; Gompertz/Bass re-expressed) gives the interval the constrained
+    # maximisation (SLSQP) of the same likelihood gives
+    from helpers import likelihood
+
+    obs = pd.DataFrame(synthetic)
+    obs["kind"] = np.where(np.isfinite(obs["y"]), "exact", "lower")
+    fits, _ = gr.fit_models([model], gr.fit_inputs(obs, True), loss_scale="log", epoch=EPOCH, method="mle")
+    r = fits[model]
+    assert r.converged
+    fast = gr._inflection_profile(r, 0.95)
+
+    def infl(th):
+        return float(growth._inflection_tau(r.model, th)) + r.epoch
+
+    slow = likelihood.profile_interval(r, infl, span=50.0)
+    assert fast.estimate == pytest.approx(slow.estimate, abs=1e-6)
+    for a, b in ((fast.lo, slow.lo), (fast.hi, slow.hi)):
+        assert (a is None) == (b is None)
+        if a is not None:
+            assert a == pytest.approx(b, abs=2e-3)
+
+
+def test_read_coverage_reads_the_committed_measurement_with_its_provenance(tmp_path):
+    from helpers.config import ROOT
+
+    committed = gr.read_coverage(ROOT / "benchmarks" / "results" / "coverage_saturation.json")
+    assert committed is not None and committed["source"] == "benchmarks/results/coverage_saturation.json"
+    assert committed["n_sets"] >= 200 and committed["commit"] and committed["date"] and committed["seed"]
+    assert committed["calibration"] == "f" and 0 < committed["coverage"] <= 1
+    (tmp_path / "c.json").write_text('{"coverage": null}')
+    assert gr.read_coverage(tmp_path / "c.json") is None
+    assert gr.read_coverage(tmp_path / "missing.json") is None

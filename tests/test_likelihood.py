@@ -191,16 +191,17 @@ def test_far_tail_terms_stay_finite() -> None:
     assert np.all(np.isfinite(ll3)) and np.all(ll3 < ll)
 
 
-def test_profile_interval_ends_sit_on_the_chi2_threshold() -> None:
+def test_profile_interval_ends_sit_on_the_threshold() -> None:
     d = _design_data(21)
     res = growth.fit("gompertz", **d, loss_scale="log", epoch=2008, method="mle")
     iv = likelihood.profile_interval(res, "saturation")
+    crit = likelihood.profile_threshold(0.95, res.t.size, 4)
     assert iv.lo is not None and iv.lo < res.params["K"]
     for end in (iv.lo, iv.hi):
         if end is None:
             continue
         lp, _ = likelihood._profile_param(res, 0, end)
-        assert 2 * (res.loglik - lp) == pytest.approx(stats.chi2.ppf(0.95, 1), abs=1e-3)
+        assert 2 * (res.loglik - lp) == pytest.approx(crit, abs=1e-3)
     # a derived quantity (the inflection year) profiled by constrained maximisation contains its estimate
     infl = likelihood.profile_interval(res, lambda th: growth._inflection_tau(res.model, th) + 2008, span=30)
     assert infl.lo is not None and infl.lo < growth.inflection(res) < (infl.hi or math.inf)
@@ -260,3 +261,27 @@ def test_profile_interval_of_the_saturation_covers() -> None:
     cov = likelihood.coverage_study(res, n_sets=40, seed=20240602)
     assert cov.n_used >= 36, cov
     assert cov.coverage >= COVERAGE_FLOOR, cov
+
+
+def test_profile_threshold_is_the_small_sample_f_calibration() -> None:
+    # n log(1 + F(1, n-p) / (n-p)): R's profile.nls threshold; it exceeds chi2_1 and tends to it as n grows
+    chi2 = likelihood.profile_threshold(0.95, 15, 4, "chi2")
+    assert chi2 == pytest.approx(3.841458820694124)
+    f15 = likelihood.profile_threshold(0.95, 15, 4)
+    assert f15 == pytest.approx(15 * math.log1p(stats.f.ppf(0.95, 1, 11) / 11), rel=1e-12)
+    assert (
+        f15 > likelihood.profile_threshold(0.95, 40, 4) > likelihood.profile_threshold(0.95, 4000, 4) > chi2
+    )
+    assert likelihood.profile_threshold(0.95, 4000, 4) == pytest.approx(chi2, rel=2e-3)
+    assert likelihood.profile_threshold(0.95, 4, 4) == math.inf
+    with pytest.raises(ValueError, match="calibration"):
+        likelihood.profile_threshold(0.95, 15, 4, "wald")
+
+
+def test_f_calibrated_profile_interval_contains_the_chi2_one() -> None:
+    d = _design_data(0)
+    res = growth.fit("gompertz", **d, loss_scale="log", epoch=2008, method="mle")
+    f_iv = likelihood.profile_interval(res, "saturation")
+    c_iv = likelihood.profile_interval(res, "saturation", calibration="chi2")
+    assert f_iv.lo < c_iv.lo < res.theta[0] < c_iv.hi
+    assert f_iv.hi is None or f_iv.hi > c_iv.hi

@@ -20,6 +20,7 @@ the population at the horizon year.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
@@ -918,6 +919,97 @@ def write_json(data: Mapping[str, Any], path: Path) -> Path:
 AVERAGED_MODELS = ("logistic", "gompertz", "bass")
 
 
+def _gompertz_infl_f(t: np.ndarray, K: Any, tau: Any, c: Any) -> np.ndarray:
+    return K * np.exp(-np.exp(-c * (t - tau)))
+
+
+def _gompertz_infl_jac(t: np.ndarray, K: Any, tau: Any, c: Any) -> np.ndarray:
+    e = np.exp(-c * (t - tau))
+    g = np.exp(-e)
+    return growth._stack([g, -K * c * e * g, K * (t - tau) * e * g])
+
+
+GOMPERTZ_INFLECTION = growth.Model(
+    "gompertz", ("K", "tau", "c"), _gompertz_infl_f, _gompertz_infl_jac, (True, False, True), True,
+    "K exp(-exp(-c (t - tau)))",
+)  # fmt: skip
+"""The Gompertz curve with its inflection time ``tau = log(b) / c`` as a parameter (``b = exp(c tau)``)."""
+
+
+def _bass_infl_f(t: np.ndarray, m: Any, tau: Any, s: Any) -> np.ndarray:
+    return m * (1.0 - np.exp(-s * t)) / (1.0 + np.exp(s * (tau - t)))
+
+
+def _bass_infl_jac(t: np.ndarray, m: Any, tau: Any, s: Any) -> np.ndarray:
+    A = 1.0 - np.exp(-s * t)
+    E = np.exp(s * (tau - t))
+    B = 1.0 + E
+    return growth._stack(
+        [A / B, -m * A * E * s / B**2, m * (t * np.exp(-s * t) * B - A * (tau - t) * E) / B**2]
+    )
+
+
+BASS_INFLECTION = growth.Model(
+    "bass", ("m", "tau", "s"), _bass_infl_f, _bass_infl_jac, (True, False, True), True,
+    "m (1 - exp(-s t)) / (1 + exp(s (tau - t)))",
+)  # fmt: skip
+"""The Bass curve with ``s = p + q`` and ``tau = log(q/p) / s`` (its inflection when ``q > p``) as parameters:
+``q/p = exp(s tau)``, so ``p = s / (1 + exp(s tau))`` and ``q = s - p``."""
+
+
+def _inflection_profile(r: growth.FitResult, level: float) -> Any:
+    """Profile-likelihood interval of the year of fastest growth.
+
+    The logistic's ``t0`` is its inflection; the Gompertz and Bass curves are re-expressed with the inflection
+    as a parameter (:data:`GOMPERTZ_INFLECTION`, :data:`BASS_INFLECTION`; the same curves, so the same
+    likelihood), so each is profiled by fixing one parameter instead of a constrained maximisation (SLSQP,
+    still used for any other curve)."""
+    from helpers import likelihood
+
+    def shift(iv: Any) -> Any:
+        add = float(r.epoch)
+        return dataclasses.replace(
+            iv,
+            estimate=iv.estimate + add,
+            lo=None if iv.lo is None else iv.lo + add,
+            hi=None if iv.hi is None else iv.hi + add,
+            search_lo=iv.search_lo + add,
+            search_hi=iv.search_hi + add,
+        )
+
+    if r.model.name == "logistic" and "t0" in r.model.param_names:
+        return shift(likelihood.profile_interval(r, "t0", level=level, span=50.0))
+    if r.model.name == "gompertz" and r.model.param_names == ("K", "b", "c"):
+        K, b, c = (float(v) for v in r.theta)
+        lo_b, hi_b = (list(x) for x in r.bounds)
+        rp = dataclasses.replace(
+            r,
+            model=GOMPERTZ_INFLECTION,
+            params={"K": K, "tau": math.log(b) / c, "c": c},
+            bounds=((lo_b[0], -math.inf, lo_b[2]), (hi_b[0], math.inf, hi_b[2])),
+        )
+        return shift(likelihood.profile_interval(rp, "tau", level=level, span=50.0))
+    if r.model.name == "bass" and r.model.param_names == ("m", "p", "q"):
+        m, p_, q = (float(v) for v in r.theta)
+        lo_b, hi_b = (list(x) for x in r.bounds)
+        if q > p_ and lo_b[1:] == [0.0, 0.0] and hi_b[1:] == [math.inf, math.inf]:
+            rp = dataclasses.replace(
+                r,
+                model=BASS_INFLECTION,
+                params={"m": m, "tau": math.log(q / p_) / (p_ + q), "s": p_ + q},
+                bounds=((lo_b[0], -math.inf, 0.0), (hi_b[0], math.inf, math.inf)),
+            )
+            iv = likelihood.profile_interval(rp, "tau", level=level, span=50.0)
+            # the inflection is max(tau, 0): adoptions peak at launch when q <= p
+            iv = dataclasses.replace(iv, lo=None if iv.lo is None else max(iv.lo, 0.0))
+            return shift(iv)
+
+    def infl(th: np.ndarray) -> float:
+        return float(growth._inflection_tau(r.model, th)) + r.epoch
+
+    return likelihood.profile_interval(r, infl, level=level, span=50.0)
+
+
 def profile_table(
     fits: Mapping[str, growth.FitResult], population: Population, horizon: int, level: float
 ) -> pd.DataFrame:
@@ -935,10 +1027,7 @@ def profile_table(
             continue
         sat = likelihood.profile_interval(r, "saturation", level=level)
 
-        def infl(th: np.ndarray, r: growth.FitResult = r) -> float:
-            return float(growth._inflection_tau(r.model, th)) + r.epoch
-
-        inf_iv = likelihood.profile_interval(r, infl, level=level, span=50.0)
+        inf_iv = _inflection_profile(r, level)
         for q, iv, scale in (
             ("saturation", sat, 1.0),
             ("ceiling_per100", sat, 100.0 / pop_h),
@@ -1161,26 +1250,58 @@ def _interval_score(lo: float, hi: float, y: float, alpha: float) -> float:
     return (hi - lo) + 2 / alpha * max(lo - y, 0.0) + 2 / alpha * max(y - hi, 0.0)
 
 
-def _benchmark_draws(
-    t_tr: np.ndarray, y_tr: np.ndarray, t_new: np.ndarray, n: int, rng: np.random.Generator
-) -> dict[str, np.ndarray]:
-    """Predictive draws of two simple benchmarks fitted to the exact training figures (log scale).
+def _loglinear_f(t: np.ndarray, a: Any, b: Any) -> np.ndarray:
+    return np.exp(a + b * t)
 
-    ``loglinear``: ordinary least squares of ``log y`` on ``t``; draws from its predictive Student-t
-    distribution.  ``rw_drift``: a random walk with drift in continuous time on ``log y`` (increments over
-    unequal gaps: drift = total change / total time, variance per year from the scaled increments), started
-    at the last exact figure; draws include the drift's estimation error.
-    """
+
+def _loglinear_jac(t: np.ndarray, a: Any, b: Any) -> np.ndarray:
+    f = np.exp(a + b * t)
+    return growth._stack([f, f * t])
+
+
+LOGLINEAR = growth.Model(
+    "loglinear", ("a", "b"), _loglinear_f, _loglinear_jac, (False, False), False, "exp(a + b t)"
+)
+"""The log-linear trend benchmark of the holdout (exponential growth; not a saturation curve)."""
+
+
+def _loglinear_draws(
+    tr: pd.DataFrame, t_new: np.ndarray, *, epoch: float, n: int, seed: int, rng: np.random.Generator
+) -> np.ndarray | None:
+    """Predictive draws of the log-linear trend fitted like the curves: censored log-normal maximum likelihood
+    on every training figure (exact values, "more than" bounds, ranges), parametric bootstrap for the trend's
+    uncertainty plus one ``N(0, sigma^2)`` log-scale error per draw.  ``None`` when the fit fails."""
+    inp = fit_inputs(tr, True)
+    pts = np.where(
+        np.isfinite(inp["y"]), inp["y"], np.where(np.isfinite(inp["lower"]), inp["lower"], inp["upper"])
+    )
+    ok = np.isfinite(pts) & (pts > 0)
+    if ok.sum() < 2:
+        return None
+    b, a = np.polyfit(inp["t"][ok] - epoch, np.log(pts[ok]), 1)
+    try:
+        f = growth.fit(LOGLINEAR, **inp, p0={"a": float(a), "b": float(b)}, loss_scale="log", epoch=epoch,
+                       method="mle")  # fmt: skip
+    except ValueError:
+        return None
+    if not f.converged:
+        return None
+    boot = growth.bootstrap(f, n=n, seed=seed, kind="parametric")
+    th = boot.params.to_numpy(float)[boot.converged]
+    if th.shape[0] == 0:
+        return None
+    with np.errstate(all="ignore"):
+        mu = LOGLINEAR.f(t_new - epoch, th[:, :1], th[:, 1:2])
+    return mu * np.exp(rng.normal(0, f.sigma, mu.shape))
+
+
+def _rw_drift_draws(
+    t_tr: np.ndarray, y_tr: np.ndarray, t_new: np.ndarray, n: int, rng: np.random.Generator
+) -> np.ndarray:
+    """Random walk with drift in continuous time on ``log y`` of the exact training figures (increments over
+    unequal gaps: drift = total change / total time, variance per year from the scaled increments), started at
+    the last exact figure; draws include the drift's estimation error."""
     ly = np.log(y_tr)
-    X = np.column_stack([np.ones_like(t_tr), t_tr - t_tr.mean()])
-    beta, *_ = np.linalg.lstsq(X, ly, rcond=None)
-    res = ly - X @ beta
-    dof = max(len(ly) - 2, 1)
-    s2 = float(res @ res) / dof
-    XtXi = np.linalg.inv(X.T @ X)
-    Xn = np.column_stack([np.ones_like(t_new), t_new - t_tr.mean()])
-    se = np.sqrt(s2 * (1 + np.einsum("ij,jk,ik->i", Xn, XtXi, Xn)))
-    ll = np.exp(Xn @ beta + se * rng.standard_t(dof, (n, t_new.size)))
     dt = np.diff(t_tr)
     d = np.diff(ly)
     keep = dt > 0
@@ -1189,8 +1310,7 @@ def _benchmark_draws(
     sig2 = float(np.sum((d - mu * dt) ** 2 / dt) / max(len(d) - 1, 1))
     h = t_new - t_tr[-1]
     mu_draw = mu + rng.normal(0, math.sqrt(sig2 / dt.sum()), (n, 1))
-    rw = np.exp(ly[-1] + mu_draw * h + rng.normal(0, 1, (n, t_new.size)) * np.sqrt(sig2 * h))
-    return {"loglinear": ll, "rw_drift": rw}
+    return np.exp(ly[-1] + mu_draw * h + rng.normal(0, 1, (n, t_new.size)) * np.sqrt(sig2 * h))
 
 
 def holdout_table(
@@ -1210,8 +1330,10 @@ def holdout_table(
     year-end counts for ``years`` (placed at ``year + 1``, as in :func:`load_observations`) and score them.
 
     Forecast distributions: each model's parametric bootstrap from the censored model (curve draws plus one
-    ``N(0, sigma^2)`` log-scale error), the Akaike-weighted mixture of the models (``averaged``), and the two
-    benchmarks of :func:`_benchmark_draws` fitted to the exact training figures.  One row per method x year:
+    ``N(0, sigma^2)`` log-scale error), the Akaike-weighted mixture of the models (``averaged``), and two
+    benchmarks: the log-linear trend fitted like the curves (censored likelihood on every training figure,
+    parametric bootstrap: :func:`_loglinear_draws`) and a random walk with drift on the exact training figures
+    (:func:`_rw_drift_draws`).  One row per method x year:
     ``median, lo, hi, itu, covered, interval_score, crps, ape`` (counts in subscriptions; APE of the median in
     percent); the ITU counts are not used in any fit.
     """
@@ -1235,10 +1357,16 @@ def holdout_table(
         draws[m] = mu * np.exp(rng.normal(0, f.sigma, mu.shape))
     if draws:
         k = {m: int(round(4000 * w[m])) for m in draws}
-        parts = [draws[m][rng.integers(0, draws[m].shape[0], k[m])] for m in draws if k[m]]
+        parts = [draws[m][rng.integers(0, draws[m].shape[0], k[m])] for m in draws if k[m] and len(draws[m])]
         draws["averaged"] = np.vstack(parts)
     ex = tr[tr["kind"] == "exact"]
-    draws.update(_benchmark_draws(ex["t"].to_numpy(float), ex["y"].to_numpy(float), t_new, 4000, rng))
+    ll_draws = _loglinear_draws(tr, t_new, epoch=epoch, n=n_boot, seed=seed, rng=rng)
+    if ll_draws is not None:
+        draws["loglinear"] = ll_draws
+    if len(ex) >= 2:
+        draws["rw_drift"] = _rw_drift_draws(
+            ex["t"].to_numpy(float), ex["y"].to_numpy(float), t_new, 4000, rng
+        )
     alpha = 1 - level
     rows = []
     for meth, X in draws.items():
@@ -1536,12 +1664,20 @@ def _iv(row: Mapping[str, Any] | None, method: str) -> Any:
 
 
 def read_coverage(path: Path) -> dict[str, Any] | None:
-    """The coverage figures ``make bench`` wrote (``coverage_saturation_95`` and its MC SE, data sets), or
-    ``None`` when the file or the figure is absent (the report then says it was not measured)."""
+    """The committed coverage measurement (``benchmarks/results/coverage_saturation.json``, written by
+    ``make coverage`` / ``make bench``: coverage, MC SE, data sets, seed, threshold, commit, date, command), or
+    ``None`` when the file is absent or holds no coverage figure (the report then says it was not measured).
+    A ``reports/bench.json`` of an older run (``coverage_saturation_95`` keys) is read too."""
     try:
         d = json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError):
         return None
+    if isinstance(d.get("coverage"), int | float):
+        keys = ("mc_se", "n_sets", "n_used", "model", "seed", "calibration", "threshold", "commit", "date")
+        out = {"coverage": float(d["coverage"]), **{k: d.get(k) for k in keys}}
+        out["command"] = d.get("command")
+        out["source"] = _relative(path)
+        return out
     if not isinstance(d.get("coverage_saturation_95"), int | float):
         return None
     return {
@@ -1550,8 +1686,18 @@ def read_coverage(path: Path) -> dict[str, Any] | None:
         "n_sets": d.get("coverage_n_sets"),
         "n_used": d.get("coverage_n_used"),
         "model": d.get("coverage_model"),
-        "source": str(path),
+        "source": _relative(path),
     }
+
+
+def _relative(path: Path) -> str:
+    """``path`` relative to the project root when it lies inside it (the summary must not name a machine)."""
+    from helpers.config import ROOT
+
+    try:
+        return Path(path).resolve().relative_to(Path(ROOT).resolve()).as_posix()
+    except ValueError:
+        return str(path)
 
 
 def growth_summary(

@@ -41,6 +41,7 @@ What is here
 
 from __future__ import annotations
 
+import functools
 import math
 import warnings
 from collections.abc import Callable, Mapping, Sequence
@@ -62,6 +63,7 @@ __all__ = [
     "model_average_draws",
     "parametric_bootstrap",
     "profile_interval",
+    "profile_threshold",
     "simulate",
 ]
 
@@ -87,6 +89,26 @@ def _chi2(level: float) -> float:
     return CHI2_1.get(level, float(stats.chi2.ppf(level, 1)))
 
 
+def profile_threshold(level: float, n: int, p: int, calibration: str = "f") -> float:
+    """Deviance threshold of a profile-likelihood interval: ``2 (l_max - l_p(q)) <= threshold``.
+
+    ``calibration="chi2"``: the asymptotic ``chi2_1(level)`` quantile (Wilks), anticonservative with a handful
+    of figures.  ``calibration="f"`` (default): the classic small-sample threshold of nonlinear regression
+    profiles (Bates & Watts 1988, ch. 6; what R's ``profile.nls``/``confint`` use through ``F(1, n - p)``),
+    ``n log(1 + F_{1, n-p}(level) / (n - p))``, with ``n`` the number of figures (every exact value, bound and
+    range contributes one likelihood term) and ``p`` the number of estimated parameters including ``sigma``.
+    It tends to ``chi2_1(level)`` as ``n`` grows; with ``n - p < 1`` no finite threshold exists (``inf``).
+    """
+    if calibration == "chi2":
+        return _chi2(level)
+    if calibration != "f":
+        raise ValueError(f"calibration must be 'f' or 'chi2', not {calibration!r}")
+    dof = int(n) - int(p)
+    if dof < 1:
+        return math.inf
+    return float(n * math.log1p(stats.f.ppf(level, 1, dof) / dof))
+
+
 # --------------------------------------------------------------------------------------------------------
 # Log-likelihood and its gradient with respect to mu and log sigma
 # --------------------------------------------------------------------------------------------------------
@@ -103,9 +125,16 @@ class _Obs:
     jac_const: float  # -sum log y over exact points on the log scale (density of Y, not of log Y)
     log: bool
 
-    @property
+    @functools.cached_property
     def exact(self) -> np.ndarray:
         return np.isfinite(self.gy)
+
+    @functools.cached_property
+    def masks(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(lower only, upper only, both)`` among the non-exact figures (computed once per data set)."""
+        ex = self.exact
+        has_lo, has_hi = np.isfinite(self.glo), np.isfinite(self.ghi)
+        return ~ex & has_lo & ~has_hi, ~ex & has_hi & ~has_lo, ~ex & has_lo & has_hi
 
     @property
     def n(self) -> int:
@@ -147,10 +176,7 @@ def _terms(o: _Obs, mu: np.ndarray, log_sigma: float) -> tuple[np.ndarray, np.nd
     dmu = np.empty_like(mu)
     dls = np.empty_like(mu)
     ex = o.exact
-    has_lo, has_hi = np.isfinite(o.glo), np.isfinite(o.ghi)
-    lo_only = ~ex & has_lo & ~has_hi
-    hi_only = ~ex & has_hi & ~has_lo
-    both = ~ex & has_lo & has_hi
+    lo_only, hi_only, both = o.masks
     with np.errstate(all="ignore"):
         z = (o.gy[ex] - mu[ex]) / s
         ll[ex] = -0.5 * z * z - 0.5 * math.log(2 * math.pi) - log_sigma
@@ -222,17 +248,30 @@ class _Param:
     lo: np.ndarray
     hi: np.ndarray
 
-    @property
+    @functools.cached_property
     def kind(self) -> np.ndarray:
         has_lo, has_hi = np.isfinite(self.lo), np.isfinite(self.hi)
         return np.where(has_lo & has_hi, 2, np.where(has_lo, 1, np.where(has_hi, 3, 0)))
 
-    def to_theta(self, u: np.ndarray) -> np.ndarray:
+    # index arrays of each kind and the finite ends, computed once: to_theta and dtheta_du run in the
+    # optimiser's inner loop (same arithmetic as an np.select over all kinds, without the overhead)
+    @functools.cached_property
+    def _idx(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         k = self.kind
-        e = np.exp(np.clip(u, -700, 700))
         lo = np.where(np.isfinite(self.lo), self.lo, 0.0)
         hi = np.where(np.isfinite(self.hi), self.hi, 0.0)
-        return np.select([k == 1, k == 2, k == 3], [lo + e, lo + (hi - lo) * special.expit(u), hi - e], u)
+        return np.flatnonzero(k == 1), np.flatnonzero(k == 2), np.flatnonzero(k == 3), lo, hi
+
+    def to_theta(self, u: np.ndarray) -> np.ndarray:
+        i1, i2, i3, lo, hi = self._idx
+        out = np.array(u, dtype=float, copy=True)
+        if i1.size:
+            out[i1] = lo[i1] + np.exp(np.clip(u[i1], -700, 700))
+        if i2.size:
+            out[i2] = lo[i2] + (hi[i2] - lo[i2]) * special.expit(u[i2])
+        if i3.size:
+            out[i3] = hi[i3] - np.exp(np.clip(u[i3], -700, 700))
+        return out
 
     def to_u(self, theta: np.ndarray) -> np.ndarray:
         k = self.kind
@@ -251,12 +290,16 @@ class _Param:
             )
 
     def dtheta_du(self, u: np.ndarray) -> np.ndarray:
-        k = self.kind
-        e = np.exp(np.clip(u, -700, 700))
-        lo = np.where(np.isfinite(self.lo), self.lo, 0.0)
-        hi = np.where(np.isfinite(self.hi), self.hi, 0.0)
-        s = special.expit(u)
-        return np.select([k == 1, k == 2, k == 3], [e, (hi - lo) * s * (1 - s), -e], 1.0)
+        i1, i2, i3, lo, hi = self._idx
+        out = np.ones(np.shape(u))
+        if i1.size:
+            out[i1] = np.exp(np.clip(u[i1], -700, 700))
+        if i2.size:
+            sg = special.expit(u[i2])
+            out[i2] = (hi[i2] - lo[i2]) * sg * (1 - sg)
+        if i3.size:
+            out[i3] = -np.exp(np.clip(u[i3], -700, 700))
+        return out
 
 
 def _param_space(lo_b: Sequence[float], hi_b: Sequence[float]) -> _Param:
@@ -570,8 +613,11 @@ def profile_interval(
     level: float = 0.95,
     max_factor: float = 100.0,
     span: float | None = None,
+    calibration: str = "f",
 ) -> ProfileInterval:
-    """Profile-likelihood interval ``{q : 2 (l_max - l_p(q)) <= chi2_1(level)}``.
+    """Profile-likelihood interval ``{q : 2 (l_max - l_p(q)) <= c}``, ``c`` from :func:`profile_threshold`
+    (default: the small-sample ``F(1, n - p)`` calibration, ``n`` figures, ``p`` parameters incl. ``sigma``;
+    ``calibration="chi2"``: the asymptotic ``chi2_1(level)``).
 
     ``quantity`` is ``"saturation"`` (the first parameter, ``K`` or ``m``), a parameter name, or a function of
     the parameter vector (e.g. the inflection time, see :func:`helpers.growth.inflection`).  Parameters are
@@ -586,7 +632,7 @@ def profile_interval(
     names = list(model.param_names)
     if quantity == "saturation":
         quantity = names[0]
-    crit = _chi2(level)
+    crit = profile_threshold(level, int(np.asarray(res.t).size), len(names) + 1, calibration)
     ll_max = res.loglik
     if isinstance(quantity, str):
         if quantity not in names:
@@ -820,12 +866,17 @@ class CoverageResult:
     n_open_upper: int
     level: float
     truth: float
+    calibration: str = "f"
+    threshold: float = math.nan
 
 
-def coverage_study(res: Any, *, n_sets: int, seed: int, level: float = 0.95) -> CoverageResult:
+def coverage_study(
+    res: Any, *, n_sets: int, seed: int, level: float = 0.95, calibration: str = "f"
+) -> CoverageResult:
     """Simulate ``n_sets`` data sets from the fitted censored model with the fit's design
     (:func:`simulate`), refit each by maximum likelihood (warm-started at the truth), compute the profile
-    interval of the saturation and count how often it contains the true value ``res.params[0]``."""
+    interval of the saturation (threshold ``calibration``, see :func:`profile_threshold`) and count how often
+    it contains the true value ``res.params[0]``."""
     from helpers import growth
 
     rng = np.random.default_rng(seed)
@@ -851,7 +902,7 @@ def coverage_study(res: Any, *, n_sets: int, seed: int, level: float = 0.95) -> 
         if not r.converged:
             failed += 1
             continue
-        iv = profile_interval(r, "saturation", level=level)
+        iv = profile_interval(r, "saturation", level=level, calibration=calibration)
         open_hi += iv.hi is None
         if iv.covers(truth):
             hits += 1
@@ -872,4 +923,6 @@ def coverage_study(res: Any, *, n_sets: int, seed: int, level: float = 0.95) -> 
         n_open_upper=int(open_hi),
         level=level,
         truth=truth,
+        calibration=calibration,
+        threshold=profile_threshold(level, int(np.asarray(res.t).size), res.model.n_params + 1, calibration),
     )

@@ -1086,6 +1086,14 @@ def methods_uncertainty(
     n = p.num(s.bootstrap.get("n"), label="bootstrap resamples per model", origin=o, detail="bootstrap.n")
     seed = p.text(str(s.bootstrap.get("seed")), label="bootstrap seed", origin=o, detail="bootstrap.seed")
     pct = f"{100 * s.level:.0f}%"
+    from helpers.likelihood import profile_threshold
+
+    n_obs = int(s.data.get("n_obs") or 0)
+    n_fig = p.num(n_obs, label="figures in the likelihood", origin=o, detail="data.n_obs")
+    p_par = 4
+    chi2_c = f"{profile_threshold(s.level, n_obs, p_par, 'chi2'):.2f}"
+    f_c = p.num(profile_threshold(s.level, n_obs, p_par, "f"), "{:.2f}", label="profile deviance threshold",
+                origin="computation: helpers.likelihood.profile_threshold", detail=f"level {s.level}, n = {n_obs}, p = 4")  # fmt: skip
     txt = (
         "**Estimation: censored maximum likelihood.** Each figure is the curve times a log-normal error, "
         "$\\log Y_i = \\log N(t_i) + \\sigma \\varepsilon_i$ with independent standard normal "
@@ -1111,8 +1119,14 @@ def methods_uncertainty(
         "95% intervals covering the truth in only about three cases in four. It was replaced for that "
         "reason.\n\n"
         f"**Intervals.** For each curve the {pct} interval of the saturation level, the ceiling per 100 "
-        "inhabitants and the year of fastest growth is a profile-likelihood interval: the values whose "
-        "profile log-likelihood lies within $\\chi^2_{1,0.95}/2 = 1.92$ of the maximum. Forecast bands and "
+        "inhabitants and the year of fastest growth is a profile-likelihood interval: the values $q$ with "
+        "$2\\,(\\ell_{\\max} - \\ell_p(q)) \\le c$. With this few figures the asymptotic threshold "
+        f"$c = \\chi^2_{{1}}$ quantile ({chi2_c}) is too small (its intervals covered about 0.89 in the "
+        "simulation below), so $c$ is the small-sample calibration of nonlinear-regression profiles (Bates and "
+        "Watts 1988; what R's `confint` of an `nls` fit uses), "
+        "$c = n \\log\\left(1 + F_{1,\\,n-p}(0.95)/(n-p)\\right)$, with $n$ the number of figures (each "
+        f"exact value, bound or range adds one likelihood term; here {n_fig}) and $p$ the parameters including "
+        f"$\\sigma$ ({p_par} for the three-parameter curves): $c$ = {f_c}. Forecast bands and "
         f"the model-averaged intervals come from a parametric bootstrap of the censored model ({n} simulated "
         f"data sets per curve, seed {seed}): new values at the same dates, each “more than” figure kept as a "
         "bound when the new value exceeds it (and reported as a value otherwise), rounded figures rounded "
@@ -1120,10 +1134,12 @@ def methods_uncertainty(
     )
     cov = s.coverage
     if cov:
-        c = p.num(cov["coverage"], "{:.2f}", label="coverage of the 95% saturation interval", origin=f"make bench: {cov.get('source')}",
-                  detail=f"coverage_saturation_95 ({cov.get('n_used')} of {cov.get('n_sets')} simulated data sets, {cov.get('model')})")  # fmt: skip
-        se = p.num(cov.get("mc_se"), "{:.3f}", label="Monte Carlo SE of the coverage", origin=f"make bench: {cov.get('source')}",
-                   detail="coverage_saturation_95_mc_se")  # fmt: skip
+        cov_o = f"computation (make coverage): {cov.get('source')}"
+        cov_d = f"{cov.get('n_used')} of {cov.get('n_sets')} data sets, {cov.get('model')}, seed {cov.get('seed')}, commit {cov.get('commit')}, {cov.get('date')}"
+        c = p.num(cov["coverage"], "{:.3f}", label="coverage of the 95% saturation interval", origin=cov_o,
+                  detail=f"coverage ({cov_d})")  # fmt: skip
+        se = p.num(cov.get("mc_se"), "{:.3f}", label="Monte Carlo SE of the coverage", origin=cov_o,
+                   detail=f"mc_se ({cov_d})")  # fmt: skip
         txt += (
             f"In {cov.get('n_sets')} data sets simulated from the fitted {model_name(cov.get('model'))} curve with "
             f"this report's design, the {pct} profile interval of the saturation contained the true value in a "
@@ -1137,8 +1153,9 @@ def methods_uncertainty(
         )
     else:
         txt += (
-            "The coverage of these intervals is measured by `make bench` (simulated data sets with this design); "
-            "it was not measured for this build.\n\n"
+            "The coverage of these intervals is measured by `make coverage` (simulated data sets with this "
+            "design, written to benchmarks/results/coverage_saturation.json); it was not measured for this "
+            "build.\n\n"
         )
     txt += (
         "**Model averaging.** Curves are compared by the small-sample Akaike criterion computed from the "
@@ -1163,8 +1180,9 @@ def methods_uncertainty(
             f"forecast distributions scored on ITU's counts for {', '.join(str(y) for y in h.get('years', []))}, "
             "which no fit uses: the share of counts inside the 95% prediction interval, the interval score "
             "(width plus a penalty of $2/\\alpha$ times any miss) and the continuous ranked probability score "
-            "(CRPS), beside two simple benchmarks fitted to the same exact figures (a log-linear trend and a "
-            "random walk with drift on the log scale)."
+            "(CRPS), beside two simple benchmarks: a log-linear (exponential) trend fitted like the curves (the "
+            "same censored likelihood on every figure up to the origin, parametric-bootstrap predictive) and a "
+            "random walk with drift on the log scale of the exact figures."
         )
     return txt
 
@@ -1363,13 +1381,31 @@ def results_holdout(
             parts.append(f"{HOLDOUT_NAMES[k]} {c} million ({cv}% inside)")
         txt += "; the benchmarks score " + ", ".join(parts)
         best = min(bench, key=lambda k: bench[k]["crps_m"])
-        better = by["averaged"]["crps_m"] <= bench[best]["crps_m"]
-        txt += (
-            ". On this holdout the curves forecast better than the simple benchmarks"
-            if better
-            else f". On this holdout the {HOLDOUT_NAMES[best]} forecasts better than the curves: four counts "
-            "are a small test, but the curves earn no credit as forecasters from it"
+        n_years = len(h.get("years", []))
+        av_is = by["averaged"].get("interval_score_m")
+        clean = all(
+            by["averaged"]["crps_m"] < v["crps_m"]
+            and _finite(av_is)
+            and _finite(v.get("interval_score_m"))
+            and float(av_is) < float(v["interval_score_m"])
+            for v in bench.values()
         )
+        if clean:
+            txt += (
+                f". On these {n_years} counts the averaged curves have a lower CRPS and a lower interval score "
+                "than both benchmarks; that says the benchmarks extrapolate worse, not that the curves forecast "
+                "well (see their interval width)"
+            )
+        elif by["averaged"]["crps_m"] > bench[best]["crps_m"]:
+            txt += (
+                f". On this holdout the {HOLDOUT_NAMES[best]} forecasts better than the curves (lower CRPS): {n_years} counts "
+                "are a small test, but the curves earn no credit as forecasters from it"
+            )
+        else:
+            txt += (
+                f". The scores do not rank the curves cleanly against the benchmarks on these {n_years} counts "
+                "(CRPS and interval score disagree), so the holdout gives the curves no credit as forecasters"
+            )
     return txt + "."
 
 
