@@ -281,7 +281,7 @@ def svg_figure(
 def figures_from_products(root: Path, params: dict[str, object]) -> dict[str, tuple[bytes, str]]:
     """``{"observations" | "fit": (PNG bytes shown in the notebook, interactive SVG)}`` from the products named
     by the report notebook's papermill ``params`` (``in_observations``, ``in_sources``, ``in_itu_series``,
-    ``in_fig_observations``, ``in_fig_fit``; the fitted curves from ``data/processed/growth_forecast.csv``); figures whose inputs are missing are
+    ``in_fig_observations``, ``in_fig_fit``, ``in_growth_forecast`` for the fitted curves); figures whose inputs are missing are
     left out (the page keeps the PNG)."""
     out: dict[str, tuple[bytes, str]] = {}
 
@@ -301,8 +301,8 @@ def figures_from_products(root: Path, params: dict[str, object]) -> dict[str, tu
         )
         out["observations"] = (png.read_bytes(), svg)
     fit_png = path("in_fig_fit")
-    forecast_p = root / "data/processed/growth_forecast.csv"
-    if fit_png and forecast_p.is_file():
+    forecast_p = path("in_growth_forecast")
+    if fit_png and forecast_p:
         forecast = pd.read_csv(forecast_p)
         chosen = forecast.loc[forecast["chosen"].astype(bool), "model"]
         chosen_model = str(chosen.iloc[0]) if len(chosen) else None
