@@ -252,6 +252,20 @@ def test_changing_a_parameter_reruns_that_step_and_downstream_only(built_project
     _settle(built_project)
 
 
+def test_another_forecast_horizon_builds_the_whole_report(built_project: Path) -> None:
+    """The report reads the horizon from step 02's typed summary: no year is hard-coded (issue #13)."""
+    _settle(built_project)
+    params = built_project / "params" / "02_fit_growth.yaml"
+    with _restored(params):
+        params.write_text(re.sub(r"\nhorizon: 2030\b", "\nhorizon: 2028", params.read_text()))
+        res = make(built_project, "report")
+        assert res.returncode == 0, res.stderr
+        assert "02_fit_growth" in _ran(res) and "04_report" in _ran(res), res.stderr
+        html = (built_project / "reports" / "report.html").read_text(encoding="utf-8")
+        assert "in 2028" in html and "2030 (millions)" not in html
+    _settle(built_project)
+
+
 # ---- failures and interruptions lose nothing ----------------------------------------------------------------
 
 
