@@ -746,6 +746,25 @@ def simulate(res: Any, rng: np.random.Generator, rounded: np.ndarray | None = No
     return {"t": res.t.copy(), "y": y, "lower": new_lo, "upper": new_hi}
 
 
+def refit(res: Any, sim: dict[str, np.ndarray], bounds: dict[str, tuple[float, float]] | None = None) -> Any:
+    """Refit ``res``'s model by maximum likelihood to a data set from :func:`simulate`, with the fit's loss
+    scale and epoch, warm-started at its estimate (``bounds`` as for :func:`helpers.growth.fit`)."""
+    from helpers import growth
+
+    return growth.fit(
+        res.model,
+        sim["t"],
+        sim["y"],
+        lower=sim["lower"],
+        upper=sim["upper"],
+        loss_scale=res.loss_scale,
+        epoch=res.epoch,
+        method="mle",
+        bounds=bounds,
+        p0=res.params,
+    )
+
+
 def parametric_bootstrap(res: Any, *, n: int, seed: int, rounded: np.ndarray | None = None) -> Any:
     """Parametric bootstrap of a censored-MLE fit: ``n`` data sets from :func:`simulate`, each refitted by
     maximum likelihood (warm-started at the estimate).  Returns a :class:`helpers.growth.BootstrapResult`
@@ -768,18 +787,7 @@ def parametric_bootstrap(res: Any, *, n: int, seed: int, rounded: np.ndarray | N
     for b in range(n):
         sim = simulate(res, rng, rnd)
         try:
-            r = growth.fit(
-                res.model,
-                sim["t"],
-                sim["y"],
-                lower=sim["lower"],
-                upper=sim["upper"],
-                loss_scale=res.loss_scale,
-                epoch=res.epoch,
-                method="mle",
-                bounds=bounds or None,
-                p0=res.params,
-            )
+            r = refit(res, sim, bounds=bounds or None)
         except ValueError:
             fail["refit_error"] += 1
             continue
@@ -877,7 +885,6 @@ def coverage_study(
     (:func:`simulate`), refit each by maximum likelihood (warm-started at the truth), compute the profile
     interval of the saturation (threshold ``calibration``, see :func:`profile_threshold`) and count how often
     it contains the true value ``res.params[0]``."""
-    from helpers import growth
 
     rng = np.random.default_rng(seed)
     truth = float(res.theta[0])
@@ -885,17 +892,7 @@ def coverage_study(
     for _ in range(n_sets):
         sim = simulate(res, rng, res.rounded)
         try:
-            r = growth.fit(
-                res.model,
-                sim["t"],
-                sim["y"],
-                lower=sim["lower"],
-                upper=sim["upper"],
-                loss_scale=res.loss_scale,
-                epoch=res.epoch,
-                method="mle",
-                p0=res.params,
-            )
+            r = refit(res, sim)
         except ValueError:
             failed += 1
             continue
