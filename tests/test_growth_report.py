@@ -403,7 +403,9 @@ def test_distinct_origins_merge_origins_that_see_the_same_figures():
 def test_changing_the_horizon_flows_from_the_step02_summary_into_the_report(synthetic, population, tmp_path):
     """Step 02's summary built with horizon 2028 (not 2030) is read back through the typed contract and the
     report's growth sentences state 2028 and its numbers: no hard-coded value_2030 anywhere."""
-    from helpers import report as R
+    from helpers.report import provenance as RP
+    from helpers.report import tables as RT
+    from helpers.report import text as R
     from helpers.contracts import GrowthSummary
 
     horizon = 2028
@@ -439,7 +441,7 @@ def test_changing_the_horizon_flows_from_the_step02_summary_into_the_report(synt
     back = GrowthSummary.from_json(path)
     assert back == GrowthSummary.from_dict(json.loads(path.read_text()))
     assert back.horizon == horizon and _finite(back.averaged["value_horizon"].estimate)
-    p = R.Provenance(mark="")
+    p = RP.Provenance(mark="")
     sat = R.results_saturation(json.loads(path.read_text()), p, str(path))
     v = back.averaged["value_horizon"].estimate / 1e6
     assert f"in {horizon}" in sat and f"{v:.1f}" in sat and "2030" not in sat
@@ -450,7 +452,7 @@ def test_changing_the_horizon_flows_from_the_step02_summary_into_the_report(synt
         and "nominal 0.95" in methods
         and "censored maximum likelihood" in methods.lower()
     )
-    assert len(R.loo_table(back)) == len(loo) and not R.holdout_table(back).empty
+    assert len(RT.loo_table(back)) == len(loo) and not RT.holdout_table(back).empty
     with pytest.raises(Exception, match="missing field"):
         GrowthSummary.from_dict({"settings": {}}, "growth_summary.json")
 

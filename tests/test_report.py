@@ -1,4 +1,4 @@
-"""helpers.report and helpers.events: provenance register, escaping, numbering, events file, generated text."""
+"""helpers.report (provenance, tables, text, build) and helpers.events: provenance register, escaping, numbering, events file, generated text."""
 
 from __future__ import annotations
 
@@ -6,7 +6,9 @@ import pandas as pd
 import pytest
 
 from helpers import events as ev
-from helpers import report as R
+from helpers.report import build, tables
+from helpers.report import provenance as prov
+from helpers.report import text as prose
 from helpers.observations import quote_in_source
 from tests.conftest import ROOT
 
@@ -16,7 +18,7 @@ from tests.conftest import ROOT
 
 
 def test_provenance_registers_each_number_once_with_its_origin() -> None:
-    p = R.Provenance(mark=" [{ref}]")
+    p = prov.Provenance(mark=" [{ref}]")
     a = p.num(6353440.0, label="ITU 2022", origin="ITU", detail="itu_prk.csv, 2022")
     b = p.num(24.13, "{:.1f}", label="per 100", origin="ITU")
     again = p.num(6353440.0, label="ITU 2022", origin="ITU", detail="itu_prk.csv, 2022")
@@ -29,23 +31,23 @@ def test_provenance_registers_each_number_once_with_its_origin() -> None:
 
 
 def test_provenance_default_mark_and_nan_is_refused() -> None:
-    p = R.Provenance()
+    p = prov.Provenance()
     assert p.num(3, label="x", origin="o") == "3<sup>[1]</sup>"
     with pytest.raises(ValueError, match="NaN"):
         p.num(float("nan"), label="y", origin="o")
 
 
 def test_esc_neutralises_html_and_markdown() -> None:
-    out = R.esc('<script>alert("x")</script> *bold* _it_ [link](u) $x$ | # & `c`')
+    out = prov.esc('<script>alert("x")</script> *bold* _it_ [link](u) $x$ | # & `c`')
     assert "<script>" not in out and "&lt;script&gt;" in out
     for raw in ("*bold*", "_it_", "[link]", "$x$", "`c`"):
         assert raw not in out
     assert "&amp;" in out
-    assert R.esc(None) == "" and R.esc(float("nan")) == ""
+    assert prov.esc(None) == "" and prov.esc(float("nan")) == ""
 
 
 def test_numbering_counts_figures_and_tables_and_checks_order() -> None:
-    n = R.Numbering()
+    n = prov.Numbering()
     n.declare(tables=["a", "b"])
     assert n.fig("x") == "Figure 1"
     assert n.figure("x", "Cap.") == "**Figure 1.** Cap."
@@ -55,7 +57,7 @@ def test_numbering_counts_figures_and_tables_and_checks_order() -> None:
         n.check()
     n.table("b", "B.")
     n.check()
-    m = R.Numbering()
+    m = prov.Numbering()
     m.tab("late")  # a forward reference without declare() allocates number 1
     m.table("early", "E.")
     m.table("late", "L.")
@@ -70,14 +72,14 @@ def test_numbering_counts_figures_and_tables_and_checks_order() -> None:
 
 def test_table_html_escapes_a_script_note_and_keeps_caption_and_widths() -> None:
     df = pd.DataFrame({"id": ["E1"], "note": ["<script>alert(1)</script> & more"]})
-    html = R.table_html(df, "**Table 1.** Events from `events.csv`.", [1, 3])
+    html = tables.table_html(df, "**Table 1.** Events from `events.csv`.", [1, 3])
     assert "<script>" not in html
     assert "&lt;script&gt;alert(1)&lt;/script&gt; &amp; more" in html
     assert "<caption><strong>Table 1.</strong> Events from <code>events.csv</code>.</caption>" in html
     assert '<col style="width: 25.0%"><col style="width: 75.0%">' in html
     assert ">0<" not in html  # no index column
     with pytest.raises(ValueError, match="widths"):
-        R.table_html(df, widths=[1])
+        tables.table_html(df, widths=[1])
 
 
 def test_events_table_renders_script_note_as_text() -> None:
@@ -85,7 +87,7 @@ def test_events_table_renders_script_note_as_text() -> None:
         {"event_id": ["E1"], "date": ["2012"], "date_end": [None], "event": ["x"],
          "source_id": ["000_abc"], "quote": ["q"], "note": ['<script>alert("x")</script>']}
     )  # fmt: skip
-    html = R.table_html(R.events_table(events))
+    html = tables.table_html(tables.events_table(events))
     assert "<script>" not in html and "&lt;script&gt;" in html
     assert "<td>000</td>" in html  # short source id
 
@@ -93,10 +95,10 @@ def test_events_table_renders_script_note_as_text() -> None:
 def test_value_text_reads_qualifiers() -> None:
     row = {"unit": "subscriptions", "qualifier": "at_least", "value": 1e6, "value_low": float("nan"),
            "value_high": float("nan")}  # fmt: skip
-    assert R.value_text(row) == "≥ 1,000,000"
-    assert R.value_text({**row, "qualifier": "range", "value": float("nan"), "value_low": 6.5e6,
+    assert prov.value_text(row) == "≥ 1,000,000"
+    assert prov.value_text({**row, "qualifier": "range", "value": float("nan"), "value_low": 6.5e6,
                          "value_high": 7e6}) == "6,500,000–7,000,000"  # fmt: skip
-    assert R.value_text({**row, "unit": "percent", "qualifier": "approx", "value": 15.5}) == "≈ 15.5%"
+    assert prov.value_text({**row, "unit": "percent", "qualifier": "approx", "value": 15.5}) == "≈ 15.5%"
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -140,8 +142,8 @@ SUMMARY = {
 
 
 def test_itu_paragraph_states_the_latest_year_and_the_gap() -> None:
-    p = R.Provenance(mark="")
-    txt = R.itu_paragraph(ITU, p)
+    p = prov.Provenance(mark="")
+    txt = prose.itu_paragraph(ITU, p)
     assert "1,700,000 mobile subscriptions in North Korea at the end of 2012, 6.7 per 100 people" in txt
     assert "starts in 2009 with 69,261 subscriptions" in txt
     assert "no figure for 2011" in txt
@@ -156,7 +158,7 @@ def test_usage_paragraph_counts_observations() -> None:
             "use_as": ["value", "lower_bound", "lower_bound", None],
         }
     )
-    txt = R.usage_paragraph(obs, R.Provenance(mark=""), n_documents=3, reasons_ref="Table 4")
+    txt = prose.usage_paragraph(obs, prov.Provenance(mark=""), n_documents=3, reasons_ref="Table 4")
     assert "recorded 4 figures from 2 documents (the other document has none)" in txt
     assert "3 of them inform the fit" in txt and "1 as values and 2 as lower bounds" in txt
     assert "The other 1 are left out, each for a written reason (Table 4)." in txt
@@ -173,8 +175,8 @@ def test_abstract_contains_the_computed_numbers_and_registers_them() -> None:
     sources = pd.DataFrame(
         {"source_id": ["001_y", "004_z"], "author_publisher": ["Wikipedia", "iTechPost; X"]}
     )
-    p = R.Provenance(mark="")
-    txt = R.abstract(ITU, series, obs, sources, SUMMARY, p)
+    p = prov.Provenance(mark="")
+    txt = prose.abstract(ITU, series, obs, sources, SUMMARY, p)
     assert "At the end of 2012" in txt and "1.70 million mobile subscriptions" in txt and "6.7 per 100" in txt
     assert "iTechPost's 1,000,000 mobile subscriptions “March 2013”" in txt
     assert "7 figures (3 exact, 4 bounds or ranges)" in txt
@@ -190,33 +192,33 @@ def test_abstract_contains_the_computed_numbers_and_registers_them() -> None:
 
 
 def test_results_text_follows_the_numbers() -> None:
-    p = R.Provenance(mark="")
-    sat = R.results_saturation(SUMMARY, p)
+    p = prov.Provenance(mark="")
+    sat = prose.results_saturation(SUMMARY, p)
     assert (
         "It reaches 25 subscriptions per 100 inhabitants in 2022, but only 70% of the bootstrap curves" in sat
     )
     assert "never reaches 50 per 100" in sat
     intervals = pd.DataFrame({"model": ["gompertz", "logistic"], "quantity": ["saturation"] * 2,
                               "estimate": [8.3e6, 6.9e6]})  # fmt: skip
-    naive = R.results_naive(SUMMARY, intervals, p)
+    naive = prose.results_naive(SUMMARY, intervals, p)
     assert "lowers the Gompertz saturation level from 8.3 to 6.6 million" in naive
     raised = {**SUMMARY, "naive_vs_censored": {**SUMMARY["naive_vs_censored"], "naive_saturation": 9.9e6}}
-    assert "raises the Gompertz" in R.results_naive(raised, intervals, p)
-    bt = R.results_backtest(SUMMARY, p)
+    assert "raises the Gompertz" in prose.results_naive(raised, intervals, p)
+    bt = prose.results_backtest(SUMMARY, p)
     assert "59% from 2012, 8% from 2016" in bt and "far worse" in bt
-    lim = R.limitations(SUMMARY, pd.DataFrame(), pd.DataFrame({"verdict": ["conflict", "agree"]}), ITU, p)
+    lim = prose.limitations(SUMMARY, pd.DataFrame(), pd.DataFrame({"verdict": ["conflict", "agree"]}), ITU, p)
     assert "Only 3 stated figures" in lim and "1 pairs of figures conflict" in lim
     assert "3 bootstrap refits failed" in lim and "no figure for 2011" in lim
     assert "between 6.8 million (without 002-001) and 8.9 million" in sat
-    hold = R.results_holdout(SUMMARY, p)
+    hold = prose.results_holdout(SUMMARY, p)
     assert "contain 50% of ITU's counts" in hold and "random walk with drift forecasts better" in hold
-    assert "not measured for this build" in R.methods_uncertainty(SUMMARY, p)
+    assert "not measured for this build" in prose.methods_uncertainty(SUMMARY, p)
 
 
 def test_nist_comparison_passes_all_cases() -> None:
-    nist = R.nist_comparison(ROOT / "tests" / "data" / "nist")
+    nist = build.nist_comparison(ROOT / "tests" / "data" / "nist")
     assert len(nist) == 6 and nist["pass"].all()
-    assert (nist["max rel. dev. parameters"] < R.NIST_TOLERANCES["parameters"]).all()
+    assert (nist["max rel. dev. parameters"] < build.NIST_TOLERANCES["parameters"]).all()
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -282,10 +284,10 @@ def test_timeline_figure_draws_one_marker_per_event(tmp_path) -> None:
 
 
 def test_period_text_is_compact() -> None:
-    assert R.period_text("2013-01-01..2013-12-31") == "2013"
-    assert R.period_text("2013-01-01..2013-03-13") == "1 Jan–13 Mar 2013"
-    assert R.period_text("2012-12-31") == "31 Dec 2012"
-    assert R.period_text("2017-05-01..2017-08-31") == "May–Aug 2017"
+    assert tables.period_text("2013-01-01..2013-12-31") == "2013"
+    assert tables.period_text("2013-01-01..2013-03-13") == "1 Jan–13 Mar 2013"
+    assert tables.period_text("2012-12-31") == "31 Dec 2012"
+    assert tables.period_text("2017-05-01..2017-08-31") == "May–Aug 2017"
 
 
 def test_exclusion_table_lists_ids_and_by_name_reasons() -> None:
@@ -299,7 +301,7 @@ def test_exclusion_table_lists_ids_and_by_name_reasons() -> None:
                                  "excluded by name: restates 000-001"],
         }
     )  # fmt: skip
-    t = R.exclusion_table(obs)
+    t = tables.exclusion_table(obs)
     assert list(t["status"]) == ["used in the fit", "used in the fit", "excluded", "excluded"]
     other = t[t["reason"].str.contains("other indicators")].iloc[0]
     assert other["count"] == 2 and other["observations"] == "000-003, 000-004"
@@ -358,7 +360,7 @@ PEERS = {
 def test_peers_paragraphs_state_the_percentile_interval_and_same_era_counterfactual() -> None:
     comparison = pd.DataFrame({"iso3": ["CUB", "CHN", "MMR", "PRK"], "name": ["Cuba", "China", "Myanmar", "North Korea"],
                                "role": ["peer", "peer", "peer", "focal"]})  # fmt: skip
-    txt = R.peers_paragraphs(PEERS, comparison, R.Provenance(mark=""))
+    txt = prose.peers_paragraphs(PEERS, comparison, prov.Provenance(mark=""))
     assert "each of the 214 countries" in txt
     assert "ceiling is 28 subscriptions per 100 people (95% interval 22–50), against a median of 115" in txt
     # the percentile as an interval, not a point "lower than 99%"
@@ -384,7 +386,7 @@ def test_peers_paragraphs_reject_a_summary_that_breaks_the_contract() -> None:
     with pytest.raises(
         ContractError, match=r"peer_summary.json: counterfactual_same_era.median: expected a finite"
     ):
-        R.peers_paragraphs(bad, pd.DataFrame({"name": [], "role": []}), R.Provenance(mark=""))
+        prose.peers_paragraphs(bad, pd.DataFrame({"name": [], "role": []}), prov.Provenance(mark=""))
 
 
 def test_scenarios_paragraph_and_table() -> None:
@@ -400,13 +402,13 @@ def test_scenarios_paragraph_and_table() -> None:
             "saturation.hi": [10.3e6, 8.7e6],
         }
     )
-    txt = R.scenarios_paragraph(sc, R.Provenance(mark=""), table_ref="Table 10")
+    txt = prose.scenarios_paragraph(sc, prov.Provenance(mark=""), table_ref="Table 10")
     assert "the 1 data treatments in Table 10: 2 runs" in txt and "Akaike weights" in txt
     assert "from 6.6 to 8.3 million" in txt
-    t = R.scenarios_table(sc)
+    t = tables.scenarios_table(sc)
     assert list(t["use bounds"]) == ["yes", "no"]
     assert list(t["saturation, M (interval)"]) == ["8.3 (5.3–10.3)", "6.6 (4.9–8.7)"]
-    assert "use bounds:" in R.scenarios_caption(sc)
+    assert "use bounds:" in tables.scenarios_caption(sc)
 
 
 def test_data_hashes_match_sha256_and_split_in_groups(tmp_path) -> None:
@@ -415,14 +417,14 @@ def test_data_hashes_match_sha256_and_split_in_groups(tmp_path) -> None:
     f = tmp_path / "x.csv"
     f.write_bytes(b"a,b\n1,2\n")
     digest = hashlib.sha256(b"a,b\n1,2\n").hexdigest()
-    assert R.data_hashes([f]).loc[0, "sha256"] == digest
-    split = R.data_hashes([f], split=True).loc[0, "sha256"]
+    assert build.data_hashes([f]).loc[0, "sha256"] == digest
+    split = build.data_hashes([f], split=True).loc[0, "sha256"]
     assert split.replace(" ", "") == digest and [len(x) for x in split.split()] == [16] * 4
-    assert R.data_hashes([f]).loc[0, "bytes"] == "8"
+    assert build.data_hashes([f]).loc[0, "bytes"] == "8"
 
 
 def test_register_wraps_long_json_paths() -> None:
-    p = R.Provenance()
+    p = prov.Provenance()
     p.num(1, label="x", origin="step 03: data/processed/peer_summary.json",
           detail="focal_percentiles.all.logistic.ceiling.lo and data.n_obs")  # fmt: skip
     row = p.table(strip="data/processed/").iloc[0]
@@ -441,8 +443,8 @@ def test_script_in_data_renders_as_text_in_the_html_report(tmp_path) -> None:
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_markdown_cell("# Title"), nbformat.v4.new_code_cell("")]
     nb.cells[1].outputs = [
-        nbformat.v4.new_output("display_data", {"text/html": R.table_html(df, "**Table 1.** Notes.")}),
-        nbformat.v4.new_output("display_data", {"text/markdown": f"The note reads {R.esc(evil)}."}),
+        nbformat.v4.new_output("display_data", {"text/html": tables.table_html(df, "**Table 1.** Notes.")}),
+        nbformat.v4.new_output("display_data", {"text/markdown": f"The note reads {prov.esc(evil)}."}),
     ]
     path = tmp_path / "nb.ipynb"
     nbformat.write(nb, path)
@@ -455,7 +457,7 @@ def test_script_in_data_renders_as_text_in_the_html_report(tmp_path) -> None:
 def test_parameters_table_marks_parameters_at_a_bound() -> None:
     fits = pd.DataFrame({"model": ["richards", "richards"], "param": ["K", "nu"], "estimate": [8.3e6, 0.01],
                          "stderr": [2.3e6, 0.6], "rel_stderr": [0.28, 61.7], "at_bound": [False, True]})  # fmt: skip
-    t = R.parameters_table(fits)
+    t = tables.parameters_table(fits)
     assert list(t["parameter"]) == ["K", "ν"]
     assert list(t["estimate"]) == ["8,300,000", "0.01"]
     assert list(t["standard error"]) == ["2,300,000", "— (at a bound)"]
@@ -466,11 +468,13 @@ def test_results_naive_points_out_an_itu_ceiling_below_the_last_count() -> None:
     itu = pd.DataFrame({"year": [2016, 2017, 2019, 2020, 2022], "subscriptions": [3.6e6, 3.8e6, 4.25e6, 6.0e6, 6.35e6],
                         "per100": [14.0, 14.8, 16.3, 23.0, 24.1]})  # fmt: skip
     intervals = pd.DataFrame({"model": ["gompertz"], "quantity": ["saturation"], "estimate": [8.3e6]})
-    txt = R.results_naive(SUMMARY, intervals, R.Provenance(mark=""), itu=itu)
+    txt = prose.results_naive(SUMMARY, intervals, prov.Provenance(mark=""), itu=itu)
     assert "levels off at 5.1 million, below ITU's own count for 2022 (6.35 million)" in txt
     assert "jumps from 4.25 million in 2019 to 6.00 million in 2020" in txt
     high = {**SUMMARY, "naive_vs_censored": {**SUMMARY["naive_vs_censored"], "itu_saturation": 7e6}}
-    assert "below ITU's own count" not in R.results_naive(high, intervals, R.Provenance(mark=""), itu=itu)
+    assert "below ITU's own count" not in prose.results_naive(
+        high, intervals, prov.Provenance(mark=""), itu=itu
+    )
 
 
 def test_reference_marks_survive_the_html_renderer(tmp_path) -> None:
@@ -478,7 +482,7 @@ def test_reference_marks_survive_the_html_renderer(tmp_path) -> None:
 
     from helpers import render
 
-    p = R.Provenance()
+    p = prov.Provenance()
     text = f"ITU counted {p.num(6.35, '{:.2f}', label='x', origin='ITU')} million."
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_markdown_cell("# Title"), nbformat.v4.new_code_cell("")]
@@ -489,14 +493,14 @@ def test_reference_marks_survive_the_html_renderer(tmp_path) -> None:
 
 
 def test_abstract_peers_shares_references_with_the_results() -> None:
-    p = R.Provenance(mark=" [{ref}]")
-    a = R.abstract_peers(PEERS, p)
+    p = prov.Provenance(mark=" [{ref}]")
+    a = prose.abstract_peers(PEERS, p)
     assert "Compared with the 209 [1] countries" in a and "(28 [2] per 100 people)" in a
     assert "lower than that of 94–99.5 [3]% of them once the uncertainty" in a
     assert "the 2 [4] named peers that launched in the same era (within 7 years)" in a
     assert "about 78 [5] subscriptions" in a and "describes those peers, not what held North Korea back" in a
     comparison = pd.DataFrame({"iso3": ["CUB", "CHN"], "name": ["Cuba", "China"], "role": ["peer", "peer"]})
-    body = R.peers_paragraphs(PEERS, comparison, p)
+    body = prose.peers_paragraphs(PEERS, comparison, p)
     assert "ceiling is 28 [2] subscriptions" in body and "94–99.5 [3]% of these countries" in body
     assert "among the 209 [1] countries" in body and "would have 78 [5] subscriptions" in body
 

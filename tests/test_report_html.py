@@ -1,11 +1,11 @@
-"""Tests for helpers.report_html: reference marks link to Appendix A and back, observation rows get anchors,
+"""Tests for helpers.report.html: reference marks link to Appendix A and back, observation rows get anchors,
 TeX becomes MathML. Small hand-written pages, so each property is checked in isolation."""
 
 from __future__ import annotations
 
 import re
 
-from helpers import report_html as rh
+from helpers.report import html as rh
 
 REGISTER = """
 <table><caption>Register.</caption>

@@ -57,7 +57,7 @@ from typing import Any
 
 import nbformat
 
-from helpers import report_html
+from helpers.report import html as report_html
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 TEMPLATES = PACKAGE_DIR / "templates"
@@ -667,7 +667,7 @@ def export_html(notebook: Path) -> str:
 def interactive_figures(nb: nbformat.NotebookNode, root: Path | None = None) -> dict[str, tuple[bytes, str]]:
     """The interactive SVG versions of the observation and fit figures (see :mod:`helpers.report_figures`),
     drawn from the products the report notebook's papermill parameters name; {} when it has none."""
-    from helpers import report_figures
+    from helpers.report import figures as report_figures
     from helpers.config import ROOT
 
     params = (nb.metadata.get("papermill") or {}).get("parameters") or {}

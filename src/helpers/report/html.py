@@ -3,7 +3,7 @@
 Both HTML editions (nbconvert's ``reports/report.html`` and Quarto's ``reports/quarto/report.html``) are
 post-processed by :func:`enhance`, so they link the same way:
 
-* **Reference marks** (``<sup>[n]</sup>``, written by :class:`helpers.report.Provenance`) become links to row
+* **Reference marks** (``<sup>[n]</sup>``, written by :class:`helpers.report.provenance.Provenance`) become links to row
   ``n`` of the register in Appendix A (``#ref-n``); the origin of the number is shown in a tooltip on hover *and*
   on keyboard focus (CSS only, no script), and the row links back to every place the mark appears
   (``#mark-n``, ``#mark-n-2``, ...).
@@ -21,7 +21,7 @@ import html as html_lib
 import re
 from collections.abc import Mapping
 
-#: the reference mark as helpers.report writes it
+#: the reference mark as helpers.report.provenance writes it
 MARK_RE = re.compile(r"<sup>\[(\d+)\]</sup>")
 PROVENANCE_HEADER = ("ref", "quantity", "value in text", "origin", "how it was obtained")
 OBSERVATION_HEADER = ("id", "date in the source")

@@ -1,458 +1,17 @@
-"""Building blocks for the report notebook: numbers with provenance, escaped text, build metadata.
-
-No result in the report is typed by hand: the notebook formats every number through :class:`Provenance`, which
-records where it came from (observation ids and sources, or the computation and the product file), and the
-appendix prints that register. Strings that come from data are escaped with :func:`esc` before they go into
-Markdown, so a note containing ``<script>`` shows as text.
-"""
+"""The report's prose: section texts filled from the typed step summaries and tables."""
 
 from __future__ import annotations
 
-import hashlib
-import html
-import importlib.metadata
-import math
-import re
-import subprocess
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from helpers import config, nist
 from helpers.contracts import GrowthSummary, Interval
 from helpers.contracts_peers import PeerSummary, PercentileInterval
-
-KEY_PACKAGES = (
-    "numpy", "pandas", "scipy", "matplotlib", "seaborn", "pandera", "papermill", "nbconvert",
-    "jupytext", "pypandoc-binary", "typst", "joblib", "dask",
-)  # fmt: skip
-
-
-#: The reference mark after a number: a superscript ``[n]``. helpers.render keeps inline HTML intact (it
-#: embeds images itself rather than through nbconvert's ``embed_images``), and its pandoc filter sets
-#: ``<sup>`` as a Typst superscript in the PDF.
-MARK = "<sup>[{ref}]</sup>"
-
-
-def esc(text: object) -> str:
-    """Escape a data-derived string for Markdown/HTML (``<``, ``>``, ``&``, quotes, and Markdown emphasis)."""
-    if text is None or (isinstance(text, float) and pd.isna(text)):
-        return ""
-    out = html.escape(str(text), quote=True)
-    for ch in ("\\", "*", "_", "`", "[", "]", "|", "$", "#"):
-        out = out.replace(ch, "\\" + ch)
-    return out
-
-
-@dataclass
-class Entry:
-    """One number quoted in the report text."""
-
-    ref: int
-    label: str
-    text: str
-    origin: str
-    detail: str
-
-
-@dataclass
-class Provenance:
-    """Register of every number quoted in the report.
-
-    ``p.num(6.35e6, "{:,.0f}", label="ITU subscriptions 2022", origin="ITU via Gapminder",
-    detail="data/processed/itu_prk.csv, year 2022")`` returns ``"6,353,440<sup>[3]</sup>"`` and records entry
-    3; the same label and text again return the same reference. ``mark`` formats the reference (default
-    ``<sup>[3]</sup>``).
-    """
-
-    entries: list[Entry] = field(default_factory=list)
-    mark: str = MARK
-
-    def num(self, value: float, fmt: str = "{:,.0f}", *, label: str, origin: str, detail: str = "") -> str:
-        """Format ``value`` with ``fmt``, register it, and return the text with its reference mark."""
-        if value is None or (isinstance(value, float) and math.isnan(value)):
-            raise ValueError(f"{label}: no value to quote (NaN)")
-        text = fmt.format(value)
-        return text + self.mark.format(ref=self.ref(label, text, origin, detail))
-
-    def ref(self, label: str, text: str, origin: str, detail: str = "") -> int:
-        """Register a quoted value given as text (e.g. a year or an interval); return its reference number."""
-        for e in self.entries:
-            if e.label == label and e.text == text:
-                return e.ref
-        ref = len(self.entries) + 1
-        self.entries.append(Entry(ref, label, text, origin, detail))
-        return ref
-
-    def text(self, text: str, *, label: str, origin: str, detail: str = "") -> str:
-        """Register a value already formatted as text (``"2019–2021"``); return it with its mark."""
-        return text + self.mark.format(ref=self.ref(label, text, origin, detail))
-
-    def table(self, strip: str = "") -> pd.DataFrame:
-        """The register as a table (one row per number in the text); ``strip`` is removed from the origins and
-        details (e.g. ``"data/processed/"``, so that long paths do not widen the table), and JSON field paths of
-        three or more parts are written ``a › b › c``."""
-        df = pd.DataFrame(
-            [(e.ref, e.label, e.text, e.origin, e.detail) for e in self.entries],
-            columns=["ref", "quantity", "value in text", "origin", "how it was obtained"],
-        )
-        for c in ("origin", "how it was obtained"):
-            if strip:
-                df[c] = df[c].str.replace(strip, "", regex=False)
-            # long JSON field paths (a.b.c.d) become "a › b › c › d", so a browser can wrap them
-            df[c] = df[c].str.replace(
-                r"\b[A-Za-z_][\w]*(?:\.[A-Za-z_*][\w*]*){2,}\b",
-                lambda m: m.group(0).replace(".", " › "),
-                regex=True,
-            )
-        return df
-
-
-@dataclass
-class Numbering:
-    """Automatic numbers for figures and tables, in the order they are first asked for.
-
-    ``n.figure("fit", "The fitted curve.")`` returns ``"**Figure 1.** The fitted curve."``; ``n.fig("fit")``
-    returns ``"Figure 1"`` for a cross-reference. A forward reference allocates the number early, so
-    :meth:`declare` the display order first when the text refers ahead; :meth:`check` (call it at the end)
-    raises when captions were shown out of order or a referenced item was never shown.
-    """
-
-    figures: dict[str, int] = field(default_factory=dict)
-    tables: dict[str, int] = field(default_factory=dict)
-    shown: list[tuple[str, int]] = field(default_factory=list)
-
-    @staticmethod
-    def _number(book: dict[str, int], key: str) -> int:
-        if key not in book:
-            book[key] = len(book) + 1
-        return book[key]
-
-    def declare(self, *, figures: Iterable[str] = (), tables: Iterable[str] = ()) -> None:
-        """Allocate numbers in this order (the order the items will be shown)."""
-        for key in figures:
-            self._number(self.figures, key)
-        for key in tables:
-            self._number(self.tables, key)
-
-    def fig(self, key: str) -> str:
-        """``"Figure N"`` for ``key``."""
-        return f"Figure {self._number(self.figures, key)}"
-
-    def tab(self, key: str) -> str:
-        """``"Table N"`` for ``key``."""
-        return f"Table {self._number(self.tables, key)}"
-
-    def figure(self, key: str, caption: str) -> str:
-        """The Markdown caption shown under a figure: ``**Figure N.** caption``."""
-        self.shown.append(("Figure", self._number(self.figures, key)))
-        return f"**{self.fig(key)}.** {caption}"
-
-    def table(self, key: str, caption: str) -> str:
-        """The Markdown caption shown above a table: ``**Table N.** caption``."""
-        self.shown.append(("Table", self._number(self.tables, key)))
-        return f"**{self.tab(key)}.** {caption}"
-
-    def check(self) -> None:
-        """Raise ``ValueError`` unless figures and tables were each shown once, as 1, 2, 3, ..."""
-        for kind, book in (("Figure", self.figures), ("Table", self.tables)):
-            seq = [n for k, n in self.shown if k == kind]
-            if seq != list(range(1, len(book) + 1)):
-                missing = sorted(set(book.values()) - set(seq))
-                raise ValueError(
-                    f"{kind}s shown as {seq}; expected 1..{len(book)} in order (never shown: {missing})"
-                )
-
-
-# --------------------------------------------------------------------------------------------------------
-# Formatting helpers
-# --------------------------------------------------------------------------------------------------------
-
-
-def short_source(source_id: object) -> str:
-    """``000_6941c283a85f418e`` -> ``000``; other ids (``ITU``) unchanged."""
-    s = str(source_id)
-    return s[:3] if len(s) > 4 and s[:3].isdigit() and s[3] == "_" else s
-
-
-def fmt_count(x: float) -> str:
-    """``6353440`` -> ``6,353,440``; NaN -> ``""``."""
-    return "" if x is None or pd.isna(x) else f"{x:,.0f}"
-
-
-def fmt_millions(x: float, digits: int = 1) -> str:
-    """``6353440`` -> ``6.4 million``."""
-    return f"{x / 1e6:.{digits}f} million"
-
-
-def value_text(row: pd.Series | object) -> str:
-    """An observation's value as read: ``1,000,000``, ``≥ 120,000``, ``≤ 2,000,000``, ``6,500,000–7,000,000``.
-
-    Percentages get ``%``; ``approx`` gets ``≈``.
-    """
-    get = row.get if isinstance(row, pd.Series | dict) else lambda k, d=None: getattr(row, k, d)
-    unit = get("unit", "")
-    pct = unit == "percent"
-
-    def f(x: float) -> str:
-        if pd.isna(x):
-            return ""
-        s = f"{x:,.0f}" if float(x).is_integer() else f"{x:,.4g}"
-        return s + ("%" if pct else "")
-
-    q = get("qualifier", "")
-    v, lo, hi = get("value"), get("value_low"), get("value_high")
-    if q == "range" or (pd.isna(v) and not pd.isna(lo) and not pd.isna(hi)):
-        return f"{f(lo)}–{f(hi)}"
-    if q == "at_least":
-        return f"≥ {f(v if not pd.isna(v) else lo)}"
-    if q == "at_most":
-        return f"≤ {f(v if not pd.isna(v) else hi)}"
-    if q == "approx":
-        return f"≈ {f(v)}"
-    return f(v)
-
-
-# --------------------------------------------------------------------------------------------------------
-# Tables for the report (strings ready to display; pandas escapes HTML in cells)
-# --------------------------------------------------------------------------------------------------------
-
-
-def sources_table(sources: pd.DataFrame) -> pd.DataFrame:
-    """The source documents: short id, title, author or publisher, date as stated, kind."""
-    out = pd.DataFrame(
-        {
-            "id": sources["source_id"].map(short_source),
-            "title": sources["title"],
-            "author / publisher": sources["author_publisher"],
-            "date": sources["date_text"],
-            "kind": sources["kind"].str.replace("_", " "),
-        }
-    )
-    return out.reset_index(drop=True)
-
-
-USE_TEXT = {"value": "fit: value", "lower_bound": "fit: lower bound", "upper_bound": "fit: upper bound"}
-
-
-def observations_table(obs: pd.DataFrame) -> pd.DataFrame:
-    """The curated observations as read: id, date words, what (indicator, scope), value, use, quote.
-
-    ``obs`` is ``observations_clean.csv``; the id's prefix is the source (``000-004``: source 000); the value
-    carries the qualifier (≈, ≥, ≤, a range); ``use`` says whether and how the fit uses the figure.
-    """
-    use = [
-        USE_TEXT.get(u, f"fit: {u}") if bool(ok) else "not used"
-        for ok, u in zip(obs["usable_national_subs"], obs["use_as"], strict=True)
-    ]
-    date = obs["date_text"].where(obs["date_text"].notna() & (obs["date_text"].astype(str).str.strip() != ""))
-    date = date.fillna(
-        "undated ("
-        + obs["period_start"].astype(str).str[:4]
-        + "–"
-        + obs["period_end"].astype(str).str[:4]
-        + ")"
-    )
-    what = obs["indicator"].str.replace("_pct", " %").str.replace("_", " ")
-    scope = obs["scope"].str.replace("operator:", "operator ").str.replace("city:", "city ")
-    what = what.where(scope == "national", what + " (" + scope.str.replace("koryolink", "Koryolink") + ")")
-    sub = obs["subgroup"].fillna("") if "subgroup" in obs.columns else pd.Series("", index=obs.index)
-    what = what.where(sub == "", what + ", " + sub.astype(str))
-    return pd.DataFrame(
-        {
-            "id": obs["obs_id"],
-            "date in the source": date,
-            "what": what,
-            "value": [value_text(r) for _, r in obs.iterrows()],
-            "use": use,
-            "quote": obs["quote"],
-        }
-    ).reset_index(drop=True)
-
-
-def is_mobile_indicator(indicator: pd.Series) -> pd.Series:
-    """True for indicators about mobile phones (subscriptions, users, shares, households with a phone)."""
-    return indicator.str.startswith("mobile") | indicator.str.contains("with_mobile")
-
-
-def exclusion_table(obs: pd.DataFrame) -> pd.DataFrame:
-    """Observations by use / exclusion reason: ``status, reason, count, observations`` (ids listed).
-
-    Reasons are grouped as :func:`helpers.cleaning.usability_summary` groups them, except the observations
-    excluded by name (rule ``exclude_obs``), whose individual reasons are listed, since no other table shows
-    them.
-    """
-    used = obs["usable_national_subs"].astype(bool)
-    key = pd.Series("", index=obs.index)
-    key[used] = obs.loc[used, "use_as"].map(lambda u: {"value": "as a value", "lower_bound": "as a lower bound"}
-                                            .get(u, f"as {u}"))  # fmt: skip
-    exc = _exclusion_key(obs["exclusion_reason"])
-    by_name = obs["exclusion_reason"].fillna("").str.startswith("excluded by name: ")
-    exc[by_name] = "by name: " + obs.loc[by_name, "exclusion_reason"].str.replace("excluded by name: ", "")
-    key[~used] = exc[~used].str.replace("restates another obs", "restates another figure", regex=False)
-    rows = []
-    for (is_used, reason), g in obs.groupby([used, key], sort=False):
-        rows.append(
-            {
-                "status": "used in the fit" if is_used else "excluded",
-                "reason": reason,
-                "count": len(g),
-                "observations": ", ".join(sorted(g["obs_id"])),
-            }
-        )
-    out = pd.DataFrame(rows)
-    out["_u"] = out["status"] == "used in the fit"
-    out["_n"] = out["reason"].str.startswith("by name")
-    out = out.sort_values(
-        ["_u", "_n", "count", "reason"], ascending=[False, True, False, True], kind="stable"
-    )
-    return out.drop(columns=["_u", "_n"]).reset_index(drop=True)
-
-
-def _exclusion_key(reasons: pd.Series) -> pd.Series:
-    """The grouping :func:`helpers.cleaning.usability_summary` applies to exclusion reasons."""
-    exc = reasons.fillna("").str.replace(r"^restates obs \S+", "restates another obs", regex=True)
-    exc = exc.str.replace(r"\(indicator \w+\)$", "(other indicators)", regex=True)
-    exc = exc.str.replace(r"^a (\w+) figure is not national \(scope .*\)$", r"a city (\1) figure is not national",
-                          regex=True)  # fmt: skip
-    exc = exc.str.replace(r"^refers to a subgroup \(.*\)", "refers to a subgroup", regex=True)
-    return exc.str.replace(r"^excluded by name: .*", "excluded by name (rule exclude_obs; reasons in the table)",
-                           regex=True)  # fmt: skip
-
-
-def period_text(period: str) -> str:
-    """``2013-01-01..2013-12-31`` -> ``2013``; ``2013-01-01..2013-03-13`` -> ``1 Jan–13 Mar 2013``;
-    ``2012-12-31`` -> ``31 Dec 2012``; ``2010-05-01..2010-05-31`` -> ``May 2010``."""
-    parts = str(period).split("..")
-    try:
-        a = pd.Timestamp(parts[0])
-        b = pd.Timestamp(parts[-1])
-    except ValueError:
-        return str(period)
-
-    def day(t: pd.Timestamp) -> str:
-        return f"{t.day} {t:%b}"
-
-    if a == b:
-        return f"{day(a)} {a.year}"
-    if a == pd.Timestamp(year=a.year, month=1, day=1) and b == pd.Timestamp(year=b.year, month=12, day=31):
-        return str(a.year) if a.year == b.year else f"{a.year}–{b.year}"
-    if a.day == 1 and b == b + pd.offsets.MonthEnd(0):
-        if (a.year, a.month) == (b.year, b.month):
-            return f"{a:%b} {a.year}"
-        return f"{a:%b}–{b:%b} {a.year}" if a.year == b.year else f"{a:%b} {a.year}–{b:%b} {b.year}"
-    return f"{day(a)}–{day(b)} {a.year}" if a.year == b.year else f"{day(a)} {a.year}–{day(b)} {b.year}"
-
-
-def _fmt_compared(x: float, unit: str) -> str:
-    if pd.isna(x):
-        return ""
-    return f"{x:,.1f} per 100" if unit != "count" else f"{x:,.0f}"
-
-
-def reconciliation_table(
-    rec: pd.DataFrame, verdicts: Iterable[str] = ("conflict", "definitional")
-) -> pd.DataFrame:
-    """Pairs of figures with the given verdicts: period, verdict, the two figures, ratio, explanation."""
-    keep = rec[rec["verdict"].isin(list(verdicts))]
-    order = {v: i for i, v in enumerate(verdicts)}
-    keep = keep.assign(_o=keep["verdict"].map(order)).sort_values(["_o", "period", "obs_a"], kind="stable")
-
-    def fig(r: pd.Series, side: str) -> str:
-        val = _fmt_compared(r[f"compared_{side}"], r["common_unit"])
-        return f"{r[f'obs_{side}']}: {val} ({period_text(r[f'period_{side}'])})"
-
-    return pd.DataFrame(
-        {
-            "period": keep["period"].astype(str),
-            "verdict": keep["verdict"],
-            "figure A": [fig(r, "a") for _, r in keep.iterrows()],
-            "figure B": [fig(r, "b") for _, r in keep.iterrows()],
-            "ratio": keep["ratio"].map(lambda x: f"{x:.2f}×"),
-            "explanation": keep["explanation"].str.replace(r"^(conflict|definitional): ", "", regex=True),
-        }
-    ).reset_index(drop=True)
-
-
-def events_table(events: pd.DataFrame) -> pd.DataFrame:
-    """The events as stated: id, date, event, source, quote, note."""
-    from helpers.events import date_label
-
-    return pd.DataFrame(
-        {
-            "id": events["event_id"],
-            "date": [date_label(d, e) for d, e in zip(events["date"], events["date_end"], strict=True)],
-            "event": events["event"],
-            "source": events["source_id"].map(short_source),
-            "quote": events["quote"],
-            "note": events["note"].fillna(""),
-        }
-    ).reset_index(drop=True)
-
-
-# --------------------------------------------------------------------------------------------------------
-# Validation against NIST StRD
-# --------------------------------------------------------------------------------------------------------
-
-NIST_TOLERANCES = {"parameters": 1e-6, "standard errors": 1e-5, "residual sum of squares": 1e-8}
-NIST_CASES = (("Rat42", "logistic"), ("Rat43", "richards"))
-
-
-def nist_comparison(nist_dir: Path | str) -> pd.DataFrame:
-    """Fit NIST StRD Rat42 (logistic) and Rat43 (Richards) from both NIST starts and the self-start.
-
-    Returns one row per problem and start: ``problem, model, start, n, converged`` and the largest relative
-    deviation from the certified parameters, standard errors and residual sum of squares, with ``pass``
-    against :data:`NIST_TOLERANCES` (the bars of ``tests/test_growth_nist.py``).
-    """
-    import json
-
-    from helpers import growth
-
-    nist_dir = Path(nist_dir)
-    cert_all = json.loads((nist_dir / "certified.json").read_text(encoding="utf-8"))
-    rows = []
-    for problem, model in NIST_CASES:
-        cert = cert_all[problem]
-        d = pd.read_csv(nist_dir / f"{problem.lower()}.csv")
-        for start in ("start1", "start2", None):
-            p0 = nist.from_b(cert[start]) if start else None
-            res = growth.fit(model, d["x"], d["y"], p0=p0)
-            b, se = nist.to_b(res)
-            dev_p = max(abs(b[k] / v - 1) for k, v in cert["estimate"].items())
-            dev_se = max(abs(se[k] / v - 1) for k, v in cert["stderr"].items())
-            dev_rss = abs(res.rss / cert["rss"] - 1)
-            ok = (
-                res.converged
-                and dev_p < NIST_TOLERANCES["parameters"]
-                and dev_se < NIST_TOLERANCES["standard errors"]
-                and dev_rss < NIST_TOLERANCES["residual sum of squares"]
-            )
-            rows.append(
-                {
-                    "problem": problem,
-                    "model": model,
-                    "start": {"start1": "NIST start 1", "start2": "NIST start 2", None: "self-starting"}[
-                        start
-                    ],
-                    "n": res.n,
-                    "converged": bool(res.converged),
-                    "max rel. dev. parameters": dev_p,
-                    "max rel. dev. std. errors": dev_se,
-                    "rel. dev. RSS": dev_rss,
-                    "pass": bool(ok),
-                }
-            )
-    return pd.DataFrame(rows)
-
-
-# --------------------------------------------------------------------------------------------------------
-# Generated text
-# --------------------------------------------------------------------------------------------------------
+from helpers.report.provenance import Provenance, esc, finite, model_name, short_source, value_text
+from helpers.report.tables import HOLDOUT_NAMES, scenario_settings
 
 ITU_ORIGIN = "ITU via World Bank WDI / Gapminder"
 
@@ -547,94 +106,6 @@ def reconciliation_paragraph(
     )
 
 
-# --------------------------------------------------------------------------------------------------------
-# Build metadata
-# --------------------------------------------------------------------------------------------------------
-
-
-def sha256(path: Path) -> str:
-    """Hex SHA-256 of a file."""
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-
-
-def data_hashes(paths: Iterable[Path | str], split: bool = False) -> pd.DataFrame:
-    """File, size and SHA-256 of each input the report was built from (paths relative to the root).
-
-    ``split=True`` writes the hash in four groups of 16 hexadecimal digits separated by spaces, so a narrow
-    page can wrap it.
-    """
-    rows = []
-    for p in paths:
-        path = config.ROOT / p if not Path(p).is_absolute() else Path(p)
-        digest = sha256(path)
-        rows.append(
-            {
-                "file": config.rel(path),
-                "bytes": f"{path.stat().st_size:,}",
-                "sha256": " ".join(digest[i : i + 16] for i in range(0, 64, 16)) if split else digest,
-            }
-        )
-    return pd.DataFrame(rows)
-
-
-def package_versions(names: Iterable[str] = KEY_PACKAGES) -> pd.DataFrame:
-    """Python and the installed versions of the packages that shape the results."""
-    import platform
-
-    rows = [{"package": "python", "version": platform.python_version()}]
-    for name in names:
-        try:
-            version = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            version = "not installed"
-        rows.append({"package": name, "version": version})
-    return pd.DataFrame(rows)
-
-
-def git_commit(root: Path | None = None) -> str:
-    """The commit the report was built from, with ``+dirty`` when tracked files differ; ``unknown`` outside git."""
-    root = root or config.ROOT
-    try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "--short=12", "HEAD"], cwd=root, capture_output=True, text=True, check=True
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=root, capture_output=True, text=True
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown (not a git checkout)"
-    return commit + ("+dirty" if dirty else "")
-
-
-# --------------------------------------------------------------------------------------------------------
-# Growth results (products of step 02)
-# --------------------------------------------------------------------------------------------------------
-
-MODEL_NAMES = {"logistic": "logistic", "gompertz": "Gompertz", "richards": "Richards", "bass": "Bass"}
-
-
-def model_name(model: object) -> str:
-    """Display name of a growth model (``gompertz`` -> ``Gompertz``)."""
-    return MODEL_NAMES.get(str(model), str(model))
-
-
-def dig(summary: Mapping[str, Any], path: str, default: Any = None) -> Any:
-    """``summary["a"]["b"]`` for ``path="a.b"``; ``default`` when a key is missing or the value is null."""
-    cur: Any = summary
-    for key in path.split("."):
-        if not isinstance(cur, Mapping) or key not in cur:
-            return default
-        cur = cur[key]
-    return default if cur is None else cur
-
-
-def _finite(x: Any) -> bool:
-    try:
-        return x is not None and math.isfinite(float(x))
-    except (TypeError, ValueError):
-        return False
-
-
 class GrowthText:
     """Sentences about the growth results, every number registered in a :class:`Provenance`.
 
@@ -662,7 +133,7 @@ class GrowthText:
 
     def num(self, value: Any, fmt: str, label: str, detail: str, scale: float = 1.0) -> str:
         """Register and format one number of the summary (``ValueError`` naming the file when missing)."""
-        if not _finite(value):
+        if not finite(value):
             raise ValueError(f"{self.file}: {detail} is missing or not finite")
         return self.p.num(float(value) / scale, fmt, label=label, origin=self.origin, detail=detail)
 
@@ -672,7 +143,7 @@ class GrowthText:
         """``8.3 million (95% interval 5.7–15.5 million)``; an end the data do not bound is said to be open."""
         est = self.num(iv.estimate, fmt, f"{label}, estimate", f"{key}.estimate ({iv.method})", scale)
         pct = f"{100 * self.level:.0f}%"
-        if _finite(iv.lo) and _finite(iv.hi):
+        if finite(iv.lo) and finite(iv.hi):
             rng = self.p.text(
                 f"{fmt.format(float(iv.lo) / scale)}–{fmt.format(float(iv.hi) / scale)}",
                 label=f"{label}, {pct} interval",
@@ -680,7 +151,7 @@ class GrowthText:
                 detail=f"{key}.lo, {key}.hi ({iv.method})",
             )
             return f"{est}{unit} ({pct} interval {rng}{unit})"
-        if _finite(iv.lo):
+        if finite(iv.lo):
             lo_t = self.p.text(fmt.format(float(iv.lo) / scale), label=f"{label}, {pct} interval lower end",
                                origin=self.origin, detail=f"{key}.lo ({iv.method})")  # fmt: skip
             return f"{est}{unit} ({pct} interval from {lo_t}{unit}, not bounded above by the data)"
@@ -727,12 +198,10 @@ class GrowthText:
         open_hi = any(v is None for v in his.values())
         max_hi = max((v for v in his.values() if v is not None), default=None)
         lb = s.data.get("max_lower_bound")
-        wide = open_hi or (
-            max_hi is not None and _finite(sat.estimate) and max_hi > 1.5 * float(sat.estimate)
-        )
+        wide = open_hi or (max_hi is not None and finite(sat.estimate) and max_hi > 1.5 * float(sat.estimate))
         if wide:
             txt += ". Read plainly: "
-            if _finite(lb) and _finite(sat.lo) and float(sat.lo) < float(lb):
+            if finite(lb) and finite(sat.lo) and float(sat.lo) < float(lb):
                 lb_t = self.num(
                     lb, "{:.1f}", "largest 'more than' figure (millions)", "data.max_lower_bound", 1e6
                 )
@@ -763,177 +232,6 @@ def growth_data_sentence(
     nb = p.num(s.data["n_bounds"], label="bounds in the fit", origin=o, detail="data.n_bounds")
     return f"{n} figures ({ne} exact, {nb} bounds or ranges)"
 
-
-def parameters_table(fits: pd.DataFrame) -> pd.DataFrame:
-    """Each model's parameters (``growth_fit.csv``): estimate and standard error, 4 significant digits."""
-
-    def g(x: float) -> str:
-        if not _finite(x):
-            return ""
-        return f"{x:,.0f}" if abs(x) >= 1e4 else f"{x:.4g}"
-
-    at_bound = fits.get("at_bound", pd.Series(False, index=fits.index)).astype(str).str.lower() == "true"
-    return pd.DataFrame(
-        {
-            "model": fits["model"].map(model_name),
-            "parameter": fits["param"].map(lambda x: {"t0": "τ₀", "nu": "ν"}.get(x, x)),
-            "estimate": fits["estimate"].map(g),
-            "standard error": [
-                ("— (at a bound)" if b else g(se)) for se, b in zip(fits["stderr"], at_bound, strict=True)
-            ],
-            "relative s.e.": [
-                ("" if b or not _finite(x) else f"{100 * x:.0f}%")
-                for x, b in zip(fits["rel_stderr"], at_bound, strict=True)
-            ],
-        }
-    ).reset_index(drop=True)
-
-
-def selection_table(sel: pd.DataFrame) -> pd.DataFrame:
-    """Model selection: parameters, AICc, ΔAICc, Akaike weight, BIC, converged, parameters at a bound."""
-    return pd.DataFrame(
-        {
-            "model": sel["model"].map(model_name),
-            "parameters": sel["n_params"].astype(int),
-            "AICc": sel["aicc"].map(lambda x: f"{x:.2f}"),
-            "ΔAICc": sel["delta_aicc"].map(lambda x: "" if pd.isna(x) else f"{x:.2f}"),
-            "Akaike weight": sel["akaike_weight"].map(lambda x: "" if pd.isna(x) else f"{x:.2f}"),
-            "BIC": sel["bic"].map(lambda x: f"{x:.2f}"),
-            "converged": sel["converged"].map(lambda b: "yes" if bool(b) else "no"),
-            "at a bound": sel.get("at_bound", pd.Series([""] * len(sel)))
-            .fillna("")
-            .astype(str)
-            .str.replace("nu", "ν")
-            .str.replace("t0", "τ₀"),
-        }
-    ).reset_index(drop=True)
-
-
-QUANTITIES = {
-    "saturation": ("saturation, millions", 1e6, "{:.1f}"),
-    "ceiling_per100": ("ceiling per 100 inhabitants", 1.0, "{:.0f}"),
-    "inflection": ("inflection (year of fastest growth)", 1.0, "{:.1f}"),
-    "value_2030": ("subscriptions in 2030, millions", 1e6, "{:.1f}"),
-    "per100_2030": ("per 100 inhabitants in 2030", 1.0, "{:.0f}"),
-}
-
-
-def quantities_for(horizon: int) -> dict[str, tuple[str, float, str]]:
-    """The rows of :func:`intervals_table` for a horizon year (``value_<horizon>``, ``per100_<horizon>``)."""
-    return {
-        "saturation": ("saturation, millions", 1e6, "{:.1f}"),
-        "ceiling_per100": ("ceiling per 100 inhabitants", 1.0, "{:.0f}"),
-        "inflection": ("inflection (year of fastest growth)", 1.0, "{:.1f}"),
-        f"value_{horizon}": (f"subscriptions in {horizon}, millions", 1e6, "{:.1f}"),
-        f"per100_{horizon}": (f"per 100 inhabitants in {horizon}", 1.0, "{:.0f}"),
-    }
-
-
-def intervals_table(
-    intervals: pd.DataFrame, quantities: Mapping[str, tuple[str, float, str]] | None = None
-) -> pd.DataFrame:
-    """Estimate and bootstrap interval of the key quantities: one row per quantity, one column per model
-    (``8.33 M (4.99 M–10.11 M)``), models in the order they appear in ``intervals``.  Without
-    ``quantities`` the horizon year is read from the ``value_<year>`` rows present."""
-    if quantities is None:
-        years = [int(q[6:]) for q in intervals["quantity"].astype(str) if re.fullmatch(r"value_\d{4}", q)]
-        quantities = quantities_for(years[0]) if years else QUANTITIES
-    models = list(dict.fromkeys(intervals["model"]))
-    rows = []
-    for q, (name, scale, fmt) in quantities.items():
-        row: dict[str, str] = {"quantity": name}
-        for m in models:
-            r = intervals[(intervals["model"] == m) & (intervals["quantity"] == q)]
-            if r.empty:
-                row[model_name(m)] = ""
-                continue
-            r = r.iloc[0]
-
-            def f(x: float, fmt: str = fmt, scale: float = scale) -> str:
-                return "" if not _finite(x) else fmt.format(float(x) / scale)
-
-            lo, hi = f(r["lo"]), f(r["hi"])
-            row[model_name(m)] = f(r["estimate"]) + (f" ({lo}–{hi})" if lo and hi else "")
-        rows.append(row)
-    return pd.DataFrame(rows)
-
-
-def backtest_table(bt: pd.DataFrame) -> pd.DataFrame:
-    """MAPE of exact later figures (percent) by model (rows) and forecast origin (columns)."""
-    col = "mape_exact" if "mape_exact" in bt.columns else "mape"
-    wide = bt.pivot_table(index="model", columns="origin", values=col, aggfunc="first")
-    wide = wide.map(lambda x: "" if pd.isna(x) else f"{x:.1f}")
-    wide.columns = [f"origin {int(c)}" for c in wide.columns]
-    wide.index = wide.index.map(model_name)
-    return wide.reset_index()
-
-
-def scenarios_table(sc: pd.DataFrame) -> pd.DataFrame:
-    """The sensitivity sweep, one row per scenario: its settings, the chosen model, and the saturation level,
-    the ceiling per 100 and the inflection with their intervals."""
-    out = pd.DataFrame(index=sc.index)
-    for c in scenario_settings(sc):
-        out[c.replace("_", " ")] = sc[c].map(
-            lambda v: "yes" if v in (True, "True") else "no" if v in (False, "False") else v
-        )
-
-    def rng(key: str, scale: float, fmt: str) -> list[str]:
-        if f"{key}.estimate" not in sc.columns:
-            return [""] * len(sc)
-        vals = []
-        for _, r in sc.iterrows():
-            e, lo, hi = r.get(f"{key}.estimate"), r.get(f"{key}.lo"), r.get(f"{key}.hi")
-            txt = fmt.format(e / scale) if _finite(e) else "—"
-            if _finite(lo) and _finite(hi):
-                txt += f" ({fmt.format(lo / scale)}–{fmt.format(hi / scale)})"
-            vals.append(txt)
-        return vals
-
-    if "model.chosen" in sc.columns:
-        out["chosen curve"] = sc["model.chosen"].map(model_name)
-    out["saturation, M (interval)"] = rng("saturation", 1e6, "{:.1f}")
-    out["ceiling per 100 (interval)"] = rng("ceiling_per100", 1.0, "{:.0f}")
-    out["inflection (interval)"] = rng("inflection", 1.0, "{:.1f}")
-    return out.reset_index(drop=True)
-
-
-def inline_md_to_html(text: str) -> str:
-    """Escape ``text`` for HTML, then turn the little Markdown a caption uses (``**bold**``, ``*italic*``,
-    ```code```) into tags. The text is trusted prose with data strings already passed through :func:`esc`.
-    """
-    out = html.escape(text, quote=False)
-    out = re.sub(r"`([^`]+)`", r"<code>\1</code>", out)
-    out = re.sub(r"\*\*(.+?)\*\*", r"<strong>\1</strong>", out)
-    out = re.sub(r"(?<![\\*])\*(?!\s)(.+?)(?<!\s)\*", r"<em>\1</em>", out)
-    return out.replace("\\", "")
-
-
-def table_html(df: pd.DataFrame, caption: str | None = None, widths: Sequence[float] | None = None) -> str:
-    """A DataFrame as an HTML table without the index; cell text is HTML-escaped (``<script>`` stays text).
-
-    ``caption`` (Markdown-lite, see :func:`inline_md_to_html`) becomes the table's ``<caption>``, so it stays
-    with the table in the PDF too; ``widths`` (relative, one per column) become a ``<colgroup>`` of
-    percentages that both the browser and pandoc honour (long text columns get room, short ones don't wrap).
-    """
-    body = df.to_html(index=False, escape=True, na_rep="", border=0)
-    extra = ""
-    if caption:
-        extra += f"\n<caption>{inline_md_to_html(caption)}</caption>"
-    if widths is not None:
-        if len(widths) != df.shape[1]:
-            raise ValueError(f"{len(widths)} widths for {df.shape[1]} columns")
-        total = float(sum(widths))
-        cols = "".join(f'<col style="width: {100 * w / total:.1f}%">' for w in widths)
-        extra += f"\n<colgroup>{cols}</colgroup>"
-    if not extra:
-        return body
-    style = ' style="width: 100%"' if widths is not None else ""
-    return re.sub(r"^<table([^>]*)>", lambda m: f"<table{m.group(1)}{style}>{extra}", body, count=1)
-
-
-# --------------------------------------------------------------------------------------------------------
-# Sections of generated text
-# --------------------------------------------------------------------------------------------------------
 
 SUMMARY_FILE = "data/processed/growth_summary.json"
 
@@ -1054,24 +352,6 @@ def nist_paragraph(nist: pd.DataFrame, p: Provenance) -> str:
     return (
         f"{n_pass} of {len(nist)} fits match the certified values within the tolerances; the largest relative "
         f"deviation is {worst_p} for a parameter and {worst_se} for a standard error."
-    )
-
-
-def nist_table(nist: pd.DataFrame) -> pd.DataFrame:
-    """The NIST comparison formatted for the report."""
-    out = nist.copy()
-    for c in ("max rel. dev. parameters", "max rel. dev. std. errors", "rel. dev. RSS"):
-        out[c] = out[c].map(lambda x: f"{x:.1e}")
-    out["model"] = out["model"].map(model_name)
-    out["converged"] = out["converged"].map({True: "yes", False: "no"})
-    out["pass"] = out["pass"].map({True: "yes", False: "NO"})
-    return out.rename(
-        columns={
-            "max rel. dev. parameters": "parameters",
-            "max rel. dev. std. errors": "standard errors",
-            "rel. dev. RSS": "RSS",
-            "pass": "passes",
-        }
     )
 
 
@@ -1219,20 +499,20 @@ def results_saturation(
     for key in sorted((k for k in av if k.startswith("year_reaching_")), key=lambda k: float(k[14:-6])):
         lvl = key[len("year_reaching_") : -len("per100")]
         r = av[key]
-        if _finite(r.estimate):
+        if finite(r.estimate):
             est = g.num(r.estimate, "{:.0f}", f"year reaching {lvl} per 100", f"averaged.{key}.estimate")
             txt += f" It reaches {lvl} subscriptions per 100 inhabitants in {est}"
-            if _finite(r.share_finite) and float(r.share_finite) < 1:
+            if finite(r.share_finite) and float(r.share_finite) < 1:
                 sh = g.num(100 * float(r.share_finite), "{:.0f}", f"bootstrap curves reaching {lvl} per 100 (%)",
                            f"averaged.{key}.share_finite × 100")  # fmt: skip
                 txt += f", but only {sh}% of the bootstrap curves ever do, so the interval is open-ended"
             txt += "."
-        elif _finite(r.share_finite):
+        elif finite(r.share_finite):
             sh = g.num(100 * float(r.share_finite), "{:.0f}", f"bootstrap curves reaching {lvl} per 100 (%)",
                        f"averaged.{key}.share_finite × 100")  # fmt: skip
             txt += f" It never reaches {lvl} per 100 inhabitants ({sh}% of the bootstrap curves do)."
     loo = s.loo
-    if _finite(loo.get("saturation_min")) and _finite(loo.get("saturation_max")):
+    if finite(loo.get("saturation_min")) and finite(loo.get("saturation_max")):
         lo = g.num(
             loo["saturation_min"],
             "{:.1f}",
@@ -1254,79 +534,6 @@ def results_saturation(
             "curves' disagreement with each other."
         )
     return txt
-
-
-def profile_table(summary: Mapping[str, Any] | GrowthSummary) -> pd.DataFrame:
-    """Per curve: Akaike weight, σ, and the profile-likelihood intervals of saturation, ceiling and inflection."""
-    s = GrowthSummary.coerce(summary)
-
-    def f(iv: Interval, scale: float, fmt: str) -> str:
-        if not _finite(iv.estimate):
-            return ""
-        lo = "open" if iv.lo is None else fmt.format(iv.lo / scale)
-        hi = "open" if iv.hi is None else fmt.format(iv.hi / scale)
-        return f"{fmt.format(iv.estimate / scale)} ({lo}–{hi})"
-
-    rows = []
-    for m, q in s.profile.items():
-        rows.append(
-            {
-                "curve": model_name(m),
-                "Akaike weight": "" if s.weights.get(m) is None else f"{s.weights[m]:.2f}",
-                "σ (log scale)": "" if s.sigma.get(m) is None else f"{s.sigma[m]:.3f}",
-                "saturation, M": f(q["saturation"], 1e6, "{:.1f}"),
-                "ceiling per 100": f(q["ceiling_per100"], 1.0, "{:.0f}"),
-                "fastest growth": f(q["inflection"], 1.0, "{:.1f}"),
-            }
-        )
-    return pd.DataFrame(rows)
-
-
-def loo_table(summary: Mapping[str, Any] | GrowthSummary) -> pd.DataFrame:
-    """Leave-one-out rows: figure left out, its date and value, averaged saturation and horizon-year level."""
-    s = GrowthSummary.coerce(summary)
-    rows = s.loo.get("rows", [])
-    return pd.DataFrame(
-        {
-            "figure left out": [
-                ("none (all figures)" if r["left_out"] == "none" else r["left_out"]) for r in rows
-            ],
-            "date": ["" if not _finite(r.get("t")) else f"{r['t']:.1f}" for r in rows],
-            "figure, M": ["" if not _finite(r.get("figure")) else f"{r['figure'] / 1e6:.2f}" for r in rows],
-            "saturation, M": [
-                f"{r['saturation'] / 1e6:.1f}" if _finite(r.get("saturation")) else "" for r in rows
-            ],
-            f"level in {s.horizon}, M": [
-                f"{r['value_horizon'] / 1e6:.1f}" if _finite(r.get("value_horizon")) else "" for r in rows
-            ],
-        }
-    )
-
-
-HOLDOUT_NAMES = {
-    "averaged": "curves, averaged",
-    "loglinear": "log-linear trend",
-    "rw_drift": "random walk with drift",
-}
-
-
-def holdout_table(summary: Mapping[str, Any] | GrowthSummary) -> pd.DataFrame:
-    """Holdout scores per method: coverage of ITU's counts, interval score, CRPS (millions), MAPE."""
-    s = GrowthSummary.coerce(summary)
-    rows = []
-    for m, r in s.holdout.get("by_method", {}).items():
-        rows.append(
-            {
-                "forecast": HOLDOUT_NAMES.get(m, model_name(m)),
-                "ITU counts inside 95% interval": ""
-                if r["coverage"] is None
-                else f"{100 * r['coverage']:.0f}%",
-                "interval score, M": "" if r["interval_score_m"] is None else f"{r['interval_score_m']:.3g}",
-                "CRPS, M": "" if r["crps_m"] is None else f"{r['crps_m']:.3g}",
-                "MAPE of median": "" if r["mape"] is None else f"{r['mape']:.0f}%",
-            }
-        )
-    return pd.DataFrame(rows)
 
 
 def results_holdout(
@@ -1352,12 +559,12 @@ def results_holdout(
         f"{', '.join(str(y) for y in h.get('years', []))} (CRPS {crps} million"
     )
     width = by["averaged"].get("interval_score_m")
-    if _finite(width):
+    if finite(width):
         w_t = g.num(width, "{:.3g}", "holdout interval score, averaged curves (millions)",
                     "holdout.by_method.averaged.interval_score_m")  # fmt: skip
         txt += f", interval score {w_t} million"
     txt += ")"
-    if _finite(width) and float(width) > 20:
+    if finite(width) and float(width) > 20:
         txt += (
             ": with the few exact figures before the origin the curves do not bound the later level, so the "
             "intervals are very wide and containing the counts says little"
@@ -1385,8 +592,8 @@ def results_holdout(
         av_is = by["averaged"].get("interval_score_m")
         clean = all(
             by["averaged"]["crps_m"] < v["crps_m"]
-            and _finite(av_is)
-            and _finite(v.get("interval_score_m"))
+            and finite(av_is)
+            and finite(v.get("interval_score_m"))
             and float(av_is) < float(v["interval_score_m"])
             for v in bench.values()
         )
@@ -1420,13 +627,13 @@ def results_backtest(
     parts = [
         f"{g.num(v, '{:.0f}', f'backtest MAPE from {k} (mean over curves)', f'backtest.mape_exact_by_origin.{k}')}% from {k}"
         for k, v in by.items()
-        if _finite(v)
+        if finite(v)
     ]
     txt = (
         "Fitted only to the figures available at the time, the curves miss the later stated figures by "
         f"{', '.join(parts)} on average (mean absolute percentage error, mean over the curves)."
     )
-    vals = [float(v) for v in by.values() if _finite(v)]
+    vals = [float(v) for v in by.values() if finite(v)]
     if len(vals) >= 2 and vals[0] > 2 * vals[-1]:
         txt += (
             " Forecasts made from the early years are far worse than later ones: before the growth slows, the "
@@ -1466,7 +673,7 @@ def results_naive(
     nvc = gs.naive_vs_censored
     m = model_name(nvc.get("model", gs.best_model))
     vals = {k: nvc.get(f"{k}_saturation") for k in ("censored", "naive", "itu")}
-    if not all(_finite(v) for v in vals.values()):
+    if not all(finite(v) for v in vals.values()):
         return ""
     f = {
         k: p.num(
@@ -1578,17 +785,13 @@ def limitations(summary: Mapping[str, Any], obs: pd.DataFrame, rec: pd.DataFrame
         ),
     ]
     failed = sum((gs.bootstrap.get("n_failed_all_models") or {}).values())
-    if _finite(failed) and float(failed) > 0:
+    if finite(failed) and float(failed) > 0:
         items.append(
             f"**Failed resamples.** {p.num(failed, label='failed bootstrap refits (all averaged curves)', origin=f'step 02: {SUMMARY_FILE}', detail='sum of bootstrap.n_failed_all_models')} "
             "bootstrap refits failed and are excluded from the intervals."
         )
     return "\n".join(f"- {x}" for x in items) + "\n"
 
-
-# --------------------------------------------------------------------------------------------------------
-# Peers (products of step 03) and the sensitivity sweep
-# --------------------------------------------------------------------------------------------------------
 
 PEER_FILE = "data/processed/peer_summary.json"
 
@@ -1814,55 +1017,6 @@ def abstract_peers(summary: PeerSummary | Mapping[str, Any], p: Provenance, file
         f"(within {s.same_era.window_years} years) would have reached about {median} subscriptions per 100 people "
         f"by {era.horizon_year}; this describes those peers, not what held {name} back."
     )
-
-
-def peers_table(comparison: pd.DataFrame) -> pd.DataFrame:
-    """North Korea and its peers: launch, last figure, ceiling and 10–90% time with intervals, best curve."""
-
-    def rng(v: float, lo: float, hi: float, fmt: str = "{:.0f}") -> str:
-        return (
-            ""
-            if not _finite(v)
-            else fmt.format(v) + (f" ({fmt.format(lo)}–{fmt.format(hi)})" if _finite(lo) else "")
-        )
-
-    return pd.DataFrame(
-        {
-            "country": comparison["name"],
-            "launch": comparison["launch_year"].astype("Int64").astype(str),
-            "last year": comparison["last_year"].astype("Int64").astype(str),
-            "per 100, last year": comparison["last_per100"].map(lambda x: f"{x:.0f}"),
-            "ceiling per 100 (interval)": [
-                rng(r.ceiling, r.ceiling_lo, r.ceiling_hi) for r in comparison.itertuples()
-            ],
-            "years 10–90% (interval)": [
-                rng(r.speed, r.speed_lo, r.speed_hi) for r in comparison.itertuples()
-            ],
-            "best curve": comparison["best_model"].map(model_name),
-        }
-    ).reset_index(drop=True)
-
-
-SETTING_WORDS = {
-    "use_bounds": "whether bounds enter the fit as bounds (yes) or as exact figures (no)",
-    "operator_figures": "whether one operator's counts are used as lower bounds (include) or left out (exclude)",
-    "loss_scale": "relative (log) or absolute (linear) errors",
-    "series": "the figures from the documents (curated) or ITU's counts (itu)",
-    "ceiling_population_year": "the population year the ceiling per 100 divides by",
-}
-
-
-def scenarios_caption(sc: pd.DataFrame) -> str:
-    """What the sweep varied, in words, for the table caption."""
-    parts = [
-        f"{c.replace('_', ' ')}: {SETTING_WORDS.get(c, c.replace('_', ' '))}" for c in scenario_settings(sc)
-    ]
-    return "; ".join(parts)
-
-
-def scenario_settings(sc: pd.DataFrame) -> list[str]:
-    """The grid's columns of ``scenarios.csv``: those the summary also records under ``settings.``."""
-    return [c for c in sc.columns if "." not in c and f"settings.{c}" in sc.columns]
 
 
 def scenarios_paragraph(

@@ -1,7 +1,13 @@
-"""Interactive versions of the report's observation and fit figures, for the HTML editions only.
+"""The report's figures: the house style of every PNG figure, and interactive SVG versions of the observation
+and fit figures for the HTML editions.
+
+**House style** (:func:`use_style`, :func:`savefig`): one matplotlib style for the notebooks of every step and
+deterministic PNG output (no timestamps or software tags, so equal figures give equal bytes).
+
+**Interactive figures** (HTML editions only).
 
 Each plotted source figure is an SVG ``<a>`` that links to its row in the observation table (``#obs-ID``,
-anchored by :func:`helpers.report_html.anchor_observation_rows`) and carries its verbatim quote, source,
+anchored by :func:`helpers.report.html.anchor_observation_rows`) and carries its verbatim quote, source,
 qualifier and period twice: as the SVG ``<title>`` (the browser's own tooltip, and the link's accessible name)
 and as a small drawn box that CSS shows on hover *and* on keyboard focus. No script, nothing loaded.
 
@@ -25,7 +31,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from helpers.report_html import observation_anchor
+from helpers._lazy import lazy
+from helpers.report.html import observation_anchor
+
+plt = lazy("matplotlib.pyplot")
 
 #: indicators plotted in the observation and fit figures
 COUNT_INDICATORS = ("mobile_subscriptions", "mobile_users")
@@ -38,6 +47,42 @@ QUALIFIER_WORDS = {
     "at_most": "at most (upper bound)",
     "range": "a range",
 }
+
+
+# --------------------------------------------------------------------------------------------------------
+# House style (every step's PNG figures)
+# --------------------------------------------------------------------------------------------------------
+
+STYLE = {
+    "figure.figsize": (8, 4.5),
+    "figure.dpi": 110,
+    "savefig.dpi": 150,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.grid": True,
+    "grid.alpha": 0.3,
+    "font.size": 10,
+    "axes.titlesize": 11,
+    "legend.frameon": False,
+    "svg.hashsalt": "nk-telecom",
+}
+
+
+def use_style() -> None:
+    """Apply the house style (call once at the top of a notebook)."""
+    plt.rcParams.update(STYLE)
+
+
+def savefig(fig: plt.Figure, path: Path | str) -> Path:
+    """Save ``fig`` as PNG without timestamps or software tags, so equal figures give equal bytes."""
+    from helpers import io as hio
+
+    return hio.savefig(fig, path)
+
+
+# --------------------------------------------------------------------------------------------------------
+# Interactive SVG figures (HTML editions)
+# --------------------------------------------------------------------------------------------------------
 
 W, H = 800, 440
 LEFT, RIGHT, TOP, BOTTOM = 70, 20, 20, 50
