@@ -403,10 +403,10 @@ def test_distinct_origins_merge_origins_that_see_the_same_figures():
 def test_changing_the_horizon_flows_from_the_step02_summary_into_the_report(synthetic, population, tmp_path):
     """Step 02's summary built with horizon 2028 (not 2030) is read back through the typed contract and the
     report's growth sentences state 2028 and its numbers: no hard-coded value_2030 anywhere."""
+    from helpers.contracts import GrowthSummary
     from helpers.report import provenance as RP
     from helpers.report import tables as RT
     from helpers.report import text as R
-    from helpers.contracts import GrowthSummary
 
     horizon = 2028
     models = ["logistic", "gompertz", "bass"]

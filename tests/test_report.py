@@ -6,10 +6,10 @@ import pandas as pd
 import pytest
 
 from helpers import events as ev
+from helpers.observations import quote_in_source
 from helpers.report import build, tables
 from helpers.report import provenance as prov
 from helpers.report import text as prose
-from helpers.observations import quote_in_source
 from tests.conftest import ROOT
 
 # --------------------------------------------------------------------------------------------------------
