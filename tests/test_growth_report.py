@@ -405,8 +405,8 @@ def test_changing_the_horizon_flows_from_the_step02_summary_into_the_report(synt
     report's growth sentences state 2028 and its numbers: no hard-coded value_2030 anywhere."""
     from helpers.contracts import GrowthSummary
     from helpers.report import provenance as RP
+    from helpers.report import sections as R
     from helpers.report import tables as RT
-    from helpers.report import text as R
 
     horizon = 2028
     models = ["logistic", "gompertz", "bass"]

@@ -1,15 +1,24 @@
-"""helpers.report (provenance, tables, text, build) and helpers.events: provenance register, escaping, numbering, events file, generated text."""
+"""helpers.report (provenance, tables, text templates, sections, build) and helpers.events: provenance register,
+escaping, numbering, events file, generated text.
+
+The generated text is checked by its numbers and their provenance, not by its wording (the wording lives in
+src/helpers/report/templates and an editor may change it): :func:`traced` checks that every reference mark in a text
+follows the value the register holds for it, and returns the register as {quantity: value in text}."""
 
 from __future__ import annotations
 
+import re
+
+import jinja2
 import pandas as pd
 import pytest
 
 from helpers import events as ev
 from helpers.observations import quote_in_source
-from helpers.report import build, tables
+from helpers.report import build, tables, text
 from helpers.report import provenance as prov
-from helpers.report import text as prose
+from helpers.report import sections as prose
+from helpers.report import sections_peers as peers_text
 from tests.conftest import ROOT
 
 # --------------------------------------------------------------------------------------------------------
@@ -141,12 +150,37 @@ SUMMARY = {
 }  # fmt: skip
 
 
-def test_itu_paragraph_states_the_latest_year_and_the_gap() -> None:
-    p = prov.Provenance(mark="")
+MARKED = " [{ref}]"
+
+
+def traced(txt: str, p: prov.Provenance) -> dict[str, str]:
+    """Every mark `` [n]`` in ``txt`` follows the value register row n holds, and every row is marked somewhere in
+    ``txt``; returns the register as {quantity: value in text} (the quantities of one text are unique)."""
+    reg = p.table().set_index("ref")
+    marked = set()
+    for m in re.finditer(r" \[(\d+)\]", txt):
+        ref = int(m.group(1))
+        assert ref in reg.index, f"mark [{ref}] has no register entry"
+        value = reg.loc[ref, "value in text"]
+        assert txt[: m.start()].endswith(value), (
+            f"[{ref}] follows {txt[max(0, m.start() - 30) : m.start()]!r}, not {value!r}"
+        )
+        marked.add(ref)
+    assert marked == set(reg.index), f"registered but not in the text: {sorted(set(reg.index) - marked)}"
+    return dict(zip(reg["quantity"], reg["value in text"], strict=True))
+
+
+def test_itu_paragraph_quotes_the_latest_year_and_the_gap() -> None:
+    p = prov.Provenance(mark=MARKED)
     txt = prose.itu_paragraph(ITU, p)
-    assert "1,700,000 mobile subscriptions in North Korea at the end of 2012, 6.7 per 100 people" in txt
-    assert "starts in 2009 with 69,261 subscriptions" in txt
-    assert "no figure for 2011" in txt
+    q = traced(txt, p)
+    assert q == {"ITU mobile subscriptions 2012": "1,700,000", "ITU subscriptions per 100 people 2012": "6.7",
+                 "ITU mobile subscriptions 2009": "69,261"}  # fmt: skip
+    assert (
+        p.entries[0].origin == "ITU via World Bank WDI / Gapminder"
+        and "itu_prk.csv, year 2012" in p.entries[0].detail
+    )
+    assert "2011" in txt and "2010" not in txt  # the missing year is named, the others are not
 
 
 def test_usage_paragraph_counts_observations() -> None:
@@ -158,10 +192,15 @@ def test_usage_paragraph_counts_observations() -> None:
             "use_as": ["value", "lower_bound", "lower_bound", None],
         }
     )
-    txt = prose.usage_paragraph(obs, prov.Provenance(mark=""), n_documents=3, reasons_ref="Table 4")
-    assert "recorded 4 figures from 2 documents (the other document has none)" in txt
-    assert "3 of them inform the fit" in txt and "1 as values and 2 as lower bounds" in txt
-    assert "The other 1 are left out, each for a written reason (Table 4)." in txt
+    p = prov.Provenance(mark=MARKED)
+    txt = prose.usage_paragraph(obs, p, n_documents=3, reasons_ref="Table 4")
+    q = traced(txt, p)
+    assert q == {"observations used in the fit": "3", "observations recorded": "4", "source documents with figures": "2",
+                 "observations used as values": "1", "observations used as lower bounds": "2",
+                 "observations not used in the fit": "1"}  # fmt: skip
+    assert p.entries[0].detail == "usable_national_subs = True"  # registered first, as in earlier builds
+    assert all(e.origin == "count of rows in data/processed/observations_clean.csv" for e in p.entries)
+    assert "Table 4" in txt
 
 
 def test_abstract_contains_the_computed_numbers_and_registers_them() -> None:
@@ -175,44 +214,158 @@ def test_abstract_contains_the_computed_numbers_and_registers_them() -> None:
     sources = pd.DataFrame(
         {"source_id": ["001_y", "004_z"], "author_publisher": ["Wikipedia", "iTechPost; X"]}
     )
-    p = prov.Provenance(mark="")
+    p = prov.Provenance(mark=MARKED)
     txt = prose.abstract(ITU, series, obs, sources, SUMMARY, p)
-    assert "At the end of 2012" in txt and "1.70 million mobile subscriptions" in txt and "6.7 per 100" in txt
-    assert "iTechPost's 1,000,000 mobile subscriptions “March 2013”" in txt
-    assert "7 figures (3 exact, 4 bounds or ranges)" in txt
-    assert "do not single out one curve" in txt and "Gompertz 0.61" in txt and "chosen" not in txt
-    assert "8.3 million (95% interval 5.0–10.1 million)" in txt
-    assert "at least about 6.5 million" in txt and "reaches about 16 million" in txt
-    assert "31 (95% interval 19–38)" in txt
+    q = traced(txt, p)
+    assert (
+        q["ITU mobile subscriptions 2012 (millions)"] == "1.70"
+        and q["ITU subscriptions per 100 people 2012"] == "6.7"
+    )
+    assert q["figure stated by iTechPost"] == "1,000,000" and "iTechPost" in txt and "March 2013" in txt
+    quote = next(e for e in p.entries if e.label == "figure stated by iTechPost")
+    assert (
+        quote.origin.startswith("observation 004-001 (source 004")
+        and "1 million cellphone subscribers" in quote.detail
+    )
+    assert (q["figures in the fit"], q["exact figures in the fit"], q["bounds in the fit"]) == ("7", "3", "4")
+    assert q["Akaike weight of Gompertz"] == "0.61" and q["Akaike weight of logistic"] == "0.39"
+    assert (
+        q["saturation (millions), estimate"] == "8.3"
+        and q["saturation (millions), 95% interval"] == "5.0–10.1"
+    )
+    assert q["largest 'more than' figure (millions)"] == "6.5"
+    assert q["saturation, Gompertz profile upper end (millions)"] == "16"
+    assert (
+        q["ceiling per 100 inhabitants, estimate"] == "31"
+        and q["ceiling per 100 inhabitants, 95% interval"] == "19–38"
+    )
+    assert q["inflection year, estimate"] == "2016"
+    assert "corr(t0, nu) = 1.000" in txt  # the reason Richards is left out, from the summary
     reg = p.table()
     row = reg[reg["quantity"] == "saturation (millions), estimate"].iloc[0]
-    assert row["value in text"] == "8.3" and "growth_summary.json" in row["origin"]
-    assert "averaged › saturation › estimate" in row["how it was obtained"]
-    assert reg["quantity"].is_unique or reg.duplicated(["quantity", "value in text"]).sum() == 0
+    assert (
+        "growth_summary.json" in row["origin"]
+        and "averaged › saturation › estimate" in row["how it was obtained"]
+    )
+    assert reg.duplicated(["quantity", "value in text"]).sum() == 0
 
 
 def test_results_text_follows_the_numbers() -> None:
-    p = prov.Provenance(mark="")
+    p = prov.Provenance(mark=MARKED)
     sat = prose.results_saturation(SUMMARY, p)
-    assert (
-        "It reaches 25 subscriptions per 100 inhabitants in 2022, but only 70% of the bootstrap curves" in sat
-    )
-    assert "never reaches 50 per 100" in sat
+    q = traced(sat, p)
+    assert q["year reaching 25 per 100"] == "2022" and q["bootstrap curves reaching 25 per 100 (%)"] == "70"
+    assert q["bootstrap curves reaching 50 per 100 (%)"] == "0" and "year reaching 50 per 100" not in q
+    assert q["subscriptions in 2030 (millions), estimate"] == "8.0"  # the horizon comes from the summary
+    assert q["leave-one-out saturation, lowest (millions)"] == "6.8" and "002-001" in sat and "004-001" in sat
     intervals = pd.DataFrame({"model": ["gompertz", "logistic"], "quantity": ["saturation"] * 2,
                               "estimate": [8.3e6, 6.9e6]})  # fmt: skip
+    p = prov.Provenance(mark=MARKED)
     naive = prose.results_naive(SUMMARY, intervals, p)
-    assert "lowers the Gompertz saturation level from 8.3 to 6.6 million" in naive
+    q = traced(naive, p)
+    assert (q["saturation, censored fit (millions)"], q["saturation, naive fit (millions)"]) == ("8.3", "6.6")
+    assert q["saturation spread across data treatments (max/min)"] == "1.63"
+    assert q["saturation spread across the averaged curves (max/min)"] == "1.20"
     raised = {**SUMMARY, "naive_vs_censored": {**SUMMARY["naive_vs_censored"], "naive_saturation": 9.9e6}}
-    assert "raises the Gompertz" in prose.results_naive(raised, intervals, p)
+    assert prose.results_naive(raised, intervals, p) != naive.replace(
+        "6.6", "9.9"
+    )  # the direction is said differently
+    p = prov.Provenance(mark=MARKED)
     bt = prose.results_backtest(SUMMARY, p)
-    assert "59% from 2012, 8% from 2016" in bt and "far worse" in bt
+    q = traced(bt, p)
+    assert q == {
+        "backtest MAPE from 2012 (mean over curves)": "59",
+        "backtest MAPE from 2016 (mean over curves)": "8",
+    }
+    p = prov.Provenance(mark=MARKED)
     lim = prose.limitations(SUMMARY, pd.DataFrame(), pd.DataFrame({"verdict": ["conflict", "agree"]}), ITU, p)
-    assert "Only 3 stated figures" in lim and "1 pairs of figures conflict" in lim
-    assert "3 bootstrap refits failed" in lim and "no figure for 2011" in lim
-    assert "between 6.8 million (without 002-001) and 8.9 million" in sat
+    q = traced(lim, p)
+    assert q["exact figures in the fit"] == "3" and q["reconciliation pairs: conflict"] == "1"
+    assert q["failed bootstrap refits (all averaged curves)"] == "3" and "2011" in lim
+    assert (
+        len(re.findall(r"^- \*\*", lim, re.M)) == 7
+    )  # six limitations and the failed resamples, one per line
+    p = prov.Provenance(mark=MARKED)
     hold = prose.results_holdout(SUMMARY, p)
-    assert "contain 50% of ITU's counts" in hold and "random walk with drift forecasts better" in hold
-    assert "not measured for this build" in prose.methods_uncertainty(SUMMARY, p)
+    q = traced(hold, p)
+    assert q["holdout: ITU counts inside the averaged curves' 95% interval (%)"] == "50"
+    assert q["holdout CRPS, random walk with drift (millions)"] == "0.6" and "random walk with drift" in hold
+    p = prov.Provenance(mark=MARKED)
+    methods = prose.methods_uncertainty(SUMMARY, p)
+    q = traced(methods, p)
+    assert q["bootstrap resamples per model"] == "1,000" and q["bootstrap seed"] == "7"
+    assert (
+        "coverage of the 95% saturation interval" not in q and "make coverage" in methods
+    )  # not measured here
+    assert q["backtest origins"] == "2012, 2016"
+
+
+def test_model_sentence_quotes_the_weights() -> None:
+    p = prov.Provenance(mark=MARKED)
+    q = traced(text.model_sentence(SUMMARY, p), p)
+    assert q == {"Akaike weight of Gompertz": "0.61", "Akaike weight of logistic": "0.39"}
+
+
+# --------------------------------------------------------------------------------------------------------
+# The template machinery: strict, traceable, reflowed
+# --------------------------------------------------------------------------------------------------------
+
+
+def test_every_template_compiles_and_is_filled_by_a_function() -> None:
+    import inspect
+
+    from helpers.report import sections, sections_peers
+
+    names = {f.stem.removesuffix(".md") for f in text.TEMPLATES.glob("*.md.j2")}
+    code = inspect.getsource(sections) + inspect.getsource(sections_peers) + inspect.getsource(text)
+    for name in names:
+        text.ENV.get_template(f"{name}.md.j2")  # raises on a syntax error
+        assert name.startswith("_") or f'"{name}"' in code, f"templates/{name}.md.j2 is filled by no function"
+
+
+def test_a_missing_value_fails_naming_the_template_and_the_variable() -> None:
+    p = prov.Provenance()
+    with pytest.raises(
+        text.TemplateFillError, match=r"templates/itu\.md\.j2, line \d+: .*'count' is undefined"
+    ):
+        text.render("itu", year=2012, first_year=2009, gaps=[])
+    assert p.entries == []
+
+
+def test_a_template_referencing_an_unknown_field_fails_the_build(monkeypatch) -> None:
+    bad = "{% import '_growth.md.j2' as g %}\nThe fit used {{ growth.data.n_observed }} figures.\n"
+    monkeypatch.setattr(
+        text.ENV, "loader", jinja2.ChoiceLoader([jinja2.DictLoader({"bad.md.j2": bad}), text.ENV.loader])
+    )
+    growth = text.GrowthText(SUMMARY, prov.Provenance()).context()
+    with pytest.raises(text.TemplateFillError, match=r"bad\.md\.j2.*n_observed"):
+        text.render("bad", growth=growth)
+
+
+def test_a_bare_number_in_a_template_is_refused(monkeypatch) -> None:
+    monkeypatch.setattr(
+        text.ENV,
+        "loader",
+        jinja2.ChoiceLoader([jinja2.DictLoader({"raw.md.j2": "about {{ x }} million"}), text.ENV.loader]),
+    )
+    with pytest.raises(text.TemplateFillError, match="raw.md.j2.*without provenance"):
+        text.render("raw", x=6.35)
+    p = prov.Provenance(mark=MARKED)
+    assert text.render("raw", x=text.Quoted(p, 6.35, "{:.2f}", "ITU 2022", "ITU")) == "about 6.35 [1] million"
+
+
+def test_quoted_values_register_in_reading_order_and_once() -> None:
+    p = prov.Provenance(mark=MARKED)
+    a, b = text.Quoted(p, 2.0, "{:.0f}", "a", "o"), text.Quoted(p, 1.0, "{:.0f}", "b", "o")
+    assert p.entries == []  # nothing is registered before it is written
+    assert f"{b} {a} {b}" == "1 [1] 2 [2] 1 [1]"
+    with pytest.raises(ValueError, match="c: no value to quote"):
+        text.Quoted(p, float("nan"), "{:.0f}", "c", "o")
+
+
+def test_reflow_joins_wrapped_lines_and_keeps_paragraphs_and_lists() -> None:
+    assert text.reflow("One\n  two.\n\n\nThree.\n") == "One two.\n\nThree."
+    assert text.reflow("- a\n  b\n- c\n") == "- a b\n- c"
 
 
 def test_nist_comparison_passes_all_cases() -> None:
@@ -360,23 +513,44 @@ PEERS = {
 def test_peers_paragraphs_state_the_percentile_interval_and_same_era_counterfactual() -> None:
     comparison = pd.DataFrame({"iso3": ["CUB", "CHN", "MMR", "PRK"], "name": ["Cuba", "China", "Myanmar", "North Korea"],
                                "role": ["peer", "peer", "peer", "focal"]})  # fmt: skip
-    txt = prose.peers_paragraphs(PEERS, comparison, prov.Provenance(mark=""))
-    assert "each of the 214 countries" in txt
-    assert "ceiling is 28 subscriptions per 100 people (95% interval 22–50), against a median of 115" in txt
-    # the percentile as an interval, not a point "lower than 99%"
-    assert "lower than that of 94–99.5% of these countries" in txt and "point estimates alone, 99%" in txt
-    assert "over 1000 bootstrap draws" in txt and "the 138 countries whose own interval overlaps" in txt
-    assert "Under the Gompertz curve" in txt and "the share is 80–99%" in txt
-    assert "takes 15 years (interval 10–25)" in txt and "51–96% of countries rose faster" in txt
-    # same-era counterfactual with its rule, spread and the causal caveat
-    assert "a description of peers, not a cause" in txt and "Of the 3 named peers, 2 first reached" in txt
-    assert "within 7 years of North Korea's launch in 2010 (Cuba (2005), Myanmar (2009))" in txt
-    assert "78 subscriptions per 100 people in 2030 (range across peers 60–101" in txt
-    assert "within 70–87" in txt and "±3 years: 101 (1 peer)" in txt
-    assert "for 1 of the 2 peers that year lies beyond their own data" in txt
-    assert "taking every country in the panel launched in the same window instead (9 countries), 50" in txt
-    assert "all 2 named peers" in txt and "gives 95 (interquartile range 77–121)" in txt
-    assert "not an estimate of what any one cause cost North Korea" in txt
+    p = prov.Provenance(mark=MARKED)
+    txt = peers_text.peers_paragraphs(PEERS, comparison, p)
+    q = traced(txt, p)
+    assert q["countries in the ITU panel"] == "214"
+    assert q["North Korea logistic ceiling per 100"] == "28" and q["median logistic ceiling per 100"] == "115"
+    assert q["North Korea logistic ceiling per 100, interval"] == "22–50"
+    # the percentile as an interval, and the point estimate beside it
+    assert q["countries with a higher logistic ceiling (%), interval"] == "94–99.5"
+    assert q["countries with a higher logistic ceiling (%), point estimates"] == "99"
+    assert (
+        q["bootstrap draws of the focal ceiling"] == "1000"
+        and q["countries entering with their own draws"] == "138"
+    )
+    assert q["countries with a higher gompertz ceiling (%), interval"] == "80–99" and "Gompertz" in txt
+    assert (
+        q["North Korea years from 10% to 90% of ceiling"] == "15"
+        and q["countries faster than North Korea (%), interval"] == "51–96"
+    )
+    # same-era counterfactual with its rule, spread and sensitivity
+    assert (q["named peers"], q["same-era peers"]) == ("3", "2")
+    assert "Cuba (2005), Myanmar (2009)" in txt and "2010" in txt
+    assert q["same-era counterfactual per 100 at the horizon"] == "78" and "2030" in txt
+    assert q["same-era counterfactual per 100, range across peers"] == "60–101"
+    assert q["same-era counterfactual, leaving out one peer"] == "70–87"
+    assert (
+        q["same-era counterfactual, window ±3"] == "101"
+        and q["same-era peers extrapolated to the horizon"] == "1"
+    )
+    assert (
+        q["countries launched within ±7 years (every country)"] == "9"
+        and q["same-era counterfactual, every country"] == "50"
+    )
+    assert (
+        q["peers in the all-peer counterfactual"] == "2"
+        and q["all-peer counterfactual per 100 at the horizon"] == "95"
+    )
+    assert q["all-peer counterfactual, interquartile range"] == "77–121"
+    assert len(txt.split("\n\n")) == 2  # the comparison, then the counterfactual
 
 
 def test_peers_paragraphs_reject_a_summary_that_breaks_the_contract() -> None:
@@ -386,7 +560,7 @@ def test_peers_paragraphs_reject_a_summary_that_breaks_the_contract() -> None:
     with pytest.raises(
         ContractError, match=r"peer_summary.json: counterfactual_same_era.median: expected a finite"
     ):
-        prose.peers_paragraphs(bad, pd.DataFrame({"name": [], "role": []}), prov.Provenance(mark=""))
+        peers_text.peers_paragraphs(bad, pd.DataFrame({"name": [], "role": []}), prov.Provenance(mark=""))
 
 
 def test_scenarios_paragraph_and_table() -> None:
@@ -402,9 +576,13 @@ def test_scenarios_paragraph_and_table() -> None:
             "saturation.hi": [10.3e6, 8.7e6],
         }
     )
-    txt = prose.scenarios_paragraph(sc, prov.Provenance(mark=""), table_ref="Table 10")
-    assert "the 1 data treatments in Table 10: 2 runs" in txt and "Akaike weights" in txt
-    assert "from 6.6 to 8.3 million" in txt
+    p = prov.Provenance(mark=MARKED)
+    txt = prose.scenarios_paragraph(sc, p, table_ref="Table 10")
+    q = traced(txt, p)
+    assert q == {"saturation, lowest over scenarios (millions)": "6.6", "saturation, highest over scenarios (millions)": "8.3",
+                 "scenarios in the sensitivity sweep": "2"}  # fmt: skip
+    assert p.entries[0].label == "saturation, lowest over scenarios (millions)"  # registered first, as before
+    assert "Table 10" in txt
     t = tables.scenarios_table(sc)
     assert list(t["use bounds"]) == ["yes", "no"]
     assert list(t["saturation, M (interval)"]) == ["8.3 (5.3–10.3)", "6.6 (4.9–8.7)"]
@@ -468,13 +646,23 @@ def test_results_naive_points_out_an_itu_ceiling_below_the_last_count() -> None:
     itu = pd.DataFrame({"year": [2016, 2017, 2019, 2020, 2022], "subscriptions": [3.6e6, 3.8e6, 4.25e6, 6.0e6, 6.35e6],
                         "per100": [14.0, 14.8, 16.3, 23.0, 24.1]})  # fmt: skip
     intervals = pd.DataFrame({"model": ["gompertz"], "quantity": ["saturation"], "estimate": [8.3e6]})
-    txt = prose.results_naive(SUMMARY, intervals, prov.Provenance(mark=""), itu=itu)
-    assert "levels off at 5.1 million, below ITU's own count for 2022 (6.35 million)" in txt
-    assert "jumps from 4.25 million in 2019 to 6.00 million in 2020" in txt
-    high = {**SUMMARY, "naive_vs_censored": {**SUMMARY["naive_vs_censored"], "itu_saturation": 7e6}}
-    assert "below ITU's own count" not in prose.results_naive(
-        high, intervals, prov.Provenance(mark=""), itu=itu
+    p = prov.Provenance(mark=MARKED)
+    txt = prose.results_naive(SUMMARY, intervals, p, itu=itu)
+    q = traced(txt, p)
+    assert (
+        q["saturation, itu fit (millions)"] == "5.1"
+        and q["ITU mobile subscriptions 2022 (millions)"] == "6.35"
     )
+    assert (
+        q["ITU mobile subscriptions 2019 (millions)"] == "4.25"
+        and q["ITU mobile subscriptions 2020 (millions)"] == "6.00"
+    )
+    high = {**SUMMARY, "naive_vs_censored": {**SUMMARY["naive_vs_censored"], "itu_saturation": 7e6}}
+    p = prov.Provenance(mark=MARKED)
+    q = traced(prose.results_naive(high, intervals, p, itu=itu), p)
+    assert not any(
+        k.startswith("ITU mobile subscriptions") for k in q
+    )  # a ceiling above the last count: no remark
 
 
 def test_reference_marks_survive_the_html_renderer(tmp_path) -> None:
@@ -493,16 +681,16 @@ def test_reference_marks_survive_the_html_renderer(tmp_path) -> None:
 
 
 def test_abstract_peers_shares_references_with_the_results() -> None:
-    p = prov.Provenance(mark=" [{ref}]")
-    a = prose.abstract_peers(PEERS, p)
-    assert "Compared with the 209 [1] countries" in a and "(28 [2] per 100 people)" in a
-    assert "lower than that of 94–99.5 [3]% of them once the uncertainty" in a
-    assert "the 2 [4] named peers that launched in the same era (within 7 years)" in a
-    assert "about 78 [5] subscriptions" in a and "describes those peers, not what held North Korea back" in a
+    p = prov.Provenance(mark=MARKED)
+    a = peers_text.abstract_peers(PEERS, p)
+    assert traced(a, p) == {"countries with a usable fit": "209", "North Korea logistic ceiling per 100": "28",
+                            "countries with a higher logistic ceiling (%), interval": "94–99.5",
+                            "same-era peers": "2", "same-era counterfactual per 100 at the horizon": "78"}  # fmt: skip
+    assert re.findall(r"\[(\d)\]", a) == ["1", "2", "3", "4", "5"] and "7 years" in a
     comparison = pd.DataFrame({"iso3": ["CUB", "CHN"], "name": ["Cuba", "China"], "role": ["peer", "peer"]})
-    body = prose.peers_paragraphs(PEERS, comparison, p)
-    assert "ceiling is 28 [2] subscriptions" in body and "94–99.5 [3]% of these countries" in body
-    assert "among the 209 [1] countries" in body and "would have 78 [5] subscriptions" in body
+    body = peers_text.peers_paragraphs(PEERS, comparison, p)
+    assert "28 [2] subscriptions" in body and "94–99.5 [3]%" in body
+    assert "209 [1] countries" in body and "78 [5] subscriptions" in body
 
 
 def test_glossary_is_valid_and_checked(tmp_path) -> None:
