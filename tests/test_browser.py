@@ -275,8 +275,8 @@ def _reader_aids_page(tmp_path: Path) -> Path:
     functions as the report (helpers.report_html, helpers.report_figures)."""
     import pandas as pd
 
-    from helpers.report import figures as report_figures
     from helpers.report import html as report_html
+    from helpers.report import svg as report_figures
 
     obs = pd.DataFrame(
         {

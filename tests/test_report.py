@@ -708,3 +708,20 @@ def test_glossary_is_valid_and_checked(tmp_path) -> None:
         events.load_glossary(bad, config.SOURCES_CSV, config.SOURCES)
     message = str(err.value)
     assert ":2: hangul:" in message and ":2: quote: not found verbatim" in message
+
+
+def test_editing_a_template_makes_step_04_out_of_date() -> None:
+    """Step 04's fingerprint (helpers.pipeline) holds the hash of every report module and every template its text is
+    filled from, so a changed sentence rebuilds the report like a changed module does."""
+    from helpers import pipeline
+
+    fp = pipeline.fingerprint(notebook=ROOT / "notebooks/04_report.ipynb", params={}, inputs=[], outputs=[])
+    # `from helpers.report import sections, text` tracks the submodules, not only the package's __init__
+    assert {"helpers.report.text", "helpers.report.sections", "helpers.report.sections_peers"} <= fp[
+        "modules"
+    ].keys()
+    templates = sorted(text.TEMPLATES.glob("*.md.j2"))
+    assert templates
+    for t in templates:
+        key = f"src/helpers/report/templates/{t.name}"
+        assert fp["modules"].get(key) == pipeline.file_hash(t), key

@@ -43,6 +43,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -273,10 +274,9 @@ def _helpers_imports(source: str) -> set[str]:
         if isinstance(node, ast.Import):
             found |= {a.name for a in node.names if a.name.split(".")[0] == "helpers"}
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            if node.module == "helpers":
-                found |= {f"helpers.{a.name}" for a in node.names}
-            elif node.module.startswith("helpers."):
-                found.add(node.module)
+            if node.module == "helpers" or node.module.startswith("helpers."):
+                # `from helpers.report import text`: the package and, when a name is a submodule, the submodule
+                found |= {node.module} - {"helpers"} | {f"{node.module}.{a.name}" for a in node.names}
     return found
 
 
@@ -309,6 +309,15 @@ def helpers_closure(sources: list[str]) -> dict[str, str]:
     return dict(sorted(seen.items()))
 
 
+def _module_templates(paths: Iterable[str]) -> list[str]:
+    """The Jinja templates the given modules fill (``templates/*.j2`` beside a module that imports jinja2, e.g.
+    ``helpers/report/templates``), as project paths: a step whose text comes from them is out of date when one
+    changes, like when a module changes."""
+    files = [config.ROOT / p for p in paths]
+    dirs = {f.parent / "templates" for f in files if "import jinja2" in f.read_text(encoding="utf-8")}
+    return sorted(config.rel(t) for d in dirs if d.is_dir() for t in d.glob("*.j2"))
+
+
 def _code_cells(notebook: Path) -> list[str]:
     nb = json.loads(notebook.read_text(encoding="utf-8"))
     return [
@@ -338,7 +347,8 @@ def fingerprint(
         "notebook": notebook_source_hash(notebook) if notebook else None,
         "params": _params_hash(params),
         "inputs": {p: file_hash(config.ROOT / p) for p in inputs},
-        "modules": {m: file_hash(config.ROOT / p) for m, p in modules.items() if m not in UNTRACKED_MODULES},
+        "modules": {m: file_hash(config.ROOT / p) for m, p in modules.items() if m not in UNTRACKED_MODULES}
+        | {t: file_hash(config.ROOT / t) for t in _module_templates(modules.values())},
         "outputs": {p: file_hash(config.ROOT / p) for p in outputs},
     }
 

@@ -665,10 +665,10 @@ def export_html(notebook: Path) -> str:
 
 
 def interactive_figures(nb: nbformat.NotebookNode, root: Path | None = None) -> dict[str, tuple[bytes, str]]:
-    """The interactive SVG versions of the observation and fit figures (see :mod:`helpers.report_figures`),
+    """The interactive SVG versions of the observation and fit figures (see :mod:`helpers.report.svg`),
     drawn from the products the report notebook's papermill parameters name; {} when it has none."""
     from helpers.config import ROOT
-    from helpers.report import figures as report_figures
+    from helpers.report import svg as report_figures
 
     params = (nb.metadata.get("papermill") or {}).get("parameters") or {}
     try:
