@@ -320,7 +320,27 @@ def test_every_template_compiles_and_is_filled_by_a_function() -> None:
     code = inspect.getsource(sections) + inspect.getsource(sections_peers) + inspect.getsource(text)
     for name in names:
         text.ENV.get_template(f"{name}.md.j2")  # raises on a syntax error
-        assert name.startswith("_") or f'"{name}"' in code, f"templates/{name}.md.j2 is filled by no function"
+        assert name.startswith("_") or f'"{name}' in code, f"templates/{name}.md.j2 is filled by no function"
+
+
+def test_notebook_04_captions_exist_and_every_caption_is_used() -> None:
+    """Every figure, table and snippet notebook 04 shows has its macro in templates/notebook.md.j2, and every macro
+    there is shown (an editor who renames one, or a notebook cell that asks for a missing one, fails here)."""
+    import json
+
+    cells = json.loads((ROOT / "notebooks/04_report.ipynb").read_text(encoding="utf-8"))["cells"]
+    code = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "code")
+    asked = {f"{kind}_{key}" for kind, key in re.findall(r'\b(figure|table)\(\s*"(\w+)"', code)}
+    asked |= set(re.findall(r'snippet\(\s*"(\w+)"', code))
+    module = text.ENV.get_template("notebook.md.j2").module
+    macros = {n for n in dir(module) if not n.startswith("_")}
+    assert asked and asked == macros, (sorted(asked - macros), sorted(macros - asked))
+    with pytest.raises(
+        text.TemplateFillError, match=r"notebook\.md\.j2: table_nist: .*'rss' was not provided"
+    ):
+        text.snippet("table_nist", parameters="1e-06", stderrs="1e-05")
+    with pytest.raises(text.TemplateFillError, match="no macro 'table_nothing'"):
+        text.snippet("table_nothing")
 
 
 def test_a_missing_value_fails_naming_the_template_and_the_variable() -> None:

@@ -32,7 +32,7 @@ def _itu_gaps(itu: pd.DataFrame) -> list[int]:
 
 
 def itu_paragraph(itu: pd.DataFrame, p: Provenance, itu_file: str = ITU_FILE) -> str:
-    """One paragraph on the ITU series: latest count and per 100, first year, missing years."""
+    """One paragraph on the ITU series: latest count and per 100, first year, missing years, what its counts are."""
     s = itu.dropna(subset=["subscriptions"]).sort_values("year")
     last, first = s.iloc[-1], s.iloc[0]
     year, y0 = int(last["year"]), int(first["year"])
@@ -80,9 +80,12 @@ def usage_paragraph(
 
 
 def reconciliation_paragraph(
-    rec: pd.DataFrame, p: Provenance, rec_file: str = "data/processed/reconciliation.csv"
+    rec: pd.DataFrame,
+    p: Provenance,
+    rec_file: str = "data/processed/reconciliation.csv",
+    table_ref: str = "The table below",
 ) -> str:
-    """Counts of compared pairs by verdict, in words."""
+    """Counts of compared pairs by verdict, in words, and what the table of conflicts (``table_ref``) lists."""
     from helpers.cleaning import VERDICTS
 
     counts = rec["verdict"].value_counts().reindex(list(VERDICTS), fill_value=0)
@@ -90,7 +93,8 @@ def reconciliation_paragraph(
     verdicts = [
         (q(int(counts[v]), "{:,.0f}", f"reconciliation pairs: {v}", f"verdict = {v}"), v) for v in VERDICTS
     ]
-    return render("reconciliation", total=q(len(rec), "{:,.0f}", "reconciliation pairs"), verdicts=verdicts)  # fmt: skip
+    total = q(len(rec), "{:,.0f}", "reconciliation pairs")
+    return render("reconciliation", total=total, verdicts=verdicts, table_ref=table_ref)
 
 
 def latest_document_figure(series: pd.DataFrame, obs: pd.DataFrame) -> pd.Series:

@@ -108,8 +108,8 @@ ENV.filters.update(esc=esc, capfirst=_capfirst, model_name=model_name, count_wor
 
 
 def reflow(text: str) -> str:
-    """Join the wrapped lines of each paragraph with spaces; keep blank lines between paragraphs and one line per
-    ``- `` list item."""
+    """Join the wrapped lines of each paragraph with spaces; keep blank lines between paragraphs, one line per
+    ``- `` list item, and a line break after a line that ends in two spaces (Markdown's hard break)."""
     out = []
     for para in re.split(r"\n[ \t]*\n", text):
         lines = [ln.strip() for ln in para.splitlines() if ln.strip()]
@@ -124,7 +124,13 @@ def reflow(text: str) -> str:
                     items[-1] += " " + ln
             out.append("\n".join(items))
         else:
-            out.append(" ".join(lines))
+            # a line that ends in two spaces is a Markdown hard line break: kept
+            raw = [ln for ln in para.splitlines() if ln.strip()]
+            out.append(
+                "".join(
+                    ln + ("  \n" if r.endswith("  ") else " ") for ln, r in zip(lines, raw, strict=True)
+                ).rstrip()
+            )
     return "\n\n".join(out)
 
 
@@ -141,6 +147,21 @@ def render(name: str, /, **context: Any) -> str:
                 where = f"{Path(frame.filename).name}, line {frame.lineno}"
                 break
         raise TemplateFillError(f"src/helpers/report/templates/{where}: {type(exc).__name__}: {exc}") from exc
+
+
+def snippet(name: str, /, **values: Any) -> str:
+    """One of the short texts of notebook 04 (a caption, the lines under the title): the macro ``name`` of
+    ``templates/notebook.md.j2`` called with ``values``; a missing macro or value raises :class:`TemplateFillError`."""
+    file = "notebook.md.j2"
+    try:
+        macro = getattr(ENV.get_template(file).module, name, None)
+        if macro is None:
+            raise KeyError(f"no macro {name!r}")
+        return reflow(str(macro(**values)))
+    except (jinja2.TemplateError, TypeError, ValueError, KeyError, AttributeError) as exc:
+        raise TemplateFillError(
+            f"src/helpers/report/templates/{file}: {name}: {type(exc).__name__}: {exc}"
+        ) from exc
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -160,9 +181,9 @@ class GrowthText:
         self.level = self.s.level
         self.pct = f"{100 * self.level:.0f}%"
         b = self.s.bootstrap
+        #: "parametric bootstrap, n = 1000, seed 7" (captions add what the interval or band is)
         self.boot = (
-            f"{b.get('kind', 'parametric')} bootstrap, n = {b.get('n', '?')}, seed {b.get('seed', '?')}, "
-            "percentile interval"
+            f"{b.get('kind', 'parametric')} bootstrap, n = {b.get('n', '?')}, seed {b.get('seed', '?')}"
         )
         self.origin = f"step 02: {file}"
 
