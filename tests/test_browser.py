@@ -26,7 +26,7 @@ from typing import Any
 
 import pytest
 
-from helpers import render
+from helpers.render import html as rhtml
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "render" / "report_fixture.ipynb"
 REAL_REPORT = Path(
@@ -86,7 +86,7 @@ class CDP:
 
 @pytest.fixture(scope="module")
 def report_html(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return render.render_html(FIXTURE, tmp_path_factory.mktemp("browser") / "report.html")
+    return rhtml.render_html(FIXTURE, tmp_path_factory.mktemp("browser") / "report.html")
 
 
 @pytest.fixture(scope="module")

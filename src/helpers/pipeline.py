@@ -273,11 +273,13 @@ def _helpers_imports(source: str) -> set[str]:
         if isinstance(node, ast.Import):
             found |= {a.name for a in node.names if a.name.split(".")[0] == "helpers"}
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            if node.module == "helpers":
-                found |= {f"helpers.{a.name}" for a in node.names}
-            elif node.module.startswith("helpers."):
+            if node.module == "helpers" or node.module.startswith("helpers."):
                 found.add(node.module)
-    return found
+                # `from helpers.data import cleaning` imports the submodule (names that are not modules
+                # have no file and are skipped by helpers_closure)
+                found |= {f"{node.module}.{a.name}" for a in node.names}
+    # importing helpers.data.cleaning also runs helpers/data/__init__.py
+    return found | {".".join(m.split(".")[:i]) for m in found for i in range(2, m.count(".") + 1)}
 
 
 def _module_file(module: str) -> Path | None:

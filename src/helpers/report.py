@@ -380,7 +380,7 @@ def reconciliation_table(
 
 def events_table(events: pd.DataFrame) -> pd.DataFrame:
     """The events as stated: id, date, event, source, quote, note."""
-    from helpers.events import date_label
+    from helpers.data.events import date_label
 
     return pd.DataFrame(
         {
@@ -531,7 +531,7 @@ def reconciliation_paragraph(
     rec: pd.DataFrame, p: Provenance, rec_file: str = "data/processed/reconciliation.csv"
 ) -> str:
     """Counts of compared pairs by verdict, in words."""
-    from helpers.cleaning import VERDICTS
+    from helpers.data.reconcile import VERDICTS
 
     counts = rec["verdict"].value_counts().reindex(list(VERDICTS), fill_value=0)
     o = f"count of rows in {rec_file}"
