@@ -620,7 +620,9 @@ def _reconcile_sources_pairwise(obs, itu=None, population=None, params=None) -> 
                 a, b = b, a
             unit = "per 100 people" if fam.iloc[i] == "share" else "count"
             rows.append(
-                reconcile._pair_row(a, b, r, unit, pairs._interval(a), pairs._interval(b), "document")
+                reconcile._pair_row(
+                    a, b, r, unit, pairs.value_interval(a), pairs.value_interval(b), "document"
+                )
             )
     if itu is not None and len(itu) and r["itu_match"] != "none":
         iobs = cleaning.add_reference_dates(pairs.itu_as_observations(itu))
@@ -628,7 +630,11 @@ def _reconcile_sources_pairwise(obs, itu=None, population=None, params=None) -> 
             want = "mobile_subscriptions" if fam.iloc[i] == "count" else "mobile_penetration_pct"
             for _, b in reconcile._itu_matches(a, iobs[iobs["indicator"] == want], r["itu_match"]).iterrows():
                 unit = "per 100 people" if fam.iloc[i] == "share" else "count"
-                rows.append(reconcile._pair_row(a, b, r, unit, pairs._interval(a), pairs._interval(b), "itu"))
+                rows.append(
+                    reconcile._pair_row(
+                        a, b, r, unit, pairs.value_interval(a), pairs.value_interval(b), "itu"
+                    )
+                )
     if r["restatements"] and population is not None:
         rows += reconcile._restatement_rows(d, population, r)
     out = pd.DataFrame(rows, columns=[*reconcile.RECONCILIATION_COLUMNS, "_kind"])

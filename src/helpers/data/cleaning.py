@@ -107,20 +107,21 @@ def add_reference_dates(obs: pd.DataFrame) -> pd.DataFrame:
 # --------------------------------------------------------------------------- usability
 
 
-def _scope_parts(scope: str) -> tuple[str, str]:
+def scope_parts(scope: str) -> tuple[str, str]:
     """("national", "") or ("operator", "koryolink") or ("city", "pyongyang")."""
     kind, _, name = str(scope).partition(":")
     return kind, name
 
 
-def _blank(x: Any) -> bool:
+def blank(x: Any) -> bool:
+    """True for a missing cell: None, NaN or a string of whitespace."""
     return x is None or (isinstance(x, float) and math.isnan(x)) or (isinstance(x, str) and not x.strip())
 
 
 def _classify_row(row: pd.Series, r: dict[str, Any]) -> tuple[bool, str, str, str]:
     """(usable, use_as, reason, basis) for one observation; see :func:`classify_usability`."""
     ind, unit = row["indicator"], row["unit"]
-    kind, name = _scope_parts(row["scope"])
+    kind, name = scope_parts(row["scope"])
     pct = r["percent_indicators"]
     relevant = {r["target_indicator"], *r["user_indicators"], *pct, *r["household_indicators"]}
     if ind not in relevant:
@@ -138,7 +139,7 @@ def _classify_row(row: pd.Series, r: dict[str, Any]) -> tuple[bool, str, str, st
         )
     if kind == "city":
         return False, "", f"a {name.title()} figure is not national (scope {row['scope']})", ""
-    if not _blank(row.get("subgroup")):
+    if not blank(row.get("subgroup")):
         return False, "", f"refers to a subgroup ({row['subgroup']}), not the whole population", ""
     if ind in pct and not r["percent_via_population"]:
         return (
@@ -253,7 +254,7 @@ OBSERVATION_COLUMNS: list[str] = [
 ]
 
 
-def _day(ts: Any) -> str:
+def iso_day(ts: Any) -> str:
     """A timestamp as ``YYYY-MM-DD``, or ``YYYY-MM-DDTHH:MM`` when it is not midnight (period midpoints)."""
     t = pd.Timestamp(ts)
     return f"{t:%Y-%m-%d}" if t == t.normalize() else f"{t:%Y-%m-%dT%H:%M}"
@@ -267,7 +268,7 @@ def observations_table(classified: pd.DataFrame) -> pd.DataFrame:
     """
     out = classified.copy()
     for c in ("period_start", "period_end", "ref_date"):
-        out[c] = out[c].map(_day)
+        out[c] = out[c].map(iso_day)
     return out[OBSERVATION_COLUMNS].sort_values("obs_id").reset_index(drop=True)
 
 

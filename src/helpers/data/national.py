@@ -18,11 +18,11 @@ import numpy as np
 import pandas as pd
 
 from helpers.data.cleaning import (
-    _blank,
-    _day,
-    _scope_parts,
     add_reference_dates,
+    blank,
     classify_usability,
+    iso_day,
+    scope_parts,
     usability_rules,
 )
 
@@ -275,7 +275,7 @@ def national_series_table(classified: pd.DataFrame, itu: pd.DataFrame, populatio
     s["t_start"] = s["obs_id"].map(ends["year_start"]).astype(float)
     s["t_end"] = s["obs_id"].map(ends["year_end"]).astype(float)
     s["t"] = s["ref_year"]
-    s["date"] = s["ref_date"].map(_day)
+    s["date"] = s["ref_date"].map(iso_day)
     s["itu_year"] = np.floor(s["t"]).astype(int)
     it = itu.set_index(itu["year"].astype(int))
     s["itu_subscriptions"] = s["itu_year"].map(it["subscriptions"]).astype(float)
@@ -322,8 +322,8 @@ def penetration_table(classified: pd.DataFrame, itu: pd.DataFrame, population: p
     count_inds = [r["target_indicator"], *r["user_indicators"]]
     d = classified[
         classified["indicator"].isin(pct_inds + count_inds)
-        & classified["scope"].map(lambda s: _scope_parts(s)[0] in ("national", "operator"))
-        & classified["subgroup"].map(_blank)
+        & classified["scope"].map(lambda s: scope_parts(s)[0] in ("national", "operator"))
+        & classified["subgroup"].map(blank)
         & (pd.to_datetime(classified["period_end"]) >= pd.Timestamp(r["relaunch_date"]))
     ]
     rows = []

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from helpers.data.cleaning import _blank, _scope_parts
+from helpers.data.cleaning import blank, scope_parts
 
 # --------------------------------------------------------------------------- reconciliation
 
@@ -62,7 +62,7 @@ def itu_as_observations(itu: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _interval(row: pd.Series) -> tuple[float, float, float]:
+def value_interval(row: pd.Series) -> tuple[float, float, float]:
     """(representative value, low, high) of an observation; open ends are ±inf."""
     q, v, lo, hi = row["qualifier"], row["value"], row["value_low"], row["value_high"]
     if q == "range":
@@ -76,29 +76,31 @@ def _interval(row: pd.Series) -> tuple[float, float, float]:
     return v, v, v
 
 
-def _period_text(row: pd.Series) -> str:
+def period_text(row: pd.Series) -> str:
+    """An observation's period as ``YYYY-MM-DD`` or ``YYYY-MM-DD..YYYY-MM-DD``."""
     s, e = pd.Timestamp(row["period_start"]), pd.Timestamp(row["period_end"])
     return f"{s:%Y-%m-%d}" if s == e else f"{s:%Y-%m-%d}..{e:%Y-%m-%d}"
 
 
-def _scope_text(row: pd.Series) -> str:
-    kind, name = _scope_parts(row["scope"])
+def scope_text(row: pd.Series) -> str:
+    """An observation's scope in words (``national``, ``operator Koryolink only``, ...)."""
+    kind, name = scope_parts(row["scope"])
     text = "national" if kind == "national" else f"{kind} {name.title()} only"
-    return text + (f", {row['subgroup']}" if not _blank(row.get("subgroup")) else "")
+    return text + (f", {row['subgroup']}" if not blank(row.get("subgroup")) else "")
 
 
 def explain_disagreement(a: pd.Series, b: pd.Series) -> str:
     """Plain-words reasons two observations may differ, generated from their fields."""
     reasons = []
     if a["scope"] != b["scope"] or str(a.get("subgroup")) != str(b.get("subgroup")):
-        reasons.append(f"different coverage ({_scope_text(a)} vs {_scope_text(b)})")
+        reasons.append(f"different coverage ({scope_text(a)} vs {scope_text(b)})")
     if a["indicator"] != b["indicator"]:
         reasons.append(
             f"different definitions ({_DEFINITIONS.get(a['indicator'], a['indicator'])} vs "
             f"{_DEFINITIONS.get(b['indicator'], b['indicator'])})"
         )
     if (a["period_start"], a["period_end"]) != (b["period_start"], b["period_end"]):
-        reasons.append(f"different dates ({_period_text(a)} vs {_period_text(b)})")
+        reasons.append(f"different dates ({period_text(a)} vs {period_text(b)})")
     bounds = [
         f"{r['obs_id']} is {r['qualifier'].replace('_', ' ')}" for r in (a, b) if r["qualifier"] != "exact"
     ]
@@ -182,7 +184,7 @@ def reconcile(
                 continue
             if a["quote"] == b["quote"]:
                 continue
-            (va, la, ha), (vb, lb, hb) = _interval(a), _interval(b)
+            (va, la, ha), (vb, lb, hb) = value_interval(a), value_interval(b)
             if la * (1 - rel_tol) <= hb * (1 + rel_tol) and lb * (1 - rel_tol) <= ha * (1 + rel_tol):
                 continue  # intervals meet: no disagreement
             lo, hi = sorted([va, vb])
@@ -192,15 +194,15 @@ def reconcile(
                     "obs_a": a["obs_id"],
                     "source_a": a["source_id"],
                     "indicator_a": a["indicator"],
-                    "scope_a": _scope_text(a),
-                    "period_a": _period_text(a),
+                    "scope_a": scope_text(a),
+                    "period_a": period_text(a),
                     "value_a": va,
                     "qualifier_a": a["qualifier"],
                     "obs_b": b["obs_id"],
                     "source_b": b["source_id"],
                     "indicator_b": b["indicator"],
-                    "scope_b": _scope_text(b),
-                    "period_b": _period_text(b),
+                    "scope_b": scope_text(b),
+                    "period_b": period_text(b),
                     "value_b": vb,
                     "qualifier_b": b["qualifier"],
                     "ratio": hi / lo if lo > 0 else math.inf,

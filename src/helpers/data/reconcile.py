@@ -16,15 +16,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from helpers.data.cleaning import _blank, _scope_parts, add_reference_dates
+from helpers.data.cleaning import add_reference_dates, blank, scope_parts
 from helpers.data.national import population_at
 from helpers.data.pairs import (
-    _interval,
-    _period_text,
-    _scope_text,
     explain_disagreement,
     itu_as_observations,
     overlapping_pairs,
+    period_text,
+    scope_text,
+    value_interval,
 )
 
 # --------------------------------------------------------------------------- curated reconciliation
@@ -116,7 +116,7 @@ def reconciliation_rules(params: Mapping[str, Any] | None) -> dict[str, Any]:
 
 def _effective_scope(row: pd.Series, sole: Mapping[str, str]) -> str:
     """``national`` for national figures and for an operator while it was alone, else the scope."""
-    kind, name = _scope_parts(row["scope"])
+    kind, name = scope_parts(row["scope"])
     if kind == "operator" and name in sole and pd.Timestamp(row["period_end"]) <= pd.Timestamp(sole[name]):
         return "national"
     return str(row["scope"])
@@ -126,7 +126,7 @@ def _what(row: pd.Series, r: Mapping[str, Any]) -> str:
     """Plain words for what a figure measures: 'Koryolink-only subscriptions', 'national users' ..."""
     fam, measure = r["measures"][row["indicator"]]
     scope = _effective_scope(row, r["sole_operator_until"])
-    where = "national" if scope == "national" else f"{_scope_parts(scope)[1].title()}-only"
+    where = "national" if scope == "national" else f"{scope_parts(scope)[1].title()}-only"
     if fam == "share":
         what = {
             "subscriptions": "subscriptions per 100 people",
@@ -165,8 +165,8 @@ def expected_order(
         ("measure", "a"): f"{ma} cannot exceed {mb}",
         ("measure", "b"): f"{mb} cannot exceed {ma}",
         ("measures", ""): f"{_what(a, r)} and {_what(b, r)} are different quantities",
-        ("part", "a"): f"{_scope_parts(sa)[1].title()} is only part of the national total",
-        ("part", "b"): f"{_scope_parts(sb)[1].title()} is only part of the national total",
+        ("part", "a"): f"{scope_parts(sa)[1].title()} is only part of the national total",
+        ("part", "b"): f"{scope_parts(sb)[1].title()} is only part of the national total",
         ("coverage", ""): f"different coverage ({sa} vs {sb})",
         ("earlier", "a"): f"{a['obs_id']} is earlier and the market grew",
         ("earlier", "b"): f"{b['obs_id']} is earlier and the market grew",
@@ -278,17 +278,17 @@ def _pair_row(a: pd.Series, b: pd.Series, r: Mapping[str, Any], unit: str, ia: t
         "obs_a": a["obs_id"],
         "source_a": a["source_id"],
         "indicator_a": a["indicator"],
-        "scope_a": _scope_text(a),
-        "period_a": _period_text(a),
+        "scope_a": scope_text(a),
+        "period_a": period_text(a),
         "qualifier_a": a["qualifier"],
-        "value_a": _interval(a)[0],
+        "value_a": value_interval(a)[0],
         "obs_b": b["obs_id"],
         "source_b": b["source_id"],
         "indicator_b": b["indicator"],
-        "scope_b": _scope_text(b),
-        "period_b": _period_text(b),
+        "scope_b": scope_text(b),
+        "period_b": period_text(b),
         "qualifier_b": b["qualifier"],
-        "value_b": _interval(b)[0],
+        "value_b": value_interval(b)[0],
         "common_unit": unit,
         "compared_a": ia[0],
         "compared_b": ib[0],
@@ -308,9 +308,9 @@ def _comparable(df: pd.DataFrame, r: Mapping[str, Any]) -> pd.DataFrame:
     d["period_end"] = pd.to_datetime(d["period_end"])
     keep = d["indicator"].isin(list(r["measures"]))
     keep &= d["period_end"] >= pd.Timestamp(r["from_date"])
-    keep &= d["scope"].map(lambda s: _scope_parts(s)[0]).isin(list(r["scopes"]))
+    keep &= d["scope"].map(lambda s: scope_parts(s)[0]).isin(list(r["scopes"]))
     if r["exclude_subgroups"]:
-        keep &= d["subgroup"].map(_blank)
+        keep &= d["subgroup"].map(blank)
     d = d[keep]
     return (add_reference_dates(d) if "ref_date" not in d else d).reset_index(drop=True)
 
@@ -357,9 +357,9 @@ def _restatement_rows(d: pd.DataFrame, population: pd.DataFrame, r: Mapping[str,
         for _, cnt in same.iterrows():
             p = population_at([cnt["ref_year"]], population).iloc[0]
             pop = float(p["population"])
-            v = _interval(cnt)
+            v = value_interval(cnt)
             conv = tuple(100.0 * x / pop for x in v)
-            ip = _interval(pct)
+            ip = value_interval(pct)
             row = _pair_row(pct, cnt, r, "per 100 people", ip, conv, "sentence")
             row["family"] = "count vs its own percentage"
             row["value_b"] = v[0]
@@ -473,7 +473,7 @@ def reconcile_sources(
         a = recs[int(c["_a"])]
         b = irecs[int(c["_b"])] if c["_kind"] == "itu" else recs[int(c["_b"])]
         unit = "per 100 people" if c["_family"] == "share" else "count"
-        rows.append(_pair_row(a, b, r, unit, _interval(a), _interval(b), str(c["_kind"])))
+        rows.append(_pair_row(a, b, r, unit, value_interval(a), value_interval(b), str(c["_kind"])))
     out = pd.DataFrame(rows, columns=[*RECONCILIATION_COLUMNS, "_kind"])
     out = out.assign(_v=out["verdict"].map(VERDICTS.index)).sort_values(
         ["period", "family", "_v", "obs_a", "obs_b"]
@@ -540,7 +540,10 @@ def _candidate_pairs(
         itu_b = np.asarray(tb, dtype="int64")
         both = pd.concat([d, iobs], ignore_index=True)
     vals = np.array(
-        [_interval(x) for x in both[["qualifier", "value", "value_low", "value_high"]].to_dict("records")]
+        [
+            value_interval(x)
+            for x in both[["qualifier", "value", "value_low", "value_high"]].to_dict("records")
+        ]
     )
     vals = vals.reshape(-1, 3)
     sole = r["sole_operator_until"]

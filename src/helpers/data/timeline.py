@@ -14,8 +14,8 @@ from typing import Any
 import pandas as pd
 
 from helpers._lazy import lazy
-from helpers.data.cleaning import _blank, add_reference_dates
-from helpers.data.pairs import _interval
+from helpers.data.cleaning import add_reference_dates, blank
+from helpers.data.pairs import value_interval
 from helpers.io import mathtext_escape
 
 plt = lazy("matplotlib.pyplot")
@@ -50,7 +50,7 @@ def timeline_points(obs: pd.DataFrame, indicators: list[str]) -> pd.DataFrame:
     d = d if "ref_year" in d else add_reference_dates(d)
     rows = []
     for _, o in d.iterrows():
-        y = _interval(o)[0]
+        y = value_interval(o)[0]
         rng = o["qualifier"] == "range"
         marker, filled = QUALIFIER_MARKERS[o["qualifier"]]
         rows.append(
@@ -59,7 +59,7 @@ def timeline_points(obs: pd.DataFrame, indicators: list[str]) -> pd.DataFrame:
                 "source_id": o["source_id"],
                 "indicator": o["indicator"],
                 "scope": o["scope"],
-                "subgroup": "" if _blank(o.get("subgroup")) else str(o["subgroup"]),
+                "subgroup": "" if blank(o.get("subgroup")) else str(o["subgroup"]),
                 "qualifier": o["qualifier"],
                 "usable": bool(o["usable_national_subs"]) if "usable_national_subs" in o else True,
                 "x": float(o["ref_year"]),
