@@ -274,12 +274,9 @@ def _helpers_imports(source: str) -> set[str]:
             found |= {a.name for a in node.names if a.name.split(".")[0] == "helpers"}
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             if node.module == "helpers" or node.module.startswith("helpers."):
-                found.add(node.module)
-                # `from helpers.data import cleaning` imports the submodule (names that are not modules
-                # have no file and are skipped by helpers_closure)
-                found |= {f"{node.module}.{a.name}" for a in node.names}
-    # importing helpers.data.cleaning also runs helpers/data/__init__.py
-    return found | {".".join(m.split(".")[:i]) for m in found for i in range(2, m.count(".") + 1)}
+                # `from helpers.report import text`: the package and, when a name is a submodule, the submodule
+                found |= {node.module} - {"helpers"} | {f"{node.module}.{a.name}" for a in node.names}
+    return found
 
 
 def _module_file(module: str) -> Path | None:
@@ -308,6 +305,8 @@ def helpers_closure(sources: list[str]) -> dict[str, str]:
             continue
         seen[mod] = config.rel(path)
         todo |= _helpers_imports(path.read_text(encoding="utf-8")) - seen.keys()
+        # importing helpers.data.x also runs helpers/data/__init__.py
+        todo.add(mod.rpartition(".")[0] or "helpers")
     return dict(sorted(seen.items()))
 
 
