@@ -78,17 +78,17 @@ VALIDATION := data/processed/observations_validation.txt
 OBS_INPUTS := data/raw/observations.csv data/raw/indicators.csv data/raw/events.csv data/raw/glossary.csv \
   data/sources/sources.csv data/SHA256SUMS $(wildcard data/sources/*.txt) $(wildcard data/external/*.csv)
 # Every raw table and every external file (against data/SHA256SUMS) is checked here, before any kernel starts.
-$(VALIDATION): $(OBS_INPUTS) src/helpers/observations.py src/helpers/events.py src/helpers/external.py | $(VENV_OK)
+$(VALIDATION): $(OBS_INPUTS) $(wildcard src/helpers/data/*.py) | $(VENV_OK)
 	@mkdir -p $(@D)
-	@tmp=$@.$$$$.tmp; { $(VPY) -m helpers.observations check data/raw/observations.csv && \
-	  $(VPY) -m helpers.events check && $(VPY) -m helpers.external check; } > $$tmp || { cat $$tmp; rm -f $$tmp; exit 1; }; \
+	@tmp=$@.$$$$.tmp; { $(VPY) -m helpers.data.observations check data/raw/observations.csv && \
+	  $(VPY) -m helpers.data.events check && $(VPY) -m helpers.data.external check; } > $$tmp || { cat $$tmp; rm -f $$tmp; exit 1; }; \
 	  mv $$tmp $@ && cat $@
 
 .PHONY: check
 check: $(VENV_OK) ## Validate the raw tables and external files (every problem as file:line: column: reason)
-	@$(VPY) -m helpers.observations check data/raw/observations.csv
-	@$(VPY) -m helpers.events check
-	@$(VPY) -m helpers.external check
+	@$(VPY) -m helpers.data.observations check data/raw/observations.csv
+	@$(VPY) -m helpers.data.events check
+	@$(VPY) -m helpers.data.external check
 
 .PHONY: report pipeline quarto
 ifeq ($(RENDERER),quarto)
@@ -111,14 +111,16 @@ quarto: $(STEP_PRODUCTS) ## Quarto edition (HTML + Typst PDF in reports/quarto/)
 pipeline: $(STEP_PRODUCTS) ## Run the notebooks (only those whose inputs changed)
 
 # The renders, like the steps, rerun on content: the executed report, the render code it imports
-# (helpers.render and what it imports), the templates, filters and fonts (.build/manifests/render_*.json).
-RENDER_FILES := $(sort $(wildcard src/helpers/templates/*/* src/helpers/pandoc/* src/helpers/fonts/* src/helpers/quarto/*))
+# (helpers.render.__main__ and what it imports), the templates, filters and fonts (.build/manifests/render_*.json).
+RENDER_RESOURCES := src/helpers/render/resources
+RENDER_FILES := $(sort $(wildcard $(RENDER_RESOURCES)/templates/nkreport/* $(RENDER_RESOURCES)/pandoc/* \
+  $(RENDER_RESOURCES)/fonts/* $(RENDER_RESOURCES)/quarto/*))
 $(REPORT_HTML): FORCE $(STEP_04_REPORT_MANIFEST) | $(VENV_OK)
-	@$(VPY) -m helpers.pipeline guard render_html --step 04_report --module helpers.render \
+	@$(VPY) -m helpers.pipeline guard render_html --step 04_report --module helpers.render.__main__ \
 	  --in $(REPORT_NB) $(RENDER_FILES) --out $@ -- $(TIMED) "render html" $(VPY) -m helpers.render html $(REPORT_NB) $@
 
 $(REPORT_PDF): FORCE $(STEP_04_REPORT_MANIFEST) | $(VENV_OK)
-	@$(VPY) -m helpers.pipeline guard render_pdf --step 04_report --module helpers.render \
+	@$(VPY) -m helpers.pipeline guard render_pdf --step 04_report --module helpers.render.__main__ \
 	  --in $(REPORT_NB) $(RENDER_FILES) --out $@ -- $(TIMED) "render pdf" $(VPY) -m helpers.render pdf $(REPORT_NB) $@
 
 # Sensitivity sweep: step 02's summary numbers over the data treatments in params/scenarios.yaml, computed in one

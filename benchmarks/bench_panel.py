@@ -2,7 +2,7 @@
 
 ``run()`` returns
 
-- ``panel_seconds``: wall time of ``fit_panel`` on every country of :func:`helpers.external.panel`
+- ``panel_seconds``: wall time of ``fit_panel`` on every country of :func:`helpers.data.external.panel`
   (4 cumulative models x ``n_bootstrap`` residual-bootstrap refits, ``n_jobs`` local processes), including
   process start-up; ``panel_countries``, ``panel_fits`` (country x model rows with a point fit),
   ``panel_refits`` (bootstrap refits performed);
@@ -32,8 +32,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from helpers import external
 from helpers import panel as P
+from helpers.data import external
 from helpers.growth import CUMULATIVE_MODELS
 
 

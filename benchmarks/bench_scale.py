@@ -11,7 +11,7 @@ rules have work to do. The data are random but seeded: the same N gives the same
 Figures
 -------
 scale_rows                      N (default 10,000)
-scale_validate_seconds          :func:`helpers.observations.load_observations` (every check)
+scale_validate_seconds          :func:`helpers.data.observations.load_observations` (every check)
 scale_clean_seconds             step 01's computations on the validated rows: reference dates, usability,
                                 national series, penetration table, curated reconciliation
 scale_reconciliation_pairs      pairs the curated reconciliation lists
@@ -36,8 +36,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from helpers import cleaning, config, external
-from helpers.observations import COLUMNS, SOURCE_COLUMNS, load_observations
+from helpers import config
+from helpers.data import cleaning, external, national, reconcile
+from helpers.data.observations import COLUMNS, load_observations
+from helpers.data.sources import SOURCE_COLUMNS
 
 N_ROWS = 10_000
 SEED = 20261130
@@ -203,9 +205,9 @@ def clean(obs: pd.DataFrame, itu: pd.DataFrame, population: pd.DataFrame) -> dic
     classified = cleaning.classify_usability(cleaning.add_reference_dates(obs), rules)
     return {
         "observations": cleaning.observations_table(classified),
-        "series": cleaning.national_series_table(classified, itu, population, rules),
-        "penetration": cleaning.penetration_table(classified, itu, population, rules),
-        "reconciliation": cleaning.reconcile_sources(obs, itu, population),
+        "series": national.national_series_table(classified, itu, population, rules),
+        "penetration": national.penetration_table(classified, itu, population, rules),
+        "reconciliation": reconcile.reconcile_sources(obs, itu, population),
     }
 
 

@@ -26,8 +26,8 @@ from pathlib import Path
 PY = sys.executable
 #: What the notebooks import from the project (cells of notebooks/*.ipynb), plus pandas.
 NOTEBOOK_IMPORTS = (
-    "pandas, numpy, helpers.cleaning, helpers.external, helpers.report.figures, helpers.events, "
-    "helpers.observations, helpers.growth_report, helpers.panel, helpers.peers_report, helpers.report.text, "
+    "pandas, numpy, helpers.data.cleaning, helpers.data.external, helpers.report.figures, helpers.data.events, "
+    "helpers.data.observations, helpers.growth_report, helpers.panel, helpers.peers_report, helpers.report.text, "
     "helpers.config"
 )
 

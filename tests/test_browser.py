@@ -26,7 +26,7 @@ from typing import Any
 
 import pytest
 
-from helpers import render
+from helpers.render import html as rhtml
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "render" / "report_fixture.ipynb"
 REAL_REPORT = Path(
@@ -86,7 +86,7 @@ class CDP:
 
 @pytest.fixture(scope="module")
 def report_html(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return render.render_html(FIXTURE, tmp_path_factory.mktemp("browser") / "report.html")
+    return rhtml.render_html(FIXTURE, tmp_path_factory.mktemp("browser") / "report.html")
 
 
 @pytest.fixture(scope="module")
@@ -272,7 +272,7 @@ def test_real_report_opens_offline(browser: str, tmp_path: Path, width: int, mob
 
 def _reader_aids_page(tmp_path: Path) -> Path:
     """A small page with a reference mark, its register row and an interactive figure, built by the same
-    functions as the report (helpers.report_html, helpers.report_figures)."""
+    functions as the report (helpers.report.html, helpers.report.svg)."""
     import pandas as pd
 
     from helpers.report import html as report_html

@@ -1,4 +1,4 @@
-"""Tests of helpers.cleaning on small hand-made tables."""
+"""Tests of helpers.data.cleaning, national, pairs, reconcile and timeline on small hand-made tables."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from helpers import cleaning, config
+from helpers import config
+from helpers.data import cleaning, national, pairs, reconcile, timeline
 
 WB = "World Bank SP.POP.TOTL"
 UN = "UN WPP 2024 medium-variant projection (OWID)"
@@ -181,8 +182,8 @@ def test_national_series_bounds_by_qualifier():
         _subs("2020-01-01", "2020-12-31", 6e6, qualifier="approx"),
         _subs("2021-01-01", "2021-12-31", 7e6, value_high=7e6, qualifier="at_most"),
     )
-    s = cleaning.national_series(df, POP).set_index("obs_id")
-    assert list(s.columns) == [c for c in cleaning.SERIES_COLUMNS if c != "obs_id"]
+    s = national.national_series(df, POP).set_index("obs_id")
+    assert list(s.columns) == [c for c in national.SERIES_COLUMNS if c != "obs_id"]
     assert s.loc["001-001", ["value", "censoring"]].tolist() == [1e6, "point"]
     assert math.isnan(s.loc["001-001", "lower"]) and math.isnan(s.loc["001-001", "upper"])
     assert s.loc["001-002", "lower"] == 1e6 and math.isnan(s.loc["001-002", "value"])
@@ -198,7 +199,7 @@ def test_national_series_approx_tolerance_and_lower_bound_use():
         _subs("2015-01-01", "2015-12-31", 3e6, scope="operator:koryolink"),
         approx_tolerance=0.1,
     )
-    s = cleaning.national_series(df, POP, {"approx_tolerance": 0.1}).set_index("obs_id")
+    s = national.national_series(df, POP, {"approx_tolerance": 0.1}).set_index("obs_id")
     assert s.loc["001-001", ["lower", "upper"]].tolist() == pytest.approx([5.4e6, 6.6e6])
     assert math.isnan(s.loc["001-001", "value"])
     assert s.loc["001-002", ["lower", "censoring", "use_as"]].tolist() == [3e6, "lower_bound", "lower_bound"]
@@ -208,7 +209,7 @@ def test_national_series_approx_tolerance_and_lower_bound_use():
 def test_national_series_converts_percentages_through_population():
     pct = {"period_start": "2025-01-01", "period_end": "2025-12-31", "indicator": "mobile_penetration_pct",
            "unit": "percent", "value": 28, "qualifier": "approx"}  # fmt: skip
-    s = cleaning.national_series(_classified(pct), POP)
+    s = national.national_series(_classified(pct), POP)
     assert s.loc[0, "value"] == pytest.approx(0.28 * 26e6)
     assert s.loc[0, "converted_from"] == "percent"
     assert s.loc[0, "population_source"] == WB
@@ -218,29 +219,29 @@ def test_national_series_converts_percentages_through_population():
 
 
 def test_population_at_interpolates_between_mid_years_and_names_source():
-    p = cleaning.population_at([2009.5, 2010.0, 2025.9, 2026.5, 2026.9, 2008.1], POP)
+    p = national.population_at([2009.5, 2010.0, 2025.9, 2026.5, 2026.9, 2008.1], POP)
     assert p["population"].tolist() == pytest.approx([24e6, 24.5e6, 26.4e6, 27e6, 27e6, 24e6])
     assert p["population_source"].tolist() == [WB, WB, f"{WB} + {UN}", UN, UN, WB]
     assert p["population_year"].tolist() == [2009, 2010, 2025, 2026, 2026, 2008]
     with pytest.raises(ValueError, match="no population for decimal year"):
-        cleaning.population_at([1990.0], POP)
+        national.population_at([1990.0], POP)
 
 
 def test_conversions_both_ways_round_trip():
     years = [2010.5, 2020.5]
-    counts = cleaning.percent_to_count([10, 20], years, POP)
+    counts = national.percent_to_count([10, 20], years, POP)
     assert counts.tolist() == pytest.approx([2.5e6, 5.2e6])
-    assert cleaning.count_to_percent(counts, years, POP).tolist() == pytest.approx([10, 20])
+    assert national.count_to_percent(counts, years, POP).tolist() == pytest.approx([10, 20])
 
 
 def test_penetration_per100_with_denominator():
     series = pd.DataFrame({"ref_year": [2010.5, 2020.5], "value": [2.5e6, np.nan], "lower": [np.nan, 5.2e6]})
-    out = cleaning.penetration(series, POP)
+    out = national.penetration(series, POP)
     assert out["per100_value"].iloc[0] == pytest.approx(10)
     assert out["per100_lower"].iloc[1] == pytest.approx(20)
     assert out["population_source"].tolist() == [WB, WB]
     itu = pd.DataFrame({"year": [2026], "subscriptions": [2.7e6]})
-    got = cleaning.penetration(itu, POP, year_col="year")
+    got = national.penetration(itu, POP, year_col="year")
     assert got.loc[0, "per100_subscriptions"] == pytest.approx(10)
     assert got.loc[0, "population_source"] == UN
 
@@ -257,7 +258,7 @@ def test_reconcile_finds_2013_disagreement_with_explanation():
         _subs("2013-01-01", "2013-03-13", 1.02e6, source_id="005_x"),  # agrees within 5 %
         _subs("2018-01-01", "2018-12-31", 9e6, source_id="006_x"),  # another period
     )
-    rec = cleaning.reconcile(df)
+    rec = pairs.reconcile(df)
     assert len(rec) == 2  # 001 vs 002 and 003 vs 002
     row = rec.iloc[0]
     assert (row["obs_a"], row["obs_b"]) == ("001-001", "001-002")
@@ -286,7 +287,7 @@ def test_reconcile_households_vs_people_and_itu():
         _subs("2020-01-01", "2020-12-31", 6e6, qualifier="approx"),
     )
     itu = pd.DataFrame({"year": [2020], "subscriptions": [4.9e6], "per100": [19.0], "source": ["itu file"]})
-    rec = cleaning.reconcile(df, itu)
+    rec = pairs.reconcile(df, itu)
     pct = rec[rec["family"] == "mobile share (%)"].iloc[0]
     assert "share of households with a phone vs subscriptions per 100 people" in pct["explanation"]
     assert pct["ratio"] == pytest.approx(69 / 18)
@@ -301,13 +302,13 @@ def test_reconcile_overlapping_intervals_do_not_disagree():
         _subs("2020-01-01", "2020-12-31", 6e6, qualifier="approx"),
         _subs("2021-01-01", "2021-12-31", 6.2e6, value_low=6.2e6, qualifier="at_least", source_id="002_x"),
     )
-    assert cleaning.reconcile(df).empty
+    assert pairs.reconcile(df).empty
 
 
 def test_explanation_when_nothing_differs():
     a = _obs(_subs("2020-01-01", "2020-12-31", 6e6), _subs("2020-01-01", "2020-12-31", 9e6)).iloc
     assert (
-        cleaning.explain_disagreement(a[0], a[1])
+        pairs.explain_disagreement(a[0], a[1])
         == "same indicator, scope and period: the sources simply disagree"
     )
 
@@ -317,7 +318,7 @@ def test_explanation_when_nothing_differs():
 
 @pytest.mark.skipif(not config.OBSERVATIONS_CSV.exists(), reason="data/raw/observations.csv not merged yet")
 def test_real_observations_every_exclusion_has_a_reason():
-    from helpers.observations import load_observations
+    from helpers.data.observations import load_observations
 
     cl = cleaning.classify_usability(cleaning.add_reference_dates(load_observations()))
     excluded = cl[~cl["usable_national_subs"]]
@@ -327,7 +328,7 @@ def test_real_observations_every_exclusion_has_a_reason():
     before = cl[mobile & (cl["period_end"] < pd.Timestamp("2008-12-01"))]
     assert (before["exclusion_reason"] == cleaning.DEFAULT_RULES["ban_reason"]).all()
     assert not cl.loc[cl["scope"].str.startswith("city:"), "usable_national_subs"].any()
-    series = cleaning.national_series(cl, _flat_population())
+    series = national.national_series(cl, _flat_population())
     assert len(series) > 0 and series["obs_id"].is_unique
     has_point_or_bound = series[["value", "lower", "upper"]].notna().any(axis=1)
     assert has_point_or_bound.all()
@@ -351,7 +352,7 @@ def _users(start, end, value, **kw) -> dict:
             "value": value, **kw}  # fmt: skip
 
 
-ALL = {"keep": list(cleaning.VERDICTS), "max_pairs_per_observation": None}
+ALL = {"keep": list(reconcile.VERDICTS), "max_pairs_per_observation": None}
 
 
 def test_expected_order_parts_growth_and_definitions():
@@ -364,16 +365,16 @@ def test_expected_order_parts_growth_and_definitions():
         _pct("2017-05-01", "2017-08-31", 15.5),
     )
     o = cleaning.add_reference_dates(o).iloc
-    assert cleaning.expected_order(o[0], o[1])[0] == "a >= b"
-    order, why = cleaning.expected_order(o[3], o[2])  # users earlier than subscriptions of the sole operator
+    assert reconcile.expected_order(o[0], o[1])[0] == "a >= b"
+    order, why = reconcile.expected_order(o[3], o[2])  # users earlier than subscriptions of the sole operator
     assert order == "a <= b" and why == [
         "users cannot exceed subscriptions",
         "001-004 is earlier and the market grew",
     ]
-    assert cleaning.expected_order(o[4], o[5])[0] == "not comparable"
-    assert cleaning.expected_order(o[2], o[0])[0] == "a <= b"  # growth only
-    assert cleaning.expected_order(o[0], o[0])[0] == "a = b"
-    assert cleaning.expected_order(o[3], o[2], {"assume_growth": False})[0] == "a <= b"
+    assert reconcile.expected_order(o[4], o[5])[0] == "not comparable"
+    assert reconcile.expected_order(o[2], o[0])[0] == "a <= b"  # growth only
+    assert reconcile.expected_order(o[0], o[0])[0] == "a = b"
+    assert reconcile.expected_order(o[3], o[2], {"assume_growth": False})[0] == "a <= b"
 
 
 def test_reconcile_sources_verdicts():
@@ -387,7 +388,7 @@ def test_reconcile_sources_verdicts():
         _subs("2015-01-01", "2015-12-31", 3e6, scope="operator:koryolink", source_id="000_x"),
         _subs("2015-01-01", "2015-12-31", 3.1e6, scope="operator:koryolink", source_id="002_x"),
     )
-    rec = cleaning.reconcile_sources(df, params=ALL).set_index(["obs_a", "obs_b"])
+    rec = reconcile.reconcile_sources(df, params=ALL).set_index(["obs_a", "obs_b"])
     part = rec.loc[("001-001", "001-002")]
     assert part["verdict"] == "conflict" and part["expected"] == "a >= b"
     assert (
@@ -398,8 +399,8 @@ def test_reconcile_sources_verdicts():
     assert users["verdict"] == "explainable" and users["ratio"] == pytest.approx(432 / 301)
     assert "users cannot exceed subscriptions" in users["explanation"]
     assert rec.loc[("001-005", "001-006"), "verdict"] == "agree"
-    assert list(cleaning.reconcile_sources(df).columns) == cleaning.RECONCILIATION_COLUMNS
-    only = cleaning.reconcile_sources(df, params={"keep": ["conflict"]})
+    assert list(reconcile.reconcile_sources(df).columns) == reconcile.RECONCILIATION_COLUMNS
+    only = reconcile.reconcile_sources(df, params={"keep": ["conflict"]})
     assert only["verdict"].tolist() == ["conflict"]
 
 
@@ -410,7 +411,7 @@ def test_reconcile_sources_households_are_definitional_and_cities_left_out():
         _pct("2017-01-01", "2017-12-31", 70, indicator="mobile_ownership_pct", scope="city:pyongyang"),
         _pct("2017-01-01", "2017-12-31", 60, indicator="mobile_ownership_pct", subgroup="ages 20-50"),
     )
-    rec = cleaning.reconcile_sources(df, params=ALL)
+    rec = reconcile.reconcile_sources(df, params=ALL)
     assert len(rec) == 1
     row = rec.iloc[0]
     assert row["verdict"] == "definitional" and row["common_unit"] == "per 100 people"
@@ -421,15 +422,15 @@ def test_reconcile_sources_itu_bracket_and_same_year():
     df = _obs(_subs("2013-01-01", "2013-03-13", 1e6))
     itu = pd.DataFrame({"year": [2012, 2013], "subscriptions": [1.7e6, 2.42e6], "per100": [6.7, 9.6],
                         "source": ["f", "f"]})  # fmt: skip
-    rec = cleaning.reconcile_sources(df, itu, params=ALL).set_index("obs_b")
+    rec = reconcile.reconcile_sources(df, itu, params=ALL).set_index("obs_b")
     assert rec.loc["ITU-2012-subs", "verdict"] == "conflict"  # end-2012 is earlier and already larger
     assert rec.loc["ITU-2013-subs", "verdict"] == "explainable"  # growth during 2013
     assert "end-of-year" in rec.loc["ITU-2012-subs", "explanation"]
-    same = cleaning.reconcile_sources(df, itu, params={**ALL, "itu_match": "same_year"})
+    same = reconcile.reconcile_sources(df, itu, params={**ALL, "itu_match": "same_year"})
     assert same["obs_b"].tolist() == ["ITU-2013-subs"]
-    best = cleaning.reconcile_sources(df, itu)  # one ITU pair per observation: the conflict
+    best = reconcile.reconcile_sources(df, itu)  # one ITU pair per observation: the conflict
     assert best["obs_b"].tolist() == ["ITU-2012-subs"]
-    assert cleaning.reconcile_sources(df, itu, params={"itu_match": "none"}).empty
+    assert reconcile.reconcile_sources(df, itu, params={"itu_match": "none"}).empty
 
 
 def test_reconcile_sources_restatement_through_population():
@@ -438,24 +439,24 @@ def test_reconcile_sources_restatement_through_population():
         _subs("2020-01-01", "2020-12-31", 6e6, qualifier="approx", quote=quote),
         _pct("2020-01-01", "2020-12-31", 18, qualifier="approx", quote=quote),
     )
-    rec = cleaning.reconcile_sources(df, population=POP, params=ALL)
+    rec = reconcile.reconcile_sources(df, population=POP, params=ALL)
     assert len(rec) == 1
     row = rec.iloc[0]
     assert row["family"] == "count vs its own percentage" and row["verdict"] == "conflict"
     assert row["compared_b"] == pytest.approx(100 * 6e6 / 26e6)
     assert row["population_source"] == f"{WB} (2020)"
     assert "would imply a population of 33.3 million" in row["explanation"]
-    assert cleaning.reconcile_sources(df, params=ALL).empty  # no population: no restatement check
+    assert reconcile.reconcile_sources(df, params=ALL).empty  # no population: no restatement check
 
 
 def test_reconcile_sources_parameters_are_checked():
     df = _obs(_subs("2020-01-01", "2020-12-31", 6e6))
     with pytest.raises(KeyError, match="unknown reconciliation parameter"):
-        cleaning.reconcile_sources(df, params={"max_gap": 3})
+        reconcile.reconcile_sources(df, params={"max_gap": 3})
     with pytest.raises(ValueError, match="unknown verdict"):
-        cleaning.reconcile_sources(df, params={"keep": ["disagree"]})
+        reconcile.reconcile_sources(df, params={"keep": ["disagree"]})
     with pytest.raises(ValueError, match="itu_match"):
-        cleaning.reconcile_sources(df, params={"itu_match": "nearest"})
+        reconcile.reconcile_sources(df, params={"itu_match": "nearest"})
 
 
 def test_reconcile_sources_before_from_date_ignored_and_zero_ratio_is_nan():
@@ -463,8 +464,8 @@ def test_reconcile_sources_before_from_date_ignored_and_zero_ratio_is_nan():
         _users("2000-01-01", "2003-12-31", 0, qualifier="approx"),
         _users("2003-11-01", "2003-11-30", 20000, source_id="002_x"),
     )
-    assert cleaning.reconcile_sources(df, params=ALL).empty
-    rec = cleaning.reconcile_sources(df, params={**ALL, "from_date": "1990-01-01"})
+    assert reconcile.reconcile_sources(df, params=ALL).empty
+    rec = reconcile.reconcile_sources(df, params={**ALL, "from_date": "1990-01-01"})
     assert len(rec) == 1 and math.isnan(rec.loc[0, "ratio"])
 
 
@@ -498,17 +499,17 @@ def test_usability_summary_groups_reasons():
 def test_itu_table_and_population_years():
     itu = pd.DataFrame({"year": [2007, 2008, 2009, 2010], "subscriptions": [0.0, 0.0, 69261.0, np.nan],
                         "per100": [0.0, 0.0, 0.28, 1.7], "source": ["s"] * 4})  # fmt: skip
-    t = cleaning.itu_table(itu)
+    t = national.itu_table(itu)
     assert t["year"].tolist() == [2009, 2010] and list(t.columns) == [
         "year",
         "subscriptions",
         "per100",
         "source",
     ]
-    p = cleaning.population_years(POP, 2020, 2022)
+    p = national.population_years(POP, 2020, 2022)
     assert p["year"].tolist() == [2020, 2021, 2022] and list(p.columns) == ["year", "population", "source"]
     with pytest.raises(ValueError, match=r"no population for year\(s\) \[2023, 2024\]"):
-        cleaning.population_years(POP, 2022, 2025)
+        national.population_years(POP, 2022, 2025)
 
 
 def test_national_series_table_adds_penetration_and_itu():
@@ -517,8 +518,8 @@ def test_national_series_table_adds_penetration_and_itu():
         _pct("2025-01-01", "2025-12-31", 28, qualifier="approx"),
     )
     itu = pd.DataFrame({"year": [2020], "subscriptions": [6e6], "per100": [23.0], "source": ["f"]})
-    s = cleaning.national_series_table(cl, itu, POP)
-    assert list(s.columns) == cleaning.NATIONAL_SERIES_COLUMNS
+    s = national.national_series_table(cl, itu, POP)
+    assert list(s.columns) == national.NATIONAL_SERIES_COLUMNS
     assert s.loc[0, "per100_value"] == pytest.approx(20.0)
     assert s.loc[0, ["itu_year", "itu_subscriptions", "itu_per100"]].tolist() == [2020, 6e6, 23.0]
     assert math.isnan(s.loc[1, "itu_subscriptions"])
@@ -535,8 +536,8 @@ def test_penetration_table_both_ways_and_itu_check():
         _subs("2003-01-01", "2003-12-31", 20000),
     )
     itu = pd.DataFrame({"year": [2020], "subscriptions": [5.2e6], "per100": [20.0], "source": ["f"]})
-    pen = cleaning.penetration_table(cl, itu, POP).set_index("obs_id")
-    assert list(pen.reset_index().columns) == cleaning.PENETRATION_COLUMNS
+    pen = national.penetration_table(cl, itu, POP).set_index("obs_id")
+    assert list(pen.reset_index().columns) == national.PENETRATION_COLUMNS
     assert sorted(pen.index) == ["001-001", "001-002", "ITU-2020"]  # households and pre-ban rows left out
     assert pen.loc["001-001", "per100"] == pytest.approx(20.0)
     assert pen.loc["001-002", "count"] == pytest.approx(0.18 * 26e6)
@@ -561,7 +562,7 @@ def test_timeline_points_markers():
         _subs("2020-01-01", "2020-12-31", 6e6, qualifier="approx"),
         {**_subs("2020-01-01", "2020-12-31", 5), "indicator": "tv_sets"},
     )
-    pts = cleaning.timeline_points(cl, ["mobile_subscriptions"]).set_index("obs_id")
+    pts = timeline.timeline_points(cl, ["mobile_subscriptions"]).set_index("obs_id")
     assert len(pts) == 3
     assert pts.loc["001-001", ["marker", "filled", "y"]].tolist() == ["^", True, 1e6]
     assert pts.loc["001-002", ["y", "y_lo", "y_hi"]].tolist() == [6.5e6, 6e6, 7e6]
@@ -571,11 +572,11 @@ def test_timeline_points_markers():
 
 @pytest.mark.skipif(not config.OBSERVATIONS_CSV.exists(), reason="data/raw/observations.csv not merged yet")
 def test_real_reconciliation_shows_the_known_disagreements():
-    from helpers import external
-    from helpers.observations import load_observations
+    from helpers.data import external
+    from helpers.data.observations import load_observations
 
     obs = load_observations()
-    rec = cleaning.reconcile_sources(obs, external.itu_mobile("PRK"), external.population("PRK"))
+    rec = reconcile.reconcile_sources(obs, external.itu_mobile("PRK"), external.population("PRK"))
     pairs = {(a, b): v for a, b, v in rec[["obs_a", "obs_b", "verdict"]].itertuples(index=False)}
     assert pairs[("004-001", "000-005")] == "conflict"  # 2013: 1 million national vs ~2 million Koryolink
     assert pairs[("004-001", "ITU-2012-subs")] == "conflict"  # ... and ITU already 1.7 million at end-2012
@@ -604,48 +605,52 @@ def test_exclude_obs_by_name_with_reason():
 
 # --------------------------------------------------------------------------- scale: sweep == pairwise
 def _reconcile_sources_pairwise(obs, itu=None, population=None, params=None) -> pd.DataFrame:
-    """The former O(n²) implementation of :func:`cleaning.reconcile_sources`, kept as the reference."""
-    r = cleaning._reconcile_rules(params)
-    d = cleaning._comparable(obs, r)
+    """The former O(n²) implementation of :func:`reconcile.reconcile_sources`, kept as the reference."""
+    r = reconcile.reconciliation_rules(params)
+    d = reconcile._comparable(obs, r)
     fam = d["indicator"].map(lambda i: r["measures"][i][0])
     gap = pd.Timedelta(days=int(r["max_gap_days"]))
     rows = []
     for i in range(len(d)):
         for j in range(i + 1, len(d)):
             a, b = d.iloc[i], d.iloc[j]
-            if fam.iloc[i] != fam.iloc[j] or a["quote"] == b["quote"] or not cleaning._overlap(a, b, gap):
+            if fam.iloc[i] != fam.iloc[j] or a["quote"] == b["quote"] or not pairs._overlap(a, b, gap):
                 continue
             if (a["ref_date"], a["obs_id"]) > (b["ref_date"], b["obs_id"]):
                 a, b = b, a
             unit = "per 100 people" if fam.iloc[i] == "share" else "count"
             rows.append(
-                cleaning._pair_row(a, b, r, unit, cleaning._interval(a), cleaning._interval(b), "document")
+                reconcile._pair_row(
+                    a, b, r, unit, pairs.value_interval(a), pairs.value_interval(b), "document"
+                )
             )
     if itu is not None and len(itu) and r["itu_match"] != "none":
-        iobs = cleaning.add_reference_dates(cleaning.itu_as_observations(itu))
+        iobs = cleaning.add_reference_dates(pairs.itu_as_observations(itu))
         for i, a in d.iterrows():
             want = "mobile_subscriptions" if fam.iloc[i] == "count" else "mobile_penetration_pct"
-            for _, b in cleaning._itu_matches(a, iobs[iobs["indicator"] == want], r["itu_match"]).iterrows():
+            for _, b in reconcile._itu_matches(a, iobs[iobs["indicator"] == want], r["itu_match"]).iterrows():
                 unit = "per 100 people" if fam.iloc[i] == "share" else "count"
                 rows.append(
-                    cleaning._pair_row(a, b, r, unit, cleaning._interval(a), cleaning._interval(b), "itu")
+                    reconcile._pair_row(
+                        a, b, r, unit, pairs.value_interval(a), pairs.value_interval(b), "itu"
+                    )
                 )
     if r["restatements"] and population is not None:
-        rows += cleaning._restatement_rows(d, population, r)
-    out = pd.DataFrame(rows, columns=[*cleaning.RECONCILIATION_COLUMNS, "_kind"])
+        rows += reconcile._restatement_rows(d, population, r)
+    out = pd.DataFrame(rows, columns=[*reconcile.RECONCILIATION_COLUMNS, "_kind"])
     out = out[out["verdict"].isin(list(r["keep"]))]
-    out = cleaning._most_informative(out, r["max_pairs_per_observation"])
-    out = out.assign(_v=out["verdict"].map(cleaning.VERDICTS.index)).sort_values(
+    out = reconcile._most_informative(out, r["max_pairs_per_observation"])
+    out = out.assign(_v=out["verdict"].map(reconcile.VERDICTS.index)).sort_values(
         ["period", "family", "_v", "obs_a", "obs_b"]
     )
-    return out[cleaning.RECONCILIATION_COLUMNS].reset_index(drop=True)
+    return out[reconcile.RECONCILIATION_COLUMNS].reset_index(drop=True)
 
 
 def _real_inputs():
     import yaml
 
-    from helpers import external
-    from helpers.observations import load_observations
+    from helpers.data import external
+    from helpers.data.observations import load_observations
 
     params = yaml.safe_load((config.PARAMS / "01_clean.yaml").read_text())["reconciliation"]
     return load_observations(), external.itu_mobile("PRK"), external.population("PRK"), params
@@ -663,7 +668,7 @@ def _csv(df: pd.DataFrame) -> str:
 def test_fast_reconciliation_equals_pairwise_on_the_real_data(override):
     obs, itu, pop, params = _real_inputs()
     params = {**params, **override}
-    fast = cleaning.reconcile_sources(obs, itu, pop, params)
+    fast = reconcile.reconcile_sources(obs, itu, pop, params)
     slow = _reconcile_sources_pairwise(obs, itu, pop, params)
     assert len(fast) > 10
     pd.testing.assert_frame_equal(fast, slow)
@@ -682,7 +687,7 @@ def test_fast_reconciliation_equals_pairwise_on_synthetic_rows(tmp_path):
     obs = bench.validate(tmp_path)
     _, itu, pop, params = _real_inputs()
     for override in ({}, {"max_pairs_per_observation": 2}):
-        fast = cleaning.reconcile_sources(obs, itu, pop, {**params, **override})
+        fast = reconcile.reconcile_sources(obs, itu, pop, {**params, **override})
         slow = _reconcile_sources_pairwise(obs, itu, pop, {**params, **override})
         assert len(fast) > 40
         assert _csv(fast) == _csv(slow)
@@ -693,7 +698,7 @@ def test_overlapping_pairs_is_the_pairwise_condition():
     start = rng.integers(0, 1000, 300)
     end = start + rng.integers(0, 60, 300)
     end[:5] = start[:5] - 3  # even a period that ends before it starts is handled exactly
-    i, j = cleaning.overlapping_pairs(start, end, 20)
+    i, j = pairs.overlapping_pairs(start, end, 20)
     want = [
         (a, b)
         for a in range(300)
@@ -705,9 +710,9 @@ def test_overlapping_pairs_is_the_pairwise_condition():
 
 def test_unfiltered_reconcile_on_real_data_matches_pairwise_condition():
     obs, itu, _, _ = _real_inputs()
-    rec = cleaning.reconcile(obs, itu)
+    rec = pairs.reconcile(obs, itu)
     assert len(rec) > 0
     gap = pd.Timedelta(days=120)
-    allobs = pd.concat([obs, cleaning.itu_as_observations(itu)], ignore_index=True).set_index("obs_id")
+    allobs = pd.concat([obs, pairs.itu_as_observations(itu)], ignore_index=True).set_index("obs_id")
     for a, b in rec[["obs_a", "obs_b"]].itertuples(index=False):
-        assert cleaning._overlap(allobs.loc[a], allobs.loc[b], gap)
+        assert pairs._overlap(allobs.loc[a], allobs.loc[b], gap)

@@ -35,7 +35,7 @@ def _copy_raw(tmp_path):
 
 
 def test_events_problems_are_file_line_column(tmp_path):
-    from helpers import events
+    from helpers.data import events
 
     d = _copy_raw(tmp_path)
     f = d / "raw" / "events.csv"
@@ -53,7 +53,7 @@ def test_events_problems_are_file_line_column(tmp_path):
 
 
 def test_events_megabyte_field_and_rows_after_it_checked(tmp_path):
-    from helpers import events
+    from helpers.data import events
 
     d = _copy_raw(tmp_path)
     f = d / "raw" / "events.csv"
@@ -76,8 +76,7 @@ def test_events_megabyte_field_and_rows_after_it_checked(tmp_path):
 
 
 def test_glossary_sources_and_indicators_problems_are_file_line_column(tmp_path):
-    from helpers import events
-    from helpers import observations as obs
+    from helpers.data import events, sources
 
     d = _copy_raw(tmp_path)
     g = d / "raw" / "glossary.csv"
@@ -95,7 +94,7 @@ def test_glossary_sources_and_indicators_problems_are_file_line_column(tmp_path)
         rows[2].replace("001_8ae12965d10aefd7.txt", "missing.txt", 1).replace("2020-11-01", "2020-13-01", 1)
     )
     s.write_text("".join(rows), encoding="utf-8")
-    _, problems = obs.load_sources(s)
+    _, problems = sources.load_sources(s)
     shown = [str(p) for p in problems]
     assert f"{s.as_posix()}:3: file: missing.txt not found in {s.parent.as_posix()}" in shown
     assert any(
@@ -104,7 +103,7 @@ def test_glossary_sources_and_indicators_problems_are_file_line_column(tmp_path)
 
     i = d / "raw" / "indicators.csv"
     i.write_text(i.read_text(encoding="utf-8") + "Bad Name,ratio,,x\n", encoding="utf-8")
-    _, problems = obs.load_indicators(i)
+    _, problems = sources.load_indicators(i)
     shown = [str(p) for p in problems]
     n = len(i.read_text(encoding="utf-8").splitlines())
     assert any(p.startswith(f"{i.as_posix()}:{n}: indicator:") for p in shown), shown
@@ -113,7 +112,7 @@ def test_glossary_sources_and_indicators_problems_are_file_line_column(tmp_path)
 
 
 def test_header_only_raw_tables_are_rejected(tmp_path):
-    from helpers import events
+    from helpers.data import events
 
     d = _copy_raw(tmp_path)
     f = d / "raw" / "events.csv"
@@ -123,9 +122,8 @@ def test_header_only_raw_tables_are_rejected(tmp_path):
 
 
 def test_the_staged_raw_tables_pass():
-    from helpers import events
-    from helpers import observations as obs
+    from helpers.data import events, sources
 
     assert events.check_file(glossary=DATA / "raw" / "glossary.csv") == []
-    assert obs.load_indicators(DATA / "raw" / "indicators.csv")[1] == []
-    assert obs.load_sources(DATA / "sources" / "sources.csv")[1] == []
+    assert sources.load_indicators(DATA / "raw" / "indicators.csv")[1] == []
+    assert sources.load_sources(DATA / "sources" / "sources.csv")[1] == []

@@ -1,4 +1,4 @@
-"""Tests for :mod:`helpers.external` on the staged files and on tiny hand-written CSVs."""
+"""Tests for :mod:`helpers.data.external` on the staged files and on tiny hand-written CSVs."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from helpers import external as ext
+from helpers.data import external as ext
 
 AGGREGATES = ["WLD", "EAS", "HIC", "LMY", "EUU", "OED", "ARB"]
 KEPT = ["PRK", "KOR", "CHN", "CUB", "TKM", "ERI", "MMR", "AFG"]

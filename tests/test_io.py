@@ -12,8 +12,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
-from helpers import cleaning, growth_report, peers_report  # noqa: E402
+from helpers import growth_report, peers_report  # noqa: E402
 from helpers import io as hio  # noqa: E402
+from helpers.data import cleaning  # noqa: E402
 
 
 def test_write_csv_is_deterministic_and_uses_plain_line_ends(tmp_path):
@@ -110,7 +111,7 @@ def test_mathtext_escape_makes_dollars_literal(tmp_path):
 
 def test_event_labels_with_dollars_are_drawn_literally(tmp_path):
     """A ``$...$`` in events.csv must not be typeset (or crash matplotlib) in the timeline figure."""
-    from helpers import events
+    from helpers.data import events
 
     ev = pd.DataFrame(
         {

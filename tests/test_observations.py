@@ -1,4 +1,4 @@
-"""Tests of helpers.observations: loading, validation messages, the CLI and the quote/number matcher."""
+"""Tests of helpers.data.observations (and its tables, sources, quotes modules): loading, validation messages, the CLI and the quote/number matcher."""
 
 from __future__ import annotations
 
@@ -12,16 +12,17 @@ import pandas as pd
 import pytest
 
 from helpers import config
-from helpers import observations as obs
+from helpers.data import observations, quotes
+from helpers.data import sources as src
 
 FIX = Path(__file__).parent / "fixtures" / "observations"
 GOOD = FIX / "good.csv"
 INDICATORS = FIX / "indicators.csv"
-HEADER = ",".join(obs.COLUMNS)
+HEADER = ",".join(observations.COLUMNS)
 
 
 def _check(path: Path) -> list[str]:
-    return [str(p) for p in obs.check(path, indicators_csv=INDICATORS)]
+    return [str(p) for p in observations.check(path, indicators_csv=INDICATORS)]
 
 
 def _good_rows() -> list[dict[str, str]]:
@@ -30,7 +31,7 @@ def _good_rows() -> list[dict[str, str]]:
 
 def _write(tmp_path: Path, rows: list[dict[str, str]], name: str = "obs.csv") -> Path:
     buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=list(obs.COLUMNS), lineterminator="\n")
+    w = csv.DictWriter(buf, fieldnames=list(observations.COLUMNS), lineterminator="\n")
     w.writeheader()
     w.writerows(rows)
     path = tmp_path / name
@@ -60,11 +61,11 @@ def _assert_problem(problems: list[str], prefix: str, contains: str = "") -> Non
 
 def test_good_fixture_passes_and_is_typed():
     assert _check(GOOD) == []
-    df = obs.load_observations(GOOD, indicators_csv=INDICATORS)
-    assert list(df.columns) == list(obs.COLUMNS)
+    df = observations.load_observations(GOOD, indicators_csv=INDICATORS)
+    assert list(df.columns) == list(observations.COLUMNS)
     assert len(df) == 8
     assert df["period_start"].dtype == "datetime64[ns]"
-    for c in obs.NUMBER_COLUMNS:
+    for c in observations.NUMBER_COLUMNS:
         assert df[c].dtype == "float64"
     assert df.loc[df["obs_id"] == "000-015", "value_low"].item() == 6.5e6
     assert pd.isna(df.loc[df["obs_id"] == "004-001", "subgroup"].item())
@@ -109,7 +110,7 @@ def test_missing_column(tmp_path):
     rows = [{k: v for k, v in r.items() if k != "note"} for r in _good_rows()]
     path = tmp_path / "obs.csv"
     buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=[c for c in obs.COLUMNS if c != "note"], lineterminator="\n")
+    w = csv.DictWriter(buf, fieldnames=[c for c in observations.COLUMNS if c != "note"], lineterminator="\n")
     w.writeheader()
     w.writerows(rows)
     path.write_text(buf.getvalue(), encoding="utf-8")
@@ -237,8 +238,8 @@ def test_lazy_validation_reports_every_problem_at_once(tmp_path):
     shown = config.rel(path)
     for prefix in (f"{shown}:2: indicator:", f"{shown}:3: value:", f"{shown}:7: period_end:"):
         _assert_problem(problems, prefix)
-    with pytest.raises(obs.ObservationsError) as exc:
-        obs.load_observations(path, indicators_csv=INDICATORS)
+    with pytest.raises(observations.ObservationsError) as exc:
+        observations.load_observations(path, indicators_csv=INDICATORS)
     assert len(exc.value.problems) == len(problems)
     assert str(exc.value).splitlines() == problems
 
@@ -246,26 +247,26 @@ def test_lazy_validation_reports_every_problem_at_once(tmp_path):
 def test_missing_source_file(tmp_path):
     srcdir = tmp_path / "sources"
     srcdir.mkdir()
-    problems = [str(p) for p in obs.check(GOOD, indicators_csv=INDICATORS, sources_dir=srcdir)]
+    problems = [str(p) for p in observations.check(GOOD, indicators_csv=INDICATORS, sources_dir=srcdir)]
     _assert_problem(
         problems, f"{config.rel(GOOD)}:2: source_id:", "source file 004_ad24e74a79b040d9.txt not found"
     )
 
 
 def test_quote_mismatch_explains_where():
-    msg = obs.explain_quote_mismatch(
+    msg = quotes.explain_quote_mismatch(
         "only 1 million cellphone users", "as only 1 million cellphone subscribers out"
     )
     assert "matches the source for 25 characters" in msg and "'users'" in msg
-    assert "apostrophes" in obs.explain_quote_mismatch("North Korea's", "North Korea’s network")
+    assert "apostrophes" in quotes.explain_quote_mismatch("North Korea's", "North Korea’s network")
 
 
 def test_quote_whitespace_and_elision():
     src = "In May 2010, more than 120,000 North Koreans\n owned   mobile phones; this number had increased"
-    assert obs.quote_in_source("more than 120,000 North Koreans owned mobile phones", src)
-    assert obs.quote_in_source("In May 2010, ... North Koreans owned mobile phones", src)
-    assert not obs.quote_in_source("more than 130,000 North Koreans", src)
-    assert not obs.quote_in_source("owned mobile phones ... In May 2010", src)  # fragments out of order
+    assert quotes.quote_in_source("more than 120,000 North Koreans owned mobile phones", src)
+    assert quotes.quote_in_source("In May 2010, ... North Koreans owned mobile phones", src)
+    assert not quotes.quote_in_source("more than 130,000 North Koreans", src)
+    assert not quotes.quote_in_source("owned mobile phones ... In May 2010", src)  # fragments out of order
 
 
 # --------------------------------------------------------------------------- number extraction
@@ -297,7 +298,7 @@ def test_quote_whitespace_and_elision():
     ],
 )
 def test_number_in_text_finds(text, value):
-    assert obs.number_in_text(value, text)
+    assert quotes.number_in_text(value, text)
 
 
 @pytest.mark.parametrize(
@@ -312,18 +313,18 @@ def test_number_in_text_finds(text, value):
     ],
 )
 def test_number_in_text_rejects(text, value):
-    assert not obs.number_in_text(value, text)
+    assert not quotes.number_in_text(value, text)
 
 
 def test_extract_numbers_reports_written_forms():
-    found = obs.extract_numbers("more than 120,000 in May 2010 and two million later")
+    found = quotes.extract_numbers("more than 120,000 in May 2010 and two million later")
     assert ("120,000", 120000.0) in found
     assert ("two million", 2e6) in found
-    assert obs.words_to_number("a hundred and five") == 105
-    assert obs.words_to_number("million dollars") is None
-    assert obs.words_to_number("thousand") is None
-    assert 1000 not in [v for _, v in obs.extract_numbers("a few thousand internal websites")]
-    assert obs.words_to_number("a dozen") == 12
+    assert quotes.words_to_number("a hundred and five") == 105
+    assert quotes.words_to_number("million dollars") is None
+    assert quotes.words_to_number("thousand") is None
+    assert 1000 not in [v for _, v in quotes.extract_numbers("a few thousand internal websites")]
+    assert quotes.words_to_number("a dozen") == 12
 
 
 # --------------------------------------------------------------------------- command line
@@ -341,7 +342,7 @@ def cli() -> dict[str, subprocess.CompletedProcess[str]]:
     """Run each CLI case once (every start imports pandas, ~1.5 s, so cases are few)."""
     return {
         k: subprocess.run(
-            [sys.executable, "-m", "helpers.observations", *args],
+            [sys.executable, "-m", "helpers.data.observations", *args],
             capture_output=True,
             text=True,
             cwd=config.ROOT,
@@ -376,14 +377,14 @@ def test_cli_usage_error_exit_2(cli):
 
 @pytest.mark.skipif(not config.OBSERVATIONS_CSV.exists(), reason="data/raw/observations.csv not merged yet")
 def test_real_observations_file_validates():
-    problems = [str(p) for p in obs.check()]
+    problems = [str(p) for p in observations.check()]
     assert problems == [], "\n".join(problems)
-    df = obs.load_observations()
+    df = observations.load_observations()
     assert df["obs_id"].is_unique
 
 
 def test_sources_csv_matches_source_files():
-    sources, problems = obs.load_sources(config.SOURCES_CSV)
+    sources, problems = src.load_sources(config.SOURCES_CSV)
     assert problems == []
     assert sorted(sources["file"]) == sorted(p.name for p in config.SOURCES.glob("*.txt"))
     assert (sources["file"] == sources["source_id"] + ".txt").all()
@@ -400,8 +401,8 @@ def test_header_only_file_is_rejected(tmp_path):
     assert problems == [
         f"{config.rel(path)}:1: -: the file has a header but no rows (expected at least one row)"
     ]
-    with pytest.raises(obs.ObservationsError):
-        obs.load_observations(path, indicators_csv=INDICATORS)
+    with pytest.raises(observations.ObservationsError):
+        observations.load_observations(path, indicators_csv=INDICATORS)
 
 
 def test_megabyte_field_is_named_and_later_rows_still_checked(tmp_path):
@@ -439,10 +440,10 @@ def test_validation_is_linear_in_rows(tmp_path):
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
     bench.make_project(2000, tmp_path)
-    obs._normalized_source.cache_clear()
+    quotes._normalized_source.cache_clear()
     df = bench.validate(tmp_path)
     assert len(df) == 2000
-    info = obs._normalized_source.cache_info()
+    info = quotes._normalized_source.cache_info()
     assert info.misses <= 3  # each source document normalised once, not once per row
 
 
@@ -460,10 +461,10 @@ def test_edited_source_document_fails_its_checksum(tmp_path, monkeypatch):
     (data / "SHA256SUMS").write_text("\n".join(sums) + "\n")
     monkeypatch.setattr(config, "DATA", data)
     args = {"sources_csv": data / "sources" / "sources.csv", "sources_dir": data / "sources"}
-    assert obs.check(config.OBSERVATIONS_CSV, **args) == []
+    assert observations.check(config.OBSERVATIONS_CSV, **args) == []
     doc = data / "sources" / "004_ad24e74a79b040d9.txt"
     doc.write_text(doc.read_text(encoding="utf-8") + "\nan added sentence\n", encoding="utf-8")
-    problems = [str(p) for p in obs.check(config.OBSERVATIONS_CSV, **args)]
+    problems = [str(p) for p in observations.check(config.OBSERVATIONS_CSV, **args)]
     assert len(problems) == 1
     assert problems[0].startswith(f"{doc.as_posix()}:0: -: content differs from the copy recorded in")
     assert "expected" in problems[0] and "git checkout" in problems[0]

@@ -8,8 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from helpers import external, growth
+from helpers import growth
 from helpers import panel as P
+from helpers.data import external
 
 REAL = ["KOR", "CHN", "CUB", "DEU", "PRK"]
 

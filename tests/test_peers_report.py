@@ -208,7 +208,7 @@ def test_figures_build(synth_panel, synth_fits):
 
 
 def test_external_directory_requires_every_panel_file(tmp_path):
-    from helpers.external import FILES
+    from helpers.data.external import FILES
 
     keys = ("wb_mobile_per100", "gm_mobile_total", "gm_countries", "wb_population", "owid_population")
     inputs = {k: tmp_path / FILES[k] for k in keys}

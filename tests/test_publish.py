@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from helpers import publish, render
+from helpers import publish
+from helpers.render import common as rcommon
+from helpers.render import quarto as rquarto
 
 
 @pytest.fixture()
@@ -74,7 +76,7 @@ def _env_without_quarto(tmp_path: Path) -> dict[str, str]:
     bindir = tmp_path / "bin"
     bindir.mkdir()
     os.symlink(sys.executable, bindir / "python")
-    return {**os.environ, "PATH": str(bindir), "PYTHONPATH": str(Path(render.__file__).resolve().parents[1])}
+    return {**os.environ, "PATH": str(bindir), "PYTHONPATH": str(Path(rcommon.__file__).resolve().parents[2])}
 
 
 def test_quarto_cli_exits_2_with_one_line_when_missing(tmp_path: Path) -> None:
@@ -90,10 +92,10 @@ def test_quarto_cli_exits_2_with_one_line_when_missing(tmp_path: Path) -> None:
 
 def test_quarto_available_follows_path(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("PATH", str(tmp_path))
-    assert render.quarto_available() is False and render.quarto_version() is None
+    assert rquarto.quarto_available() is False and rquarto.quarto_version() is None
     fake = tmp_path / "quarto"
     fake.write_text("#!/bin/sh\necho 1.3.450\n")
     fake.chmod(0o755)
-    assert render.quarto_available() is True and render.quarto_version() == (1, 3, 450)
-    with pytest.raises(render.QuartoUnavailable, match="too old"):
-        render.render_quarto(tmp_path)
+    assert rquarto.quarto_available() is True and rquarto.quarto_version() == (1, 3, 450)
+    with pytest.raises(rquarto.QuartoUnavailable, match="too old"):
+        rquarto.render_quarto(tmp_path)

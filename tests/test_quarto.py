@@ -23,7 +23,8 @@ from pathlib import Path
 
 import pytest
 
-from helpers import render
+from helpers.render import common as rcommon
+from helpers.render import quarto as rquarto
 from tests import test_browser as tb
 from tests.conftest import ROOT, run
 from tests.test_browser import browser  # noqa: F401  (the headless Chromium fixture)
@@ -31,7 +32,7 @@ from tests.test_browser import browser  # noqa: F401  (the headless Chromium fix
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(
-        (render.quarto_version() or (0,)) < render.QUARTO_MIN_VERSION, reason="Quarto >= 1.4 is not on PATH"
+        (rquarto.quarto_version() or (0,)) < rquarto.QUARTO_MIN_VERSION, reason="Quarto >= 1.4 is not on PATH"
     ),
 ]
 
@@ -263,10 +264,10 @@ def test_quarto_error_shows_first_error_and_location() -> None:
         "   │ ╰─^\n"
         "WARN: something else\n"
     )
-    msg = render.quarto_error(output)
+    msg = rquarto.quarto_error(output)
     assert msg.splitlines()[0] == "error: invalid numbering pattern"
     assert "report.typ:12:28" in msg and "#set heading" in msg
-    assert render.quarto_error(
+    assert rquarto.quarto_error(
         "ERROR: YAMLError: bad indentation (report.qmd, 3:5)\nStack trace:\n at x"
     ).startswith("ERROR: YAMLError: bad indentation (report.qmd, 3:5)")
 
@@ -283,15 +284,15 @@ def test_failed_quarto_render_names_the_error_and_keeps_previous_output(tmp_path
     out.mkdir()
     (out / "report.pdf").write_bytes(b"%PDF previous")
     broken = tmp_path / "_quarto.yml"
-    broken.write_text(render.QUARTO_CONFIG.read_text(encoding="utf-8") + "    section-numbering: none\n")
-    original = render.QUARTO_CONFIG
+    broken.write_text(rquarto.QUARTO_CONFIG.read_text(encoding="utf-8") + "    section-numbering: none\n")
+    original = rquarto.QUARTO_CONFIG
     shutil.copyfile(original.parent / "style.typ", tmp_path / "style.typ")
-    render.QUARTO_CONFIG = broken
+    rquarto.QUARTO_CONFIG = broken
     try:
-        with pytest.raises(render.RenderError) as info:
-            render.render_quarto(project, formats=("typst",), out_dir=out)
+        with pytest.raises(rcommon.RenderError) as info:
+            rquarto.render_quarto(project, formats=("typst",), out_dir=out)
     finally:
-        render.QUARTO_CONFIG = original
+        rquarto.QUARTO_CONFIG = original
     message = str(info.value)
     assert "quarto render --to typst failed" in message
     assert "numbering" in message, message

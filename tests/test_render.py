@@ -13,7 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from helpers import render
+from helpers.render import common as rcommon
+from helpers.render import html as rhtml
+from helpers.render import pdf as rpdf
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "render" / "report_fixture.ipynb"
 KOREAN = ("광명", "고려링크")
@@ -53,7 +55,7 @@ class _Resources(html.parser.HTMLParser):
 @pytest.fixture(scope="module")
 def html_out(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("html") / "report.html"
-    return render.render_html(FIXTURE, out)
+    return rhtml.render_html(FIXTURE, out)
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +66,7 @@ def html_text(html_out: Path) -> str:
 @pytest.fixture(scope="module")
 def pdf_out(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("pdf") / "report.pdf"
-    return render.render_pdf(FIXTURE, out)
+    return rpdf.render_pdf(FIXTURE, out)
 
 
 def _body(html_text: str) -> str:
@@ -148,7 +150,7 @@ def test_html_structure(html_text: str) -> None:
 
 
 def test_html_is_deterministic_and_has_no_absolute_paths(html_text: str) -> None:
-    again = render.export_html(FIXTURE)
+    again = rhtml.export_html(FIXTURE)
     assert again == html_text
     for path in {str(FIXTURE.parent), str(Path.cwd()), str(Path.home())} - {"/"}:
         assert path not in html_text
@@ -161,23 +163,23 @@ def test_html_inlines_local_images(tmp_path: Path) -> None:
     data = b"\x89PNG\r\n\x1a\n" + b"\0" * 16
     (img_dir / "a.png").write_bytes(data)
     body = '<img src="figs/a.png"><img src="https://x.org/b.png"><img src="missing.png">'
-    out = render.inline_local_images(body, tmp_path)
+    out = rhtml.inline_local_images(body, tmp_path)
     assert f'src="data:image/png;base64,{base64.b64encode(data).decode()}"' in out
     assert 'src="https://x.org/b.png"' in out and 'src="missing.png"' in out
     assert png.is_file()
 
 
 def test_toc_and_numeric_helpers() -> None:
-    body, toc = render.add_toc("<h2>A &amp; B</h2><p>x</p><h3>Sub</h3><h2 id='z'>C</h2>")
+    body, toc = rhtml.add_toc("<h2>A &amp; B</h2><p>x</p><h3>Sub</h3><h2 id='z'>C</h2>")
     assert 'id="A-B"' in body and 'href="#A-B">A &amp; B</a><ol><li><a href="#Sub">Sub</a>' in toc
     assert toc.count("<ol>") == toc.count("</ol>")
-    assert render.add_toc("<h2>Only one</h2>")[1] == ""
+    assert rhtml.add_toc("<h2>Only one</h2>")[1] == ""
     table = (
         "<table><thead><tr><th>k</th><th>v</th></tr></thead><tbody>"
         "<tr><td>a</td><td>1,200.5</td></tr><tr><td>b</td><td>NaN</td></tr><tr><td>c</td><td>-3%</td></tr>"
         "</tbody></table>"
     )
-    marked = render.mark_numeric_cells(table)
+    marked = rhtml.mark_numeric_cells(table)
     assert '<th class="num">v</th>' in marked and "<th>k</th>" in marked
     assert '<td class="num">1,200.5</td>' in marked and '<td class="num">NaN</td>' in marked
     assert "<td>a</td>" in marked
@@ -230,7 +232,7 @@ def test_pdf_embeds_fonts(pdf_out: Path) -> None:
 
 
 def test_typst_source_has_real_table(tmp_path: Path) -> None:
-    typ = render.render_typst_source(FIXTURE, tmp_path / "build").read_text(encoding="utf-8")
+    typ = rpdf.render_typst_source(FIXTURE, tmp_path / "build").read_text(encoding="utf-8")
     assert "table.header(" in typ
     assert "[2013], [2400000]" in typ
     assert "align: (right,right,right,left,left,)" in typ
@@ -245,23 +247,23 @@ def test_failed_render_keeps_previous_output(tmp_path: Path, monkeypatch: pytest
     out_pdf = tmp_path / "report.pdf"
     out_html.write_text("previous html")
     out_pdf.write_bytes(b"previous pdf")
-    with pytest.raises(render.RenderError, match="read notebook"):
-        render.render_html(tmp_path / "missing.ipynb", out_html)
+    with pytest.raises(rcommon.RenderError, match="read notebook"):
+        rhtml.render_html(tmp_path / "missing.ipynb", out_html)
 
     def broken_compile(typ: Path, pdf: Path) -> None:
         pdf.write_bytes(b"%PDF-partial")  # a half-written file must never replace the old one
-        raise render.RenderError("typst compile", "simulated failure")
+        raise rcommon.RenderError("typst compile", "simulated failure")
 
-    monkeypatch.setattr(render, "compile_typst", broken_compile)
-    with pytest.raises(render.RenderError, match="typst compile"):
-        render.render_pdf(FIXTURE, out_pdf)
+    monkeypatch.setattr(rpdf, "compile_typst", broken_compile)
+    with pytest.raises(rcommon.RenderError, match="typst compile"):
+        rpdf.render_pdf(FIXTURE, out_pdf)
     assert out_html.read_text() == "previous html"
     assert out_pdf.read_bytes() == b"previous pdf"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["report.html", "report.pdf"]  # no temp left
 
 
 def test_cli_reports_one_line_and_exits_1(tmp_path: Path) -> None:
-    env = {**os.environ, "PYTHONPATH": str(Path(render.__file__).resolve().parents[1])}
+    env = {**os.environ, "PYTHONPATH": str(Path(rcommon.__file__).resolve().parents[2])}
     proc = subprocess.run(
         [
             sys.executable,
@@ -309,7 +311,7 @@ def test_pdf_long_table_repeats_header_and_needs_no_images(tmp_path: Path) -> No
     nb.cells.append(cell)
     src = tmp_path / "long.ipynb"
     nbformat.write(nb, src)
-    pdf = render.render_pdf(src, tmp_path / "long.pdf")
+    pdf = rpdf.render_pdf(src, tmp_path / "long.pdf")
     if shutil.which("pdftotext") is None:
         pytest.skip("pdftotext (poppler-utils) is not installed")
     pages = _pdftotext(pdf).split("\f")
@@ -337,7 +339,7 @@ def test_matplotlib_reprs_are_dropped(text: str, noise: bool) -> None:
     cell = nbformat.v4.new_code_cell("x")
     cell.outputs = [nbformat.v4.new_output("execute_result", data={"text/plain": text}, execution_count=1)]
     nb.cells.append(cell)
-    cleaned, _ = render.prepare_notebook(nb)
+    cleaned, _ = rcommon.prepare_notebook(nb)
     assert (cleaned.cells[0].outputs == []) is noise
     assert len(nb.cells[0].outputs) == 1  # the input notebook is not modified
 
@@ -387,10 +389,10 @@ def _report_like_notebook(tmp_path: Path, *, params: dict | None = None) -> Path
 
 def test_reference_marks_are_superscripts(tmp_path: Path) -> None:
     src = _report_like_notebook(tmp_path)
-    page = render.export_html(src)
+    page = rhtml.export_html(src)
     assert "6.35<sup>[1]</sup> million in 2022<sup>[2]</sup>." in page
     assert "<sup></sup>" not in page
-    typ = render.render_typst_source(src, tmp_path / "build").read_text(encoding="utf-8")
+    typ = rpdf.render_typst_source(src, tmp_path / "build").read_text(encoding="utf-8")
     assert "6.35#super[\\[1\\]] million in 2022#super[\\[2\\]]." in typ
     assert "<sup>" not in typ
 
@@ -398,18 +400,18 @@ def test_reference_marks_are_superscripts(tmp_path: Path) -> None:
 def test_title_block_falls_back_to_papermill_parameters(tmp_path: Path) -> None:
     params = {"subtitle": "Subscriptions and saturation", "date": "2026-05-01", "in_x": "a.csv"}
     src = _report_like_notebook(tmp_path, params=params)
-    _, meta = render.prepare_notebook(render._read_notebook(src))
+    _, meta = rcommon.prepare_notebook(rcommon.read_notebook(src))
     assert meta["title"] == "Mobile telephony"
     assert meta["subtitle"] == "Subscriptions and saturation" and meta["date"] == "2026-05-01"
     assert meta["byline"] == "Built 1 May 2026 from `abc1`."  # the repeated subtitle line is dropped
-    page = render.export_html(src)
+    page = rhtml.export_html(src)
     header = page.split("<header", 1)[1].split("</header>", 1)[0]
     assert '<p class="report-subtitle">Subscriptions and saturation</p>' in header
     assert "<time>2026-05-01</time>" in header and "<code>abc1</code>" in header
     body = page.split("<main", 1)[1]
     assert "Subscriptions and saturation" not in body and "Built 1 May" not in body
     assert "<title>Mobile telephony</title>" in page
-    typ = render.render_typst_source(src, tmp_path / "build").read_text(encoding="utf-8")
+    typ = rpdf.render_typst_source(src, tmp_path / "build").read_text(encoding="utf-8")
     title_block, rest = typ.split("#outline(", 1) if "#outline(" in typ else typ.split("Abstract", 1)
     assert "Subscriptions and saturation" in title_block and "Built 1 May 2026" in title_block
     assert "Built 1 May" not in rest and "2026-05-01" in title_block
@@ -417,18 +419,18 @@ def test_title_block_falls_back_to_papermill_parameters(tmp_path: Path) -> None:
 
 def test_title_block_without_parameters(tmp_path: Path) -> None:
     src = _report_like_notebook(tmp_path)
-    _, meta = render.prepare_notebook(render._read_notebook(src))
+    _, meta = rcommon.prepare_notebook(rcommon.read_notebook(src))
     assert meta["subtitle"] is None and meta["date"] is None
     # no known subtitle: the whole front matter (italic line included) goes to the title block
     assert meta["byline"].startswith("*Subscriptions and saturation*")
-    fixture_meta = render.prepare_notebook(render._read_notebook(FIXTURE))[1]
+    fixture_meta = rcommon.prepare_notebook(rcommon.read_notebook(FIXTURE))[1]
     assert fixture_meta["byline"] is None  # its title cell goes on with body text
     assert fixture_meta["subtitle"] == "Test notebook for helpers.render"
 
 
 def test_image_and_caption_outputs_become_one_figure(tmp_path: Path) -> None:
     src = _report_like_notebook(tmp_path)
-    page = render.export_html(src)
+    page = rhtml.export_html(src)
     fig = re.search(r"<figure\b.*?</figure>", page.split("<main", 1)[1], re.S)
     assert fig is not None
     assert re.search(
@@ -441,7 +443,7 @@ def test_image_and_caption_outputs_become_one_figure(tmp_path: Path) -> None:
     )
     assert "<math" in fig.group(0) and "<msup>" in fig.group(0)  # caption math is MathML too
     assert "No description has been provided" not in page
-    typ = render.render_typst_source(src, tmp_path / "build").read_text(encoding="utf-8")
+    typ = rpdf.render_typst_source(src, tmp_path / "build").read_text(encoding="utf-8")
     assert re.search(
         r'#figure\(image\("img-[0-9a-f]+\.png"[^)]*\),\s*caption: \[\s*#strong\[Figure 1\.\]', typ
     )
@@ -450,14 +452,14 @@ def test_image_and_caption_outputs_become_one_figure(tmp_path: Path) -> None:
 
 def test_table_caption_output_joins_its_table(tmp_path: Path) -> None:
     src = _report_like_notebook(tmp_path)
-    page = render.export_html(src)
+    page = rhtml.export_html(src)
     assert re.search(
         r'<table\b[^>]*><caption><span class="caption-label">Table 1\.</span> Files read\.</caption>', page
     )
     assert page.count("Files read.") == 1
     assert '<td class="long-words">data/external/a_very_long_file_name_0.csv</td>' in page
     assert '<td class="num">0</td>' in page
-    typ = render.render_typst_source(src, tmp_path / "build").read_text(encoding="utf-8")
+    typ = rpdf.render_typst_source(src, tmp_path / "build").read_text(encoding="utf-8")
     assert re.search(
         r"#figure\(\s*align\(center\)\[#table\(.*?caption: \[\s*#strong\[Table 1\.\] Files read\.", typ, re.S
     )

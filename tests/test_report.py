@@ -1,4 +1,4 @@
-"""helpers.report (provenance, tables, text templates, sections, build) and helpers.events: provenance register,
+"""helpers.report (provenance, tables, text templates, sections, build) and helpers.data.events: provenance register,
 escaping, numbering, events file, generated text.
 
 The generated text is checked by its numbers and their provenance, not by its wording (the wording lives in
@@ -13,8 +13,8 @@ import jinja2
 import pandas as pd
 import pytest
 
-from helpers import events as ev
-from helpers.observations import quote_in_source
+from helpers.data import events as ev
+from helpers.data.quotes import quote_in_source
 from helpers.report import build, tables, text
 from helpers.report import provenance as prov
 from helpers.report import sections as prose
@@ -634,7 +634,7 @@ def test_script_in_data_renders_as_text_in_the_html_report(tmp_path) -> None:
     """A note containing <script> goes through a table and through generated Markdown; the page shows it as text."""
     import nbformat
 
-    from helpers import render
+    from helpers.render import html as rhtml
 
     evil = '<script>alert("pwned")</script>'
     df = pd.DataFrame({"event": ["x"], "note": [evil]})
@@ -646,7 +646,7 @@ def test_script_in_data_renders_as_text_in_the_html_report(tmp_path) -> None:
     ]
     path = tmp_path / "nb.ipynb"
     nbformat.write(nb, path)
-    page = render.export_html(path)
+    page = rhtml.export_html(path)
     body = page.split("<main", 1)[1]
     assert "<script>alert" not in body
     assert body.count("&lt;script&gt;") >= 2
@@ -688,7 +688,7 @@ def test_results_naive_points_out_an_itu_ceiling_below_the_last_count() -> None:
 def test_reference_marks_survive_the_html_renderer(tmp_path) -> None:
     import nbformat
 
-    from helpers import render
+    from helpers.render import html as rhtml
 
     p = prov.Provenance()
     text = f"ITU counted {p.num(6.35, '{:.2f}', label='x', origin='ITU')} million."
@@ -697,7 +697,7 @@ def test_reference_marks_survive_the_html_renderer(tmp_path) -> None:
     nb.cells[1].outputs = [nbformat.v4.new_output("display_data", {"text/markdown": text})]
     path = tmp_path / "nb.ipynb"
     nbformat.write(nb, path)
-    assert "ITU counted 6.35<sup>[1]</sup> million." in render.export_html(path)
+    assert "ITU counted 6.35<sup>[1]</sup> million." in rhtml.export_html(path)
 
 
 def test_abstract_peers_shares_references_with_the_results() -> None:
@@ -714,7 +714,8 @@ def test_abstract_peers_shares_references_with_the_results() -> None:
 
 
 def test_glossary_is_valid_and_checked(tmp_path) -> None:
-    from helpers import config, events
+    from helpers import config
+    from helpers.data import events
 
     table = events.load_glossary()
     assert {"고려링크", "광명"} <= set(table["hangul"])

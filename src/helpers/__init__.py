@@ -4,13 +4,12 @@ Notebooks stay thin; everything they compute comes from modules here:
 
 - :mod:`helpers.config`       every project path, built from the project root
 - :mod:`helpers.params`       loading the YAML parameter files papermill receives
-- :mod:`helpers.external`     reading the ITU / World Bank / Gapminder / UN files in ``data/external``
-- :mod:`helpers.observations` the curated observations: schema, validation, CLI
-- :mod:`helpers.cleaning`     reference dates, usability rules, national series, reconciliation
+- :mod:`helpers.data`         the data layer: observations (schema, validation, CLI), events, the external
+                              readers (``data/external``), step 01's cleaning, series, reconciliation, figures
 - :mod:`helpers.models`       the model registry (one entry per growth model) and the one batched solver
 - :mod:`helpers.growth`       fitting, uncertainty, model selection, backtests (national series)
 - :mod:`helpers.panel`        batched fits for every country in the ITU panel
-- :mod:`helpers.render`       notebook -> offline HTML and notebook -> Typst PDF
+- :mod:`helpers.render`       the render layer: notebook -> offline HTML, Typst PDF, Quarto edition
 """
 
 __all__ = ["config"]

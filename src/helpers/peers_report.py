@@ -339,7 +339,7 @@ def external_directory(inputs: Mapping[str, Path | str]) -> Path:
     ``gm_countries``, ``wb_population``, ``owid_population``) to paths. All must sit in one directory under
     their standard names (the readers look them up by name); otherwise :class:`ValueError` says which.
     """
-    from helpers.external import FILES
+    from helpers.data.external import FILES
 
     need = ("wb_mobile_per100", "gm_mobile_total", "gm_countries", "wb_population", "owid_population")
     missing = [k for k in need if k not in inputs]

@@ -306,6 +306,8 @@ def helpers_closure(sources: list[str]) -> dict[str, str]:
             continue
         seen[mod] = config.rel(path)
         todo |= _helpers_imports(path.read_text(encoding="utf-8")) - seen.keys()
+        # importing helpers.data.x also runs helpers/data/__init__.py
+        todo.add(mod.rpartition(".")[0] or "helpers")
     return dict(sorted(seen.items()))
 
 

@@ -86,7 +86,7 @@ def reconciliation_paragraph(
     table_ref: str = "The table below",
 ) -> str:
     """Counts of compared pairs by verdict, in words, and what the table of conflicts (``table_ref``) lists."""
-    from helpers.cleaning import VERDICTS
+    from helpers.data.reconcile import VERDICTS
 
     counts = rec["verdict"].value_counts().reindex(list(VERDICTS), fill_value=0)
     q = quoter(p, f"count of rows in {rec_file}")

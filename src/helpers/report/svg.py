@@ -80,10 +80,10 @@ def _count_text(v: float) -> str:
 
 def observation_points(obs: pd.DataFrame) -> pd.DataFrame:
     """The observations the figures plot (counts of subscriptions or users, value > 0), one row each, with
-    their plotting position (from :func:`helpers.cleaning.timeline_points`) and the columns the tooltip needs."""
-    from helpers import cleaning
+    their plotting position (from :func:`helpers.data.timeline.timeline_points`) and the columns the tooltip needs."""
+    from helpers.data import timeline
 
-    pts = cleaning.timeline_points(obs, list(COUNT_INDICATORS))
+    pts = timeline.timeline_points(obs, list(COUNT_INDICATORS))
     pts = pts[pts["y"] > 0]
     extra = obs.set_index("obs_id")[["quote", "period_start", "period_end", "date_text", "value"]]
     return pts.join(extra, on="obs_id").reset_index(drop=True)

@@ -74,7 +74,7 @@ def is_mobile_indicator(indicator: pd.Series) -> pd.Series:
 def exclusion_table(obs: pd.DataFrame) -> pd.DataFrame:
     """Observations by use / exclusion reason: ``status, reason, count, observations`` (ids listed).
 
-    Reasons are grouped as :func:`helpers.cleaning.usability_summary` groups them, except the observations
+    Reasons are grouped as :func:`helpers.data.cleaning.usability_summary` groups them, except the observations
     excluded by name (rule ``exclude_obs``), whose individual reasons are listed, since no other table shows
     them.
     """
@@ -106,7 +106,7 @@ def exclusion_table(obs: pd.DataFrame) -> pd.DataFrame:
 
 
 def _exclusion_key(reasons: pd.Series) -> pd.Series:
-    """The grouping :func:`helpers.cleaning.usability_summary` applies to exclusion reasons."""
+    """The grouping :func:`helpers.data.cleaning.usability_summary` applies to exclusion reasons."""
     exc = reasons.fillna("").str.replace(r"^restates obs \S+", "restates another obs", regex=True)
     exc = exc.str.replace(r"\(indicator \w+\)$", "(other indicators)", regex=True)
     exc = exc.str.replace(r"^a (\w+) figure is not national \(scope .*\)$", r"a city (\1) figure is not national",
@@ -172,7 +172,7 @@ def reconciliation_table(
 
 def events_table(events: pd.DataFrame) -> pd.DataFrame:
     """The events as stated: id, date, event, source, quote, note."""
-    from helpers.events import date_label
+    from helpers.data.events import date_label
 
     return pd.DataFrame(
         {

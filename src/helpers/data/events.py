@@ -28,8 +28,8 @@ import pandas as pd
 
 from helpers import config
 from helpers._lazy import lazy
+from helpers.data.quotes import explain_quote_mismatch, quote_in_source
 from helpers.io import mathtext_escape
-from helpers.observations import explain_quote_mismatch, quote_in_source
 
 plt = lazy("matplotlib.pyplot")
 ticker = lazy("matplotlib.ticker")
@@ -117,7 +117,7 @@ def check_events(
     the registry and its file exists, and each quote occurs verbatim (whitespace-normalised) in its source.
 
     With ``where`` (the file as shown) and ``events`` indexed by physical line (as
-    :func:`helpers.observations.read_csv_rows` returns it), each problem is ``file:line: column: what is
+    :func:`helpers.data.tables.read_csv_rows` returns it), each problem is ``file:line: column: what is
     wrong``; otherwise ``event_id: column: what is wrong``.
     """
     problems: list[str] = []
@@ -178,14 +178,14 @@ def check_events(
 
 def _read_table(path: Path, columns: tuple[str, ...]) -> tuple[pd.DataFrame | None, list[str]]:
     """A raw table as strings indexed by physical line, and its file-level problems (``file:line: ...``)."""
-    from helpers.observations import read_csv_rows
+    from helpers.data.tables import read_csv_rows
 
     frame, problems = read_csv_rows(Path(path), columns)
     return frame, [str(p) for p in problems]
 
 
 def _read_sources(sources_csv: Path | str) -> tuple[pd.DataFrame | None, list[str]]:
-    from helpers.observations import load_sources
+    from helpers.data.sources import load_sources
 
     frame, problems = load_sources(Path(sources_csv))
     return frame, [str(p) for p in problems]
@@ -392,11 +392,11 @@ def load_glossary(
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m helpers.events check``: validate events.csv and glossary.csv; 0 valid, 1 problems."""
+    """``python -m helpers.data.events check``: validate events.csv and glossary.csv; 0 valid, 1 problems."""
     import argparse
     import sys
 
-    parser = argparse.ArgumentParser(prog="python -m helpers.events", description=main.__doc__)
+    parser = argparse.ArgumentParser(prog="python -m helpers.data.events", description=main.__doc__)
     parser.add_argument("command", choices=["check"])
     parser.add_argument("--events", default=str(EVENTS_CSV))
     parser.add_argument("--glossary", default=str(GLOSSARY_CSV))

@@ -284,11 +284,11 @@ def verify_file(key: str, directory: Path | str | None = None) -> bool:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m helpers.external check``: check every external file; 0 when all pass, 1 otherwise."""
+    """``python -m helpers.data.external check``: check every external file; 0 when all pass, 1 otherwise."""
     import argparse
     import sys
 
-    parser = argparse.ArgumentParser(prog="python -m helpers.external", description=main.__doc__)
+    parser = argparse.ArgumentParser(prog="python -m helpers.data.external", description=main.__doc__)
     parser.add_argument("command", choices=["check"])
     parser.add_argument("--directory", default=None)
     args = parser.parse_args(argv)

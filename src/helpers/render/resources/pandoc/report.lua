@@ -1,5 +1,5 @@
 --[[
-report.lua: pandoc Lua filter used by helpers.render.render_pdf (Markdown exported by nbconvert
+report.lua: pandoc Lua filter used by helpers.render.pdf.render_pdf (Markdown exported by nbconvert
 -> Typst).
 
 * Raw HTML blocks (pandas DataFrame tables, <figure> blocks emitted by notebook code) are re-read
