@@ -24,7 +24,6 @@ from typing import Any
 
 import nbformat
 
-from helpers.report import html as report_html
 from helpers.render.common import (
     FONTS,
     HEADING_RE,
@@ -39,6 +38,7 @@ from helpers.render.common import (
     search_dirs,
     strip_tags,
 )
+from helpers.report import html as report_html
 
 
 def _data_uri(path: Path) -> str | None:
@@ -418,8 +418,8 @@ def export_html(notebook: Path) -> str:
 def interactive_figures(nb: nbformat.NotebookNode, root: Path | None = None) -> dict[str, tuple[bytes, str]]:
     """The interactive SVG versions of the observation and fit figures (see :mod:`helpers.report.svg`),
     drawn from the products the report notebook's papermill parameters name; {} when it has none."""
-    from helpers.report import svg as report_figures
     from helpers.config import ROOT
+    from helpers.report import svg as report_figures
 
     params = (nb.metadata.get("papermill") or {}).get("parameters") or {}
     try:

@@ -17,7 +17,6 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from helpers.report import html as report_html
 from helpers.render.common import (
     FONTS,
     LUA_FILTER,
@@ -31,6 +30,7 @@ from helpers.render.common import (
 )
 from helpers.render.html import interactive_figures, page_description
 from helpers.render.markdown import export_markdown
+from helpers.report import html as report_html
 
 QUARTO_MIN_VERSION = (1, 4)
 #: Quarto versions the test suite has rendered both formats with (the offline kit in ../shared/tools/quarto)
