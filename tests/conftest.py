@@ -58,9 +58,16 @@ def make_env(copy: Path) -> dict[str, str]:
     return env
 
 
+# A copy's .venv is a symlink to this checkout's: make must never set it up again from the copy (when
+# tools/setup_env.sh, pyproject.toml or requirements.lock is newer than .venv/.installed, it would reinstall
+# the shared environment with its editable install pointing into the temporary copy). `-o` tells make to
+# take the stamp as it is.
+MAKE = ["make", "-o", ".venv/.installed"]
+
+
 def make(copy: Path, *args: str) -> subprocess.CompletedProcess:
     """`make ARGS` in the copy (no timeout a loaded machine could exceed)."""
-    return subprocess.run(["make", *args], cwd=copy, env=make_env(copy), capture_output=True, text=True)
+    return subprocess.run([*MAKE, *args], cwd=copy, env=make_env(copy), capture_output=True, text=True)
 
 
 @pytest.fixture(scope="session")
@@ -77,7 +84,7 @@ def pipeline_builds(tmp_path_factory) -> tuple[Path, Path]:
     first = fresh_copy(tmp_path_factory.mktemp("pipeline"))
     second = fresh_copy(tmp_path_factory.mktemp("pipeline_again"))
     other = subprocess.Popen(
-        ["make", "pipeline"], cwd=second, env=make_env(second), stdout=subprocess.PIPE,
+        [*MAKE, "pipeline"], cwd=second, env=make_env(second), stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
     res = make(first, "report")
