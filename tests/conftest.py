@@ -11,6 +11,10 @@ from pathlib import Path
 
 import pytest
 
+# Many tests read or write notebooks: spare this process jsonschema's IRI grammars (helpers.pipeline's
+# skip_iri_grammars says why; about 1.2 s of CPU).
+sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
+
 ROOT = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent
 

@@ -52,4 +52,8 @@ if [ "$synced" = no ]; then
 fi
 "$VENV/bin/python" -m ipykernel install --sys-prefix --name nk-telecom --display-name "Python (nk-telecom)" >/dev/null
 "$VENV/bin/python" tools/relocate_env.py "$VENV"
+# uv compiled the dependencies (--compile-bytecode); the editable project is compiled here, because with
+# PYTHONDONTWRITEBYTECODE=1 every kernel would otherwise compile src/helpers again (helpers.pipeline also
+# refreshes stale .pyc files before a step starts its kernel).
+"$VENV/bin/python" -m compileall -q -j 0 src >/dev/null
 echo "[env] ready in $(( $(date +%s) - start )) s: $("$VENV/bin/python" --version), kernel nk-telecom"
