@@ -34,7 +34,10 @@ REAL_REPORT = Path(
 )
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not on PATH (apt-get install chromium)")
+pytestmark = [
+    pytest.mark.slow,  # starts a browser
+    pytest.mark.skipif(CHROMIUM is None, reason="chromium is not on PATH (apt-get install chromium)"),
+]
 # Bounds a hang only, never a speed check: a machine at load average 10+ can take a minute to start
 # Chromium or answer one DevTools call, so every wait here allows ten.
 HANG = 600.0
