@@ -6,8 +6,9 @@
   pandas, helpers.<every module a notebook imports>"`` (best of 3; bytecode already compiled);
   ``import_top``: the five slowest top-level imports by ``python -X importtime`` (cumulative seconds);
 - ``python_startup_seconds``: ``python -c pass`` (best of 3), the floor of any process;
-- ``kernel_step_overhead_seconds``: papermill executing a one-cell notebook (``pass``) with the project's
-  kernel -- what every pipeline step pays before its first cell, besides its imports.
+- ``kernel_step_overhead_seconds`` / ``_cpu_seconds``: papermill executing a one-cell notebook (``pass``)
+  with the project's kernel -- what every pipeline step pays before its first cell, besides its imports;
+  ``ipython_script_start_cpu_seconds``: the same for a one-line script under ``ipython`` (plain scripts).
 
 Run ``python benchmarks/bench_startup.py`` (prints JSON). Timings depend on the machine and its load.
 """
@@ -58,24 +59,37 @@ def import_top(n: int = 5) -> list[list]:
     return sorted(rows, key=lambda r: -r[1])[:n]
 
 
-def kernel_step_overhead() -> float:
-    """Wall time of papermill running a one-cell notebook with the project kernel."""
+def kernel_step_overhead() -> dict[str, float]:
+    """What a pipeline step pays before its first cell, against a plain script's start.
+
+    ``kernel_step_overhead_seconds`` / ``_cpu_seconds``: a fresh process that imports papermill the way
+    ``helpers.pipeline run`` does (``skip_iri_grammars`` first) and executes a one-cell notebook (``pass``) with
+    the project's kernel; ``ipython_script_start_cpu_seconds``: ``ipython --quick`` running a one-line script
+    (what the plain-script measure pays per notebook). Best of 2; CPU includes the kernel process.
+    """
     import nbformat
 
     from helpers import config
 
     with tempfile.TemporaryDirectory() as tmp:
         nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("pass")])
-        src, out = Path(tmp) / "in.ipynb", Path(tmp) / "out.ipynb"
+        src, out, script = Path(tmp) / "in.ipynb", Path(tmp) / "out.ipynb", Path(tmp) / "s.py"
         nbformat.write(nb, src)
+        script.write_text("pass\n")
         code = (
-            "import papermill as pm; "
+            "from helpers import pipeline; pipeline.skip_iri_grammars(); import papermill as pm; "
             f"pm.execute_notebook({str(src)!r}, {str(out)!r}, kernel_name={config.KERNEL_NAME!r}, "
             "progress_bar=False)"
         )
         # the papermill process's own start-up is part of what a pipeline step pays
-        walls = [_timed([PY, "-c", code])[0] for _ in range(2)]
-    return min(walls)
+        kernel = [_timed([PY, "-c", code])[:2] for _ in range(2)]
+        ipython = str(Path(PY).parent / "ipython")
+        plain = [_timed([ipython, "--no-banner", "--quick", str(script)])[:2] for _ in range(2)]
+    return {
+        "kernel_step_overhead_seconds": round(min(w for w, _ in kernel), 2),
+        "kernel_step_overhead_cpu_seconds": round(min(c for _, c in kernel), 2),
+        "ipython_script_start_cpu_seconds": round(min(c for _, c in plain), 2),
+    }
 
 
 def run() -> dict:
@@ -87,7 +101,7 @@ def run() -> dict:
         "import_cpu_seconds": round(cpu, 2),
         "import_top": import_top(),
         "python_startup_seconds": round(py_wall, 3),
-        "kernel_step_overhead_seconds": round(kernel_step_overhead(), 2),
+        **kernel_step_overhead(),
         "startup_load_average_1min": round(os.getloadavg()[0], 2),
     }
 

@@ -11,6 +11,10 @@ from pathlib import Path
 
 import pytest
 
+# Many tests read or write notebooks: spare this process jsonschema's IRI grammars (helpers.pipeline's
+# skip_iri_grammars says why; about 1.2 s of CPU).
+sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
+
 ROOT = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent
 
@@ -58,9 +62,16 @@ def make_env(copy: Path) -> dict[str, str]:
     return env
 
 
+# A copy's .venv is a symlink to this checkout's: make must never set it up again from the copy (when
+# tools/setup_env.sh, pyproject.toml or requirements.lock is newer than .venv/.installed, it would reinstall
+# the shared environment with its editable install pointing into the temporary copy). `-o` tells make to
+# take the stamp as it is.
+MAKE = ["make", "-o", ".venv/.installed"]
+
+
 def make(copy: Path, *args: str) -> subprocess.CompletedProcess:
     """`make ARGS` in the copy (no timeout a loaded machine could exceed)."""
-    return subprocess.run(["make", *args], cwd=copy, env=make_env(copy), capture_output=True, text=True)
+    return subprocess.run([*MAKE, *args], cwd=copy, env=make_env(copy), capture_output=True, text=True)
 
 
 @pytest.fixture(scope="session")
@@ -77,7 +88,7 @@ def pipeline_builds(tmp_path_factory) -> tuple[Path, Path]:
     first = fresh_copy(tmp_path_factory.mktemp("pipeline"))
     second = fresh_copy(tmp_path_factory.mktemp("pipeline_again"))
     other = subprocess.Popen(
-        ["make", "pipeline"], cwd=second, env=make_env(second), stdout=subprocess.PIPE,
+        [*MAKE, "pipeline"], cwd=second, env=make_env(second), stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
     res = make(first, "report")
@@ -91,3 +102,17 @@ def pipeline_builds(tmp_path_factory) -> tuple[Path, Path]:
 def built_project(pipeline_builds: tuple[Path, Path]) -> Path:
     """ONE temporary copy of the project, built with `make report` (few resamples)."""
     return pipeline_builds[0]
+
+
+# Tests that use the ONE built copy run in one pytest-xdist worker, in order (`make test` runs
+# `pytest -n 2 --dist loadgroup`): the copy is built once, and the tests that change it and put it back
+# never run at the same time as each other. The other worker takes the rest of the suite meanwhile.
+BUILT_COPY_MODULES = {"test_pipeline_e2e.py", "test_quarto.py"}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.path.name in BUILT_COPY_MODULES or {"built_project", "pipeline_builds"} & set(
+            getattr(item, "fixturenames", ())
+        ):
+            item.add_marker(pytest.mark.xdist_group("built_copy"))

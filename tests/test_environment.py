@@ -1,9 +1,15 @@
-"""environment.yml (conda) and requirements.lock (uv/pip) must pin the same versions."""
+"""environment.yml (conda) and requirements.lock (uv/pip) must pin the same versions; the environment
+setup leaves bytecode for everything the notebooks import."""
 
 from __future__ import annotations
 
 import importlib.util
+import os
+import subprocess
+import sys
+from pathlib import Path
 
+import pytest
 import yaml
 
 from tests.conftest import ROOT
@@ -60,3 +66,33 @@ def test_every_direct_dependency_is_pinned_everywhere() -> None:
 def test_python_is_311() -> None:
     env = yaml.safe_load((ROOT / "environment.yml").read_text())
     assert "python=3.11" in env["dependencies"]
+
+
+# ---- what tools/setup_env.sh leaves for every later process ------------------------------------------------
+
+_PROBE = """if True:
+    import sys
+    import pandas, numpy, scipy.stats, matplotlib.pyplot, nbformat
+    import helpers.cleaning, helpers.growth_report, helpers.peers_report, helpers.report, helpers.pipeline
+    missing = sorted(
+        m.__name__ for m in list(sys.modules.values())
+        if getattr(m, "__file__", None) and m.__file__.endswith(".py") and getattr(m, "__cached__", None)
+        and not __import__("os").path.isfile(m.__cached__)
+    )
+    print("lark" in sys.modules)
+    print(" ".join(missing))
+"""
+
+
+@pytest.mark.skipif(
+    Path(sys.prefix).resolve() != (ROOT / ".venv").resolve(), reason="needs the project's .venv"
+)
+def test_environment_has_bytecode_and_builds_no_iri_grammars() -> None:
+    """Every module the notebooks import has its .pyc from set-up (nothing is compiled per kernel, also with
+    PYTHONDONTWRITEBYTECODE=1), and reading notebooks builds no Lark grammars (tools/setup_env.sh)."""
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+    res = subprocess.run([sys.executable, "-c", _PROBE], capture_output=True, text=True, env=env, cwd="/")
+    assert res.returncode == 0, res.stderr
+    lark, missing = (res.stdout.splitlines() + ["", ""])[:2]
+    assert lark == "False", "jsonschema built rfc3987_syntax's grammars"
+    assert missing == "", f"imported without bytecode: {missing}"

@@ -27,7 +27,7 @@ def _free_port() -> int:
 
 def _get(url: str, token: str) -> dict:
     req = urllib.request.Request(url, headers={"Authorization": f"token {token}"})
-    with urllib.request.urlopen(req, timeout=60) as resp:
+    with urllib.request.urlopen(req, timeout=600) as resp:  # bounds a hang only (load 10+)
         return json.loads(resp.read())
 
 

@@ -23,7 +23,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from tests.conftest import ROOT, VENV_BIN, make, make_env, run
+from tests.conftest import MAKE, ROOT, VENV_BIN, make, make_env, run
 
 pytestmark = pytest.mark.slow
 
@@ -219,7 +219,7 @@ def test_report_prose_reruns_only_step_04_and_renders_and_locks_out_a_second_bui
     with _restored(nb):
         _edit_report_prose(built_project, "Prose-only edit for the test.")
         first = subprocess.Popen(
-            ["make", "report"], cwd=built_project, env=make_env(built_project), stdout=subprocess.PIPE,
+            [*MAKE, "report"], cwd=built_project, env=make_env(built_project), stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT, text=True,
         )  # fmt: skip
         lines = []
@@ -343,7 +343,7 @@ def test_ctrl_c_during_step_04_keeps_old_report_and_next_build_rebuilds_it(built
     with _restored(nb):
         _edit_report_prose(built_project, "Sentence added before the interrupt.")
         proc = subprocess.Popen(
-            ["make", "report"], cwd=built_project, env=make_env(built_project), stdout=subprocess.PIPE,
+            [*MAKE, "report"], cwd=built_project, env=make_env(built_project), stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT, text=True, start_new_session=True,
         )  # fmt: skip
         seen = []

@@ -169,3 +169,53 @@ def test_parameter_rules_module_is_not_a_code_dependency(tmp_path: Path, monkeyp
     assert "helpers.params" not in fp["modules"] and "helpers.config" in fp["modules"]
     old = {**fp, "modules": {**fp["modules"], "helpers.params": "an older hash"}}
     assert pipeline.differences(old, fp) == []
+
+
+# ---- start-up costs a step pays before its first cell ----------------------------------------------------
+
+
+def test_stale_helpers_bytecode_is_rewritten_even_with_dontwritebytecode(tmp_path: Path) -> None:
+    """Kernels load the project's modules from .pyc: one that is missing is written again before a step."""
+    import importlib.util
+    import os
+    import subprocess
+    import sys
+
+    source = Path(pipeline.__file__).resolve().parent / "config.py"
+    cached = Path(importlib.util.cache_from_source(str(source)))
+    cached.unlink(missing_ok=True)
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+    code = "from helpers import pipeline; raise SystemExit(0 if pipeline.compile_helpers() else 1)"
+    assert subprocess.run([sys.executable, "-c", code], env=env).returncode == 0
+    assert cached.is_file()
+    # the header records the source's mtime and size: Python takes this .pyc as valid for config.py
+    data = cached.read_bytes()
+    assert data[:4] == importlib.util.MAGIC_NUMBER
+    assert int.from_bytes(data[8:12], "little") == int(source.stat().st_mtime) & 0xFFFFFFFF
+    assert int.from_bytes(data[12:16], "little") == source.stat().st_size & 0xFFFFFFFF
+
+
+def test_notebook_io_without_the_iri_grammars_still_validates() -> None:
+    """skip_iri_grammars: papermill and nbformat import without rfc3987_syntax/lark, and nbformat still
+    rejects an invalid notebook (only jsonschema's unused IRI format checker is left out)."""
+    import subprocess
+    import sys
+
+    code = """if True:
+        import sys
+        sys.modules.pop("rfc3987_syntax", None)  # undo the venv's start-up line: test the function alone
+        from helpers import pipeline
+        pipeline.skip_iri_grammars()
+        import nbformat, papermill
+        assert "lark" not in sys.modules, "the IRI grammars were built"
+        nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("1")])
+        nbformat.validate(nb)
+        nb.cells[0]["cell_type"] = "nonsense"
+        try:
+            nbformat.validate(nb)
+        except nbformat.ValidationError:
+            print("rejected")
+    """
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.strip() == "rejected"

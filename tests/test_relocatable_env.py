@@ -54,6 +54,7 @@ def _where(project: Path) -> dict[str, str]:
     return {"python": direct, "kernel": kernel_helpers, "kernel_python": kernel_python}
 
 
+@pytest.mark.slow  # links a copy of the whole environment and starts two kernels in each place
 def test_copied_then_moved_checkout_runs_its_own_helpers(tmp_path):
     copy = tmp_path / "copy"
     copy.mkdir()

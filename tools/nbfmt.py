@@ -15,7 +15,11 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import nbformat
+# jsonschema (imported by nbformat) would compile rfc3987_syntax's 38 Lark grammars for a format checker
+# nbformat never uses (~1.2 s per call; see helpers.pipeline.skip_iri_grammars).
+sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
+
+import nbformat  # noqa: E402
 
 KERNELSPEC = {"name": "nk-telecom", "display_name": "Python (nk-telecom)", "language": "python"}
 

@@ -585,8 +585,11 @@ def run_step(
             f"[{step.name}] out of date: {'; '.join(why[:4])}{' ...' if len(why) > 4 else ''}",
             file=sys.stderr,
         )
+    skip_iri_grammars()
     import papermill as pm  # here, not above: an up-to-date check must not pay for importing it
     from papermill.exceptions import PapermillExecutionError
+
+    compile_helpers()  # the kernel then loads the project's modules from bytecode, not from source
 
     stage_rel = f"{STAGING}/{step.name}-{os.getpid()}"
     stage = config.ROOT / stage_rel
@@ -642,6 +645,32 @@ def run_step(
         _write_json_atomic(config.ROOT / step.manifest, step_fingerprint(step, params))
     shutil.rmtree(stage, ignore_errors=True)
     return time.perf_counter() - start
+
+
+def skip_iri_grammars() -> None:
+    """Keep ``jsonschema`` from building its IRI format checker when ``nbformat`` (papermill) imports it.
+
+    ``jsonschema`` imports ``rfc3987_syntax`` when it is installed (JupyterLab's ``jupyter-events`` pulls it
+    in), and that module compiles 38 Lark grammars at import: about 1.2 s of CPU in every process that
+    reads or writes a notebook, measured with ``-X importtime``. Notebook validation never checks string
+    formats (nbformat's validators get no format checker), so the checker is not needed here; marking the
+    module absent makes ``jsonschema`` skip it exactly as when it is not installed. Call before importing
+    nbformat, papermill or nbconvert; a process that imported it already is left as it is.
+    """
+    sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
+
+
+def compile_helpers() -> bool:
+    """Write the bytecode of the ``helpers`` modules whose ``.pyc`` is missing or stale (False on an error).
+
+    ``PYTHONDONTWRITEBYTECODE=1`` (set in some environments) stops Python from caching what it compiles, so
+    every kernel would compile the project's modules again at import. ``compileall`` writes the ``.pyc``
+    files whatever that variable says and skips the up-to-date ones (it reads each ``.pyc`` header); the
+    writes are atomic, so two steps running side by side can both call it.
+    """
+    import compileall
+
+    return bool(compileall.compile_dir(Path(__file__).resolve().parent, quiet=2))
 
 
 def _raise_interrupt(signum: int, frame: object) -> None:
