@@ -94,6 +94,7 @@ from helpers.models.registry import CUMULATIVE_MODELS, MODELS, Model, aicc, get_
 __all__ = [
     "DEFAULT_BOUNDS",
     "FitOptions",
+    "PanelDraws",
     "align_on_launch",
     "bootstrap_country",
     "counterfactual",
@@ -656,6 +657,7 @@ def fit_countries(
     n_bootstrap: int = 1000,
     seed: int = 0,
     opts: FitOptions | None = None,
+    keep_draws: bool = False,
 ) -> list[dict[str, Any]]:
     """Fit and bootstrap every model for several countries; one result dict per country x model.
 
@@ -664,7 +666,9 @@ def fit_countries(
     spreads the per-iteration overhead of the slow-converging tail over many countries. Rows of a batch
     are independent (see :func:`lm_batch`) and every resample comes from the country's own seed, so a
     country's result does not depend on which countries it is batched with. Keys: :data:`RESULT_COLUMNS`
-    plus ``p_<param>`` columns.
+    plus ``p_<param>`` columns; with ``keep_draws``, rows with bootstrap refits also carry ``"draws"``: the
+    refits' parameters (``(n_bootstrap, k)``, the registry's parametrisation, NaN rows for resamples that
+    did not converge), the arrays :class:`PanelDraws` collects.
     """
     opts = opts or FitOptions()
     alpha = (1.0 - opts.level) / 2.0
@@ -703,6 +707,8 @@ def fit_countries(
             if i in boots:
                 br = boots[i]
                 ok = br.converged
+                if keep_draws:
+                    row["draws"] = np.where(ok[:, None], to_natural(model, br.x), np.nan)
                 row["n_boot"] = int(n_bootstrap)
                 row["n_boot_ok"] = int(ok.sum())
                 if ok.any():
@@ -745,6 +751,30 @@ def _task(args: tuple) -> list[dict[str, Any]]:
     return fit_countries(*args)
 
 
+@dataclass
+class PanelDraws:
+    """The bootstrap refits behind a :func:`fit_panel` table, kept so later steps reuse them.
+
+    ``theta[(iso3, model)]``: ``(n_bootstrap, k)`` parameters in the registry's order (NaN rows: resamples
+    that did not converge, left out of the table's intervals); ``n_bootstrap``, ``seed``: how they were
+    drawn. Only fits with refits have an entry (not ``too_few_points``, point fit converged).
+    """
+
+    n_bootstrap: int
+    seed: int
+    theta: dict[tuple[str, str], np.ndarray] = field(default_factory=dict)
+
+    def metrics(self, iso3: str, model: str) -> dict[str, np.ndarray] | None:
+        """:func:`derived` quantities of every draw (``ceiling, rate, speed, inflection_t``; NaN where the
+        resample did not converge or the value is not finite), or ``None`` without refits."""
+        th = self.theta.get((iso3, model))
+        if th is None:
+            return None
+        with np.errstate(all="ignore"):
+            dq = derived(model, th)
+        return {k: np.where(np.isfinite(v), v, np.nan).astype(float) for k, v in dq.items()}
+
+
 def _tasks(
     panel_df: pd.DataFrame,
     models: Sequence[str],
@@ -754,6 +784,7 @@ def _tasks(
     opts: FitOptions,
     chunk_size: int | None,
     n_workers: int = 1,
+    keep_draws: bool = False,
 ) -> list[tuple]:
     """Tasks for the parallel map: one per (model, country chunk), heaviest first.
 
@@ -778,7 +809,7 @@ def _tasks(
     if chunk_size is None:
         chunk_size = -(-len(series) // max(int(n_workers), 1))
     chunks = [series[i : i + chunk_size] for i in range(0, len(series), max(int(chunk_size), 1))]
-    tasks = [(chunk, (model,), n_bootstrap, seed, opts) for model in models for chunk in chunks]
+    tasks = [(chunk, (model,), n_bootstrap, seed, opts, keep_draws) for model in models for chunk in chunks]
 
     def cost(task: tuple) -> float:
         k = MODELS[task[1][0]].n_params
@@ -810,7 +841,8 @@ def fit_panel(
     scheduler: Any = None,
     opts: FitOptions | None = None,
     chunk_size: int | None = None,
-) -> pd.DataFrame:
+    keep_draws: bool = False,
+) -> pd.DataFrame | tuple[pd.DataFrame, PanelDraws]:
     """Fit ``models`` to every country of ``panel_df`` (columns ``iso3, year, per100``, optional ``name``).
 
     One row per country x model, :data:`RESULT_COLUMNS` then ``p_<param>`` columns; countries with too few
@@ -824,6 +856,9 @@ def fit_panel(
     batches them), heaviest first. Results are identical across
     backends, worker counts and chunkings (per-country seeds and row-independent batches; see the module
     docstring).
+
+    ``keep_draws=True`` returns ``(table, draws)``: :class:`PanelDraws`, the bootstrap refits behind the
+    table's intervals, for the step's later tables and figures (so nothing is refitted).
     """
     unknown = [m for m in models if m not in MODELS or not MODELS[m].cumulative]
     if unknown:
@@ -832,7 +867,9 @@ def fit_panel(
     opts = opts or FitOptions()
     scheduler = scheduler if scheduler is not None else (os.environ.get("NKT_DASK_SCHEDULER") or None)
     workers = 1 if n_jobs == 1 else (os.cpu_count() or 1) if n_jobs < 0 else int(n_jobs)
-    tasks = _tasks(panel_df, models, int(n_bootstrap), int(seed), float(threshold), opts, chunk_size, workers)
+    tasks = _tasks(
+        panel_df, models, int(n_bootstrap), int(seed), float(threshold), opts, chunk_size, workers, keep_draws
+    )
     if scheduler is not None:
         results = _run_dask(tasks, scheduler)
     elif n_jobs == 1 or len(tasks) <= 1:
@@ -842,9 +879,14 @@ def fit_panel(
 
         results = Parallel(n_jobs=n_jobs, batch_size=1)(delayed(_task)(a) for a in tasks)
     rows = [r for rs in results for r in rs]
+    draws = PanelDraws(int(n_bootstrap), int(seed))
+    for r in rows:
+        if "draws" in r:
+            draws.theta[(r["iso3"], r["model"])] = r.pop("draws")
     df = pd.DataFrame(rows)
     if df.empty:
-        return pd.DataFrame(columns=[*RESULT_COLUMNS, *PARAM_COLUMNS])
+        df = pd.DataFrame(columns=[*RESULT_COLUMNS, *PARAM_COLUMNS])
+        return (df, draws) if keep_draws else df
     ok = df["converged"].astype(bool) & np.isfinite(df["aicc"].astype(float))
     best = df["aicc"].where(ok).groupby(df["iso3"]).transform("min")
     df["delta_aicc"] = (df["aicc"] - best).where(ok)
@@ -857,7 +899,8 @@ def fit_panel(
         df[c] = df[c].astype("int64")
     df["first_year"] = df["first_year"].astype("Int64")
     df["last_year"] = df["last_year"].astype("Int64")
-    return df[[*RESULT_COLUMNS, *PARAM_COLUMNS]].reset_index(drop=True)
+    df = df[[*RESULT_COLUMNS, *PARAM_COLUMNS]].reset_index(drop=True)
+    return (df, draws) if keep_draws else df
 
 
 # --------------------------------------------------------------------------------------------------------
