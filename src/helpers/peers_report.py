@@ -657,8 +657,9 @@ def launch_years(panel_df: pd.DataFrame, threshold: float = 1.0) -> pd.Series:
     """Each country's launch year (first year at or above ``threshold`` per 100, as
     :func:`helpers.panel.country_series`), indexed by ``iso3``; countries that never reach it are absent."""
     out = {}
+    groups = P.by_country(panel_df)
     for c in sorted(panel_df["iso3"].dropna().unique()):
-        first, _t, _y = P.country_series(panel_df, c, threshold)
+        first, _t, _y = P.country_series(groups[str(c)], c, threshold)
         if first is not None:
             out[str(c)] = int(first)
     return pd.Series(out, dtype="int64", name="launch_year")
