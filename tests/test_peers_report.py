@@ -44,6 +44,19 @@ def fits() -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+@pytest.fixture
+def draws(fits) -> P.PanelDraws:
+    """Bootstrap draws for the ``fits`` fixture: XXX's ceiling spread evenly over 15..60 (its interval),
+    every other fitted country's draws at its point estimate (YYY has none)."""
+    d = P.PanelDraws(n_bootstrap=1000, seed=0)
+    for r in fits[fits["converged"]].itertuples():
+        th = np.tile([r.p_K, r.p_r, r.p_t0], (1000, 1))
+        if r.iso3 == "XXX":
+            th[:, 0] = np.linspace(15.0, 60.0, 1000)
+        d.theta[(r.iso3, "logistic")] = th
+    return d
+
+
 def test_flag_counts_and_flagged_countries(fits):
     two = pd.concat([fits, fits.assign(model="gompertz", best_aicc=False, delta_aicc=1.0)], ignore_index=True)
     fc = R.flag_counts(two).set_index("model")
@@ -67,21 +80,34 @@ def test_best_rows_pick_lowest_aicc_and_keep_unfitted(fits):
     assert b.loc["XXX", "best_model"] == "gompertz" and b.loc["YYY", "best_model"] == ""
 
 
-def test_rank_summary_percentiles_and_interval_ends(fits):
-    rk = R.rank_summary(fits, iso3="XXX")
+def test_rank_summary_percentiles_and_their_intervals(fits, draws):
+    rk = R.rank_summary(fits, draws, iso3="XXX")
     assert set(rk["reference"]) == {"all", "s_shaped"} and set(rk["model"]) == {"logistic", "best"}
     a = rk[(rk["reference"] == "all") & (rk["model"] == "logistic")].set_index("metric")
     # reference: P01-P04 and P06 (P05 on its bound, YYY unfitted); XXX's ceiling 20 > P06's 10
     assert a.loc["ceiling", "n_countries"] == 5 and a.loc["ceiling", "percentile"] == pytest.approx(20.0)
-    assert a.loc["ceiling", "percentile_lo"] == pytest.approx(20.0)  # 15 still above 10
-    assert a.loc["ceiling", "percentile_hi"] == pytest.approx(40.0)  # 60 above 10 and 50
+    # XXX's draws 15..60 overlap P01's interval (45-55; its draws sit at 50): below 50 XXX beats P06 only
+    # (1 of 5 = 20 %), above 50 also P01 (40 %); 22 % of the draws are above 50 -> 2.5 % / 97.5 % quantiles
+    assert a.loc["ceiling", "percentile_lo"] == pytest.approx(20.0)
+    assert a.loc["ceiling", "percentile_hi"] == pytest.approx(40.0)
+    # one method: the rank table's interval is percentile_intervals' on the same reference set
+    pi = R.percentile_intervals(fits, draws, "XXX", "logistic").set_index("metric")
+    assert a.loc["ceiling", "percentile_lo"] == pi.loc["ceiling", "percentile_lo"]
+    assert a.loc["ceiling", "percentile_hi"] == pi.loc["ceiling", "percentile_hi"]
+    # without draws there is no interval (no quick substitute)
+    assert R.rank_summary(fits, None, iso3="XXX")["percentile_lo"].isna().all()
     s = rk[(rk["reference"] == "s_shaped") & (rk["model"] == "logistic")].set_index("metric")
     assert s.loc["ceiling", "n_countries"] == 4 and s.loc["ceiling", "percentile"] == 0.0
+    # s_shaped reference (without P06): XXX below every other country, above P01 in 22 % of the draws
+    assert s.loc["ceiling", "percentile_lo"] == 0.0 and s.loc["ceiling", "percentile_hi"] == pytest.approx(
+        25.0
+    )
     # speed: XXX ln81/0.3 = 14.6 years, P06 ln81/0.2 = 22 years is the only slower one
     assert a.loc["speed", "percentile"] == pytest.approx(80.0) and s.loc["speed", "percentile"] == 100.0
     assert a.loc["speed", "percentile_lo"] == pytest.approx(80.0) and a.loc["speed", "percentile_hi"] == 80.0
     b = rk[(rk["reference"] == "all") & (rk["model"] == "best")].set_index("metric")
     assert b.loc["ceiling", "percentile"] == a.loc["ceiling", "percentile"]
+    assert b.loc["ceiling", "percentile_hi"] == a.loc["ceiling", "percentile_hi"]
 
 
 def test_comparison_table_ranks_and_percentiles(fits):
@@ -143,13 +169,38 @@ def synth_panel() -> pd.DataFrame:
 
 
 @pytest.fixture
-def synth_fits(synth_panel) -> pd.DataFrame:
-    return P.fit_panel(synth_panel, models=("logistic", "gompertz"), n_bootstrap=60, seed=1, n_jobs=1)
+def synth_fd(synth_panel) -> tuple[pd.DataFrame, P.PanelDraws]:
+    return P.fit_panel(
+        synth_panel, models=("logistic", "gompertz"), n_bootstrap=60, seed=1, n_jobs=1, keep_draws=True
+    )
 
 
-def test_bootstrap_bands_reproduce_the_fit_table_intervals(synth_panel, synth_fits):
+@pytest.fixture
+def synth_fits(synth_fd) -> pd.DataFrame:
+    return synth_fd[0]
+
+
+def test_kept_draws_are_the_fit_tables_resamples(synth_panel, synth_fd):
+    """The draws fit_panel keeps are its refits: a fresh bootstrap of one country (same seed) gives the same
+    parameters, and their quantiles are the table's intervals."""
+    fits, draws = synth_fd
+    assert draws.n_bootstrap == 60 and set(draws.theta) == {(c, m) for c in "FOC PA PB PC PD".split()
+                                                             for m in ("logistic", "gompertz")}  # fmt: skip
+    _, t, y = P.country_series(synth_panel, "PB")
+    pf = P.point_fit("gompertz", t, y)
+    br = P.bootstrap_country(pf, t, y, 60, P._rng(1, "PB", "gompertz"))
+    fresh = np.where(br.converged[:, None], P.to_natural("gompertz", br.x), np.nan)
+    np.testing.assert_allclose(draws.theta[("PB", "gompertz")], fresh, rtol=1e-12, equal_nan=True)
+    row = fits.set_index(["iso3", "model"]).loc[("PB", "gompertz")]
+    speed = draws.metrics("PB", "gompertz")["speed"]
+    assert np.nanquantile(speed, [0.025, 0.975]).tolist() == pytest.approx([row["speed_lo"], row["speed_hi"]])
+    assert draws.metrics("ZZZ", "logistic") is None
+
+
+def test_bootstrap_bands_reproduce_the_fit_table_intervals(synth_panel, synth_fd):
+    synth_fits, draws = synth_fd
     years = np.arange(1995, 2031)
-    bands, check = R.bootstrap_bands(synth_panel, synth_fits, ["FOC", "PA"], "logistic", years, 60, seed=1)
+    bands, check = R.bootstrap_bands(synth_panel, synth_fits, draws, ["FOC", "PA"], "logistic", years)
     # from launch on only: FOC launched 2010, PA 2000
     assert set(bands["iso3"]) == {"FOC", "PA"} and len(bands) == (2031 - 2010) + (2031 - 2000)
     assert bands.groupby("iso3")["year"].min().to_dict() == {"FOC": 2010, "PA": 2000}
@@ -158,7 +209,7 @@ def test_bootstrap_bands_reproduce_the_fit_table_intervals(synth_panel, synth_fi
     for _, r in check.iterrows():
         assert r["ceiling_lo"] == pytest.approx(tab.loc[r["iso3"], "ceiling_lo"], rel=1e-9)
         assert r["ceiling_hi"] == pytest.approx(tab.loc[r["iso3"], "ceiling_hi"], rel=1e-9)
-    best, none = R.bootstrap_bands(synth_panel, synth_fits, ["FOC"], "best", years, 0, seed=1)
+    best, none = R.bootstrap_bands(synth_panel, synth_fits, None, ["FOC"], "best", years)
     assert best["lo"].isna().all() and none.empty and best["fit"].notna().all()
     chosen = synth_fits[(synth_fits["iso3"] == "FOC") & synth_fits["best_aicc"]]["model"].iloc[0]
     assert set(best["model"]) == {chosen}
@@ -186,7 +237,8 @@ def test_counterfactual_horizon_paths_loo_and_sentence(synth_panel, synth_fits):
         R.counterfactual(synth_fits, synth_panel, "FOC", peers, 2005)
 
 
-def test_figures_build(synth_panel, synth_fits):
+def test_figures_build(synth_panel, synth_fd):
+    synth_fits, draws = synth_fd
     peers = ["PA", "PB", "PC", "PD"]
     f1 = R.fig_distribution(synth_fits, "FOC", peers, names={"FOC": "Focalia"})
     assert len(f1.axes) == 3
@@ -194,8 +246,8 @@ def test_figures_build(synth_panel, synth_fits):
     f2 = R.fig_aligned(al, al, "FOC")
     assert len(f2.axes) == 1
     years = np.arange(1995, 2031)
-    bands, _ = R.bootstrap_bands(synth_panel, synth_fits, ["FOC", *peers], "logistic", years, 20, seed=1)
-    best, _ = R.bootstrap_bands(synth_panel, synth_fits, ["FOC", *peers], "best", years, 20, seed=1)
+    bands, _ = R.bootstrap_bands(synth_panel, synth_fits, draws, ["FOC", *peers], "logistic", years)
+    best, _ = R.bootstrap_bands(synth_panel, synth_fits, draws, ["FOC", *peers], "best", years)
     f3 = R.fig_small_multiples(synth_panel, synth_fits, bands, ["FOC", *peers], "logistic", best, ncols=3)
     assert sum(ax.get_visible() for ax in f3.axes) == 5
     cf = R.counterfactual(synth_fits, synth_panel, "FOC", peers, 2030)
@@ -229,8 +281,8 @@ def test_missing_years_between_launch_and_last_year():
     assert R.missing_years(pan, "X", threshold=50) == []
 
 
-def test_percentile_and_robustness_sentences(fits):
-    rk = R.rank_summary(fits, iso3="XXX")
+def test_percentile_and_robustness_sentences(fits, draws):
+    rk = R.rank_summary(fits, draws, iso3="XXX")
     s = R.percentile_sentence(rk, "logistic", "Focalia")
     assert "Focalia's ceiling (20 per 100, 95 % CI 15-60) is at the 20th percentile of the 5 countries" in s
     assert "slower than 80 % of countries" in s
@@ -296,8 +348,8 @@ def test_percentile_interval_known_answer_with_a_twin():
     specs |= {f"L{i:02d}": (10.0 + 3 * i, 0.5, 6.0) for i in range(10)}
     specs |= {f"H{i:02d}": (300.0 + 20 * i, 0.5, 6.0) for i in range(10)}
     pan = _logistic_panel(specs, {"FOC": 0.08, "TWN": 0.08}, seed=11)
-    fits = P.fit_panel(pan, models=("logistic",), n_bootstrap=200, seed=5, n_jobs=1)
-    res = R.percentile_intervals(fits, pan, "FOC", "logistic", n_bootstrap=200, seed=5).set_index("metric")
+    fits, draws = P.fit_panel(pan, models=("logistic",), n_bootstrap=200, seed=5, n_jobs=1, keep_draws=True)
+    res = R.percentile_intervals(fits, draws, "FOC", "logistic").set_index("metric")
     assert list(res.columns) == list(R.PERCENTILE_COLUMNS)[:1] + list(R.PERCENTILE_COLUMNS)[2:]
     res = res.loc["ceiling"]
     assert res["n_countries"] == 21 and res["uncertain"] == "TWN" and res["n_draws"] >= 190
@@ -309,7 +361,7 @@ def test_percentile_interval_known_answer_with_a_twin():
     row = fits.set_index("iso3").loc["FOC"]
     assert (res["lo"], res["hi"]) == (pytest.approx(row["ceiling_lo"]), pytest.approx(row["ceiling_hi"]))
     # about half of the draws put the focal country below its twin
-    d = R.metric_draws(pan, ["FOC", "TWN"], "logistic", 200, seed=5)
+    d = R.metric_draws(draws, ["FOC", "TWN"], "logistic")
     foc, twn = d["FOC"]["ceiling"], d["TWN"]["ceiling"]
     ok = np.isfinite(foc) & np.isfinite(twn)
     assert 0.35 < np.mean(foc[ok] < twn[ok]) < 0.65
@@ -326,10 +378,10 @@ def test_percentile_interval_follows_the_focal_uncertainty_and_covers():
         w = []
         for rep in range(8):
             pan = _logistic_panel({"FOC": (75.0, 0.5, 6.0), **refs}, {"FOC": sd}, seed=100 + rep)
-            fits = P.fit_panel(pan, models=("logistic",), n_bootstrap=150, seed=rep, n_jobs=1)
-            res = R.percentile_intervals(
-                fits, pan, "FOC", "logistic", 150, seed=rep, metrics=["ceiling"]
-            ).iloc[0]
+            fits, draws = P.fit_panel(
+                pan, models=("logistic",), n_bootstrap=150, seed=rep, n_jobs=1, keep_draws=True
+            )
+            res = R.percentile_intervals(fits, draws, "FOC", "logistic", metrics=["ceiling"]).iloc[0]
             assert res["percentile_lo"] <= res["percentile"] <= res["percentile_hi"]
             covered.append(res["percentile_lo"] <= truth <= res["percentile_hi"])
             w.append(res["percentile_hi"] - res["percentile_lo"])

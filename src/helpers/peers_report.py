@@ -198,19 +198,23 @@ def best_rows(fits: pd.DataFrame) -> pd.DataFrame:
 
 def rank_summary(
     fits: pd.DataFrame,
+    draws: P.PanelDraws | None,
     iso3: str = "PRK",
     metrics: Sequence[str] = ("ceiling", "speed"),
     include_best: bool = True,
+    level: float = 0.95,
 ) -> pd.DataFrame:
     """The focal country's percentiles among all countries, per model and metric, for two reference sets.
 
     Columns: ``model, metric, reference, value, lo, hi, percentile, percentile_lo, percentile_hi,
     n_countries, median, p25, p75, flags``. ``reference`` is ``"all"`` (every usable fit, as in
     :func:`helpers.panel.rank_table`) or ``"s_shaped"`` (the same without countries flagged
-    ``not_s_shaped``: their fitted curves describe a rise that later reversed). ``percentile_lo``/``_hi`` are
-    the percentiles of the ends ``lo``/``hi`` of the country's own 95 % interval against the same reference
-    values (the reference countries' own uncertainty is not propagated). ``include_best`` adds the
-    pseudo-model ``"best"`` (each country's lowest-AICc fit, :func:`best_rows`).
+    ``not_s_shaped``: their fitted curves describe a rise that later reversed). ``percentile_lo``/``_hi``
+    are the ``level`` interval of the percentile over the bootstrap draws, by the one method of
+    :func:`percentile_intervals` (the focal country's draws ranked against the same reference set, the
+    overlapping countries with their own draws); NaN where the focal country has no draws (``draws=None``
+    or no converged refit). ``include_best`` adds the pseudo-model ``"best"`` (each country's lowest-AICc
+    fit, :func:`best_rows`).
     """
     base = (
         pd.concat([fits, best_rows(fits).drop(columns="best_model")], ignore_index=True)
@@ -227,15 +231,20 @@ def rank_summary(
         if rk.empty:
             continue
         rk.insert(2, "reference", ref_name)
-        for end in ("lo", "hi"):
-            pct = []
-            for _, r in rk.iterrows():
-                g = f.copy()
-                mask = (g["iso3"] == iso3) & (g["model"] == r["model"])
-                g.loc[mask, r["metric"]] = g.loc[mask, f"{r['metric']}_{end}"]
-                alt = P.rank_table(g[g["model"] == r["model"]], iso3=iso3, metrics=[r["metric"]])
-                pct.append(float(alt["percentile"].iloc[0]))
-            rk[f"percentile_{end}"] = pct
+        rk["percentile_lo"] = rk["percentile_hi"] = np.nan
+        for model in dict.fromkeys(rk["model"]):
+            if draws is None or (model != "best" and draws.metrics(iso3, model) is None):
+                continue
+            try:
+                pi = percentile_intervals(
+                    fits, draws, iso3, model, metrics, level, reference=sorted(set(f["iso3"].astype(str)))
+                ).set_index("metric")
+            except ValueError:  # no converged draw of the focal country for this model (or no reference)
+                continue
+            for metric in pi.index:
+                sel = (rk["model"] == model) & (rk["metric"] == metric)
+                rk.loc[sel, "percentile_lo"] = pi.loc[metric, "percentile_lo"]
+                rk.loc[sel, "percentile_hi"] = pi.loc[metric, "percentile_hi"]
         frames.append(rk)
     cols = [
         "model", "metric", "reference", "value", "lo", "hi", "percentile", "percentile_lo", "percentile_hi",
@@ -366,14 +375,14 @@ def percentile_sentence(
     rank: pd.DataFrame, model: str, name: str = "North Korea", reference: str = "all"
 ) -> str:
     """One sentence on the focal country's ceiling and speed percentiles under ``model`` (rows of
-    :func:`rank_summary`)."""
+    :func:`rank_summary`; the ranges are its percentile intervals over the bootstrap draws)."""
     r = rank[(rank["model"] == model) & (rank["reference"] == reference)].set_index("metric")
     c, s = r.loc["ceiling"], r.loc["speed"]
     return (
         f"Under the {model} curve, {name}'s ceiling ({c['value']:.0f} per 100, 95 % CI {c['lo']:.0f}-{c['hi']:.0f}) "
         f"is at the {ordinal(c['percentile'])} percentile of the {int(c['n_countries'])} countries with a usable "
-        f"fit (median {c['median']:.0f}; {ordinal(c['percentile_lo'])}-{ordinal(c['percentile_hi'])} across its own "
-        f"interval), and its speed ({s['value']:.0f} years from 10 % to 90 % of the ceiling, CI "
+        f"fit (median {c['median']:.0f}; 95 % interval {ordinal(c['percentile_lo'])}-{ordinal(c['percentile_hi'])} "
+        f"over the bootstrap draws), and its speed ({s['value']:.0f} years from 10 % to 90 % of the ceiling, CI "
         f"{s['lo']:.0f}-{s['hi']:.0f}; median {s['median']:.0f}) at the {ordinal(s['percentile'])} "
         f"({ordinal(s['percentile_lo'])}-{ordinal(s['percentile_hi'])}): slower than "
         f"{s['percentile']:.0f} % of countries."
@@ -407,24 +416,23 @@ def robustness_sentence(rank: pd.DataFrame, name: str = "North Korea") -> str:
 def bootstrap_bands(
     panel_df: pd.DataFrame,
     fits: pd.DataFrame,
+    draws: P.PanelDraws | None,
     iso3s: Sequence[str],
     model: str,
     years: np.ndarray,
-    n_bootstrap: int,
-    seed: int,
     threshold: float = 1.0,
     level: float = 0.95,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Fitted curves and pointwise ``level`` bands for ``iso3s`` under ``model`` (``"best"``: each country's
     lowest-AICc model), evaluated at the calendar ``years`` from the country's launch on.
 
-    The resamples are those of :func:`helpers.panel.fit_panel` (same point fit, same per-country seed, same
-    solver settings), so the ceiling interval recomputed from them equals the fit table's. Returns
-    ``(curves, check)``: ``curves`` with ``iso3, model, year, fit, lo, hi``; ``check`` with ``iso3, model,
-    ceiling_lo, ceiling_hi`` recomputed (compare with the fit table). Countries without a usable fit are
-    skipped. ``n_bootstrap=0``: point curves only (``lo``/``hi`` NaN, ``check`` empty).
+    The curve is the fit table's point estimate (``p_<param>`` columns) and the band comes from ``draws``,
+    the bootstrap refits behind the table (:func:`helpers.panel.fit_panel` with ``keep_draws=True``):
+    nothing is refitted. Returns ``(curves, check)``: ``curves`` with ``iso3, model, year, fit, lo, hi``;
+    ``check`` with ``iso3, model, ceiling_lo, ceiling_hi`` recomputed from the draws (compare with the fit
+    table). Countries without a usable fit are skipped. ``draws=None``: point curves only (``lo``/``hi``
+    NaN, ``check`` empty).
     """
-    opts = P.FitOptions(level=level)
     alpha = (1.0 - level) / 2.0
     if model == "best":
         chosen = best_rows(fits).set_index("iso3")["best_model"]
@@ -434,16 +442,17 @@ def bootstrap_bands(
         row = fits[(fits["iso3"] == c) & (fits["model"] == m)]
         if not m or row.empty or not bool(usable(row).iloc[0]):
             continue
-        first, t, y = P.country_series(panel_df, c, threshold)
+        r = row.iloc[0]
+        first = int(r["first_year"])
         yrs = np.asarray(years, dtype=int)
         yrs = yrs[yrs >= first]  # the curves describe the series from launch on (Bass is undefined before)
         tt = yrs.astype(float) - first
         fm = MODELS[m]
-        pf = P.point_fit(m, t, y, opts)
+        theta_hat = [float(r[f"p_{p}"]) for p in fm.param_names]
         lo = hi = np.full(yrs.size, np.nan)
-        if n_bootstrap > 0:
-            br = P.bootstrap_country(pf, t, y, n_bootstrap, P._rng(seed, c, m), opts)
-            theta = P.to_natural(m, br.x[br.converged])
+        th = draws.theta.get((c, m)) if draws is not None else None
+        if th is not None:
+            theta = th[np.isfinite(th).all(axis=1)]
             with np.errstate(all="ignore"):
                 B = fm.f(tt[None, :], *[theta[:, j : j + 1] for j in range(theta.shape[1])])
             lo, hi = np.nanquantile(B, [alpha, 1.0 - alpha], axis=0)
@@ -451,7 +460,9 @@ def bootstrap_bands(
             qlo, qhi = np.quantile(K[np.isfinite(K)], [alpha, 1.0 - alpha])
             checks.append({"iso3": c, "model": m, "ceiling_lo": float(qlo), "ceiling_hi": float(qhi)})
         curves.append(
-            pd.DataFrame({"iso3": c, "model": m, "year": yrs, "fit": fm.f(tt, *pf.theta), "lo": lo, "hi": hi})
+            pd.DataFrame(
+                {"iso3": c, "model": m, "year": yrs, "fit": fm.f(tt, *theta_hat), "lo": lo, "hi": hi}
+            )
         )
     cols = ["iso3", "model", "year", "fit", "lo", "hi"]
     cv = pd.concat(curves, ignore_index=True) if curves else pd.DataFrame(columns=cols)
@@ -459,33 +470,20 @@ def bootstrap_bands(
 
 
 # ------------------------------------------------------------------------------------------------ percentile interval
-def metric_draws(
-    panel_df: pd.DataFrame,
-    iso3s: Sequence[str],
-    model: str,
-    n_bootstrap: int,
-    seed: int,
-    threshold: float = 1.0,
-) -> dict[str, dict[str, np.ndarray]]:
+def metric_draws(draws: P.PanelDraws, iso3s: Sequence[str], model: str) -> dict[str, dict[str, np.ndarray]]:
     """Bootstrap draws of the derived quantities for each country in ``iso3s`` under ``model``.
 
     ``{iso3: {"ceiling": ..., "speed": ..., "rate": ..., "inflection_t": ...}}``, each of length
-    ``n_bootstrap`` in resample order. The resamples are those of :func:`helpers.panel.fit_panel` (same point
-    fit, same per-country seed, as in :func:`bootstrap_bands`), so their percentile intervals equal the fit
-    table's ``<metric>_lo/_hi``. Resamples that did not converge (or give a non-finite value) are NaN.
-    Countries that never reach ``threshold`` are absent.
+    ``draws.n_bootstrap`` in resample order: the refits behind the fit table
+    (:meth:`helpers.panel.PanelDraws.metrics`), so their percentile intervals equal the table's
+    ``<metric>_lo/_hi``. Resamples that did not converge (or give a non-finite value) are NaN. Countries
+    without refits (never reach the threshold, too few points, point fit not converged) are absent.
     """
-    opts = P.FitOptions()
     out: dict[str, dict[str, np.ndarray]] = {}
     for c in iso3s:
-        first, t, y = P.country_series(panel_df, c, threshold)
-        if first is None or t.size == 0:
-            continue
-        pf = P.point_fit(model, t, y, opts)
-        br = P.bootstrap_country(pf, t, y, int(n_bootstrap), P._rng(seed, c, model), opts)
-        with np.errstate(all="ignore"):
-            dq = P.derived(model, P.to_natural(model, br.x))
-        out[c] = {k: np.where(br.converged & np.isfinite(v), v, np.nan).astype(float) for k, v in dq.items()}
+        d = draws.metrics(c, model)
+        if d is not None:
+            out[c] = d
     return out
 
 
@@ -521,35 +519,40 @@ PERCENTILE_COLUMNS: tuple[str, ...] = (
 
 def percentile_intervals(
     fits: pd.DataFrame,
-    panel_df: pd.DataFrame,
+    draws: P.PanelDraws,
     iso3: str,
     model: str,
-    n_bootstrap: int,
-    seed: int,
     metrics: Sequence[str] = ("ceiling", "speed"),
-    threshold: float = 1.0,
     level: float = 0.95,
     reference: Sequence[str] | None = None,
 ) -> pd.DataFrame:
     """``iso3``'s percentile among all usable fits of ``model``, with an interval from the fits' uncertainty.
 
-    Each bootstrap draw of ``iso3``'s metric (:func:`metric_draws`: the resamples behind the fit table) is
-    ranked against the reference countries (:func:`percentile_draws`). A reference country *matters* when
-    its own ``level`` interval (fit table) overlaps the range of ``iso3``'s draws: its draws are then paired
-    with ``iso3``'s, so its uncertainty enters too. Countries whose interval lies wholly above or below that
+    Each bootstrap draw of ``iso3``'s metric (``draws``: the refits behind the fit table) is ranked against
+    the reference countries (:func:`percentile_draws`). A reference country *matters* when its own
+    ``level`` interval (fit table) overlaps the range of ``iso3``'s draws: its draws are then paired with
+    ``iso3``'s, so its uncertainty enters too. Countries whose interval lies wholly above or below that
     range are taken at their point estimate (at most ``(1 - level) / 2`` of their draws could cross, and
     only against ``iso3``'s most extreme draws). Non-converged draws of a reference country are replaced by
-    its converged draws picked at random (seeded); ``iso3``'s own are dropped.
+    its converged draws picked at random (seeded by ``draws.seed`` and ``iso3``); ``iso3``'s own are
+    dropped.
 
-    ``reference``: restrict the reference set to these countries (default: every usable fit of ``model``
-    other than ``iso3``, as in :func:`helpers.panel.rank_table`). One row per metric,
-    :data:`PERCENTILE_COLUMNS`: ``value`` (point estimate), ``lo, hi`` (``iso3``'s interval from the draws,
-    equal to the fit table's), ``percentile`` (at the point estimates, as :func:`helpers.panel.rank_table`),
-    ``percentile_lo, percentile_hi`` (the ``level`` interval of the percentile over the draws),
-    ``percentile_median``, ``n_countries`` (reference countries), ``n_uncertain`` and ``uncertain``
-    (those entering with their draws, comma-separated), ``n_draws`` (usable draws of ``iso3``).
+    ``model`` may be ``"best"`` (the pseudo-model of :func:`best_rows`: each country with the draws of its
+    own lowest-AICc model). ``reference``: restrict the reference set to these countries (default: every
+    usable fit of ``model`` other than ``iso3``, as in :func:`helpers.panel.rank_table`). One row per
+    metric, :data:`PERCENTILE_COLUMNS`: ``value`` (point estimate), ``lo, hi`` (``iso3``'s interval from
+    the draws, equal to the fit table's), ``percentile`` (at the point estimates, as
+    :func:`helpers.panel.rank_table`), ``percentile_lo, percentile_hi`` (the ``level`` interval of the
+    percentile over the draws), ``percentile_median``, ``n_countries`` (reference countries),
+    ``n_uncertain`` and ``uncertain`` (those entering with their draws, comma-separated), ``n_draws``
+    (usable draws of ``iso3``).
     """
-    f = fits[fits["model"] == model]
+    if model == "best":
+        f = best_rows(fits)
+        own = f.set_index("iso3")["best_model"].astype(str).to_dict()
+    else:
+        f = fits[fits["model"] == model]
+        own = dict.fromkeys(f["iso3"].astype(str), model)
     me = f[f["iso3"] == iso3]
     if me.empty:
         raise KeyError(f"no {model} fit for {iso3}")
@@ -557,12 +560,16 @@ def percentile_intervals(
     ref_all = f[usable(f) & (f["iso3"] != iso3)]
     if reference is not None:
         ref_all = ref_all[ref_all["iso3"].isin(list(reference))]
-    focal_draws = metric_draws(panel_df, [iso3], model, n_bootstrap, seed, threshold)
-    if iso3 not in focal_draws:
-        raise ValueError(f"{iso3} never reaches {threshold} per 100 in the panel")
+
+    def lookup(c: str) -> dict[str, np.ndarray]:
+        return draws.metrics(c, own.get(c, "")) or {}
+
+    focal_draws = lookup(iso3)
+    if not focal_draws:
+        raise ValueError(f"no bootstrap draws of {iso3} under {model} (too few points or no converged fit)")
     plan = {}
     for metric in metrics:
-        fd = focal_draws[iso3][metric]
+        fd = focal_draws[metric]
         fd = fd[np.isfinite(fd)]
         if fd.size == 0:
             raise ValueError(f"no converged bootstrap draw of {iso3}'s {model} {metric}")
@@ -572,9 +579,7 @@ def percentile_intervals(
         lo_c, hi_c = ref[f"{metric}_lo"].astype(float), ref[f"{metric}_hi"].astype(float)
         overlap = ~((lo_c > fd.max()) | (hi_c < fd.min())) | lo_c.isna() | hi_c.isna()
         plan[metric] = (fd, ref, overlap)
-    need = sorted(set().union(*(set(r.loc[o, "iso3"].astype(str)) for _, r, o in plan.values())))
-    ref_draws = metric_draws(panel_df, need, model, n_bootstrap, seed, threshold) if need else {}
-    rng = np.random.default_rng(np.random.SeedSequence([int(seed) & 0xFFFFFFFF, *iso3.encode(), 1]))
+    rng = np.random.default_rng(np.random.SeedSequence([int(draws.seed) & 0xFFFFFFFF, *iso3.encode(), 1]))
     alpha = (1.0 - level) / 2.0
     rows = []
     for metric, (fd, ref, overlap) in plan.items():
@@ -583,7 +588,7 @@ def percentile_intervals(
         point = ref.set_index("iso3")[metric].astype(float)
         cols = []
         for c in codes:
-            d = ref_draws.get(c, {}).get(metric, np.array([]))
+            d = lookup(c).get(metric, np.array([]))
             ok = d[np.isfinite(d)]
             if ok.size == 0:  # no usable draw: the country enters at its point estimate
                 cols.append(np.full(fd.size, float(point[c])))
@@ -652,8 +657,9 @@ def launch_years(panel_df: pd.DataFrame, threshold: float = 1.0) -> pd.Series:
     """Each country's launch year (first year at or above ``threshold`` per 100, as
     :func:`helpers.panel.country_series`), indexed by ``iso3``; countries that never reach it are absent."""
     out = {}
+    groups = P.by_country(panel_df)
     for c in sorted(panel_df["iso3"].dropna().unique()):
-        first, _t, _y = P.country_series(panel_df, c, threshold)
+        first, _t, _y = P.country_series(groups[str(c)], c, threshold)
         if first is not None:
             out[str(c)] = int(first)
     return pd.Series(out, dtype="int64", name="launch_year")
