@@ -285,3 +285,34 @@ def test_f_calibrated_profile_interval_contains_the_chi2_one() -> None:
     c_iv = likelihood.profile_interval(res, "saturation", calibration="chi2")
     assert f_iv.lo < c_iv.lo < res.theta[0] < c_iv.hi
     assert f_iv.hi is None or f_iv.hi > c_iv.hi
+
+
+def test_simulate_batch_draws_what_simulate_draws_one_by_one() -> None:
+    d = _design_data(4)
+    d["y"][12], d["lower"][12], d["upper"][12] = np.nan, 5.5e6, 6.5e6
+    rounded = np.zeros(d["t"].size, bool)
+    rounded[12] = True
+    res = growth.fit("gompertz", **d, loss_scale="log", epoch=2008, method="mle", rounded=rounded)
+    batch = likelihood.simulate_batch(res, np.random.default_rng(7), 50, rounded)
+    rng = np.random.default_rng(7)
+    for i in range(50):
+        one = likelihood.simulate(res, rng, rounded)
+        for k in ("y", "lower", "upper"):
+            np.testing.assert_array_equal(batch[k][i], one[k])
+
+
+@pytest.mark.parametrize("model", ["logistic", "gompertz", "bass"])
+def test_batched_refits_match_one_by_one_refits(model: str) -> None:
+    # the vectorised Newton refits land on the optimum the scalar BFGS + Newton path finds, and converge
+    # whenever it does (design data, refits of 30 simulated sets)
+    d = _design_data(3)
+    res = growth.fit(model, **d, loss_scale="log", epoch=2008, method="mle")
+    assert res.converged
+    sims = likelihood.simulate_batch(res, np.random.default_rng(11), 30)
+    theta, conv, invalid = likelihood.refit_batch(res, sims)
+    assert not invalid.any()
+    for i in range(30):
+        one = likelihood.refit(res, {"t": sims["t"], **{k: sims[k][i] for k in ("y", "lower", "upper")}})
+        assert conv[i] or not one.converged, i
+        if conv[i] and one.converged:
+            np.testing.assert_allclose(theta[i], one.theta, rtol=1e-6)
