@@ -23,9 +23,10 @@ that criterion has no likelihood behind it, so neither its standard errors nor i
 
 What is here
 ------------
-- :func:`fit_mle` — the maximum-likelihood estimate (multi-start L-BFGS-B in log-transformed parameters with the
-  analytic gradient, Newton polish), the observed information (finite differences of the analytic gradient),
-  and a convergence verdict.  :func:`helpers.growth.fit` with ``method="mle"`` calls it and returns a
+- :func:`fit_mle` — the maximum-likelihood estimate (multi-start damped Newton in log-transformed parameters
+  with the analytic gradient, BFGS + Newton polish as fallback), the observed information (finite
+  differences of the analytic gradient), and a convergence verdict.  :func:`helpers.growth.fit` with
+  ``method="mle"`` calls it and returns a
   :class:`helpers.growth.FitResult`.
 - :func:`loglik` — the log-likelihood itself (used by the tests against an independent implementation).
 - :func:`profile_interval` — profile-likelihood interval of the saturation or of any smooth function of the
@@ -35,6 +36,9 @@ What is here
   project's design (same times; a "more than L" figure stays a bound when the new value exceeds ``L`` and
   becomes an exact value otherwise — fixed-threshold censoring, under which the likelihood above is exact;
   a rounded figure is rounded again at its own resolution, so its range moves with the new value).
+  :func:`simulate_batch` / :func:`refit_batch` do the same for many data sets at once (one vectorised
+  damped Newton over the batch, each row with its own damping and stop, and :func:`fit_mle`'s convergence
+  verdict per row): the bootstrap's refits cost about as much as one scalar fit.
 - :func:`akaike_weights`, :func:`model_average_draws` — AICc weights (``k`` counts ``sigma``) and the mixture of
   per-model bootstrap draws that model-averaged intervals are read from.
 """
@@ -425,6 +429,14 @@ def _initial_sigma(model: Any, theta: np.ndarray, o: _Obs) -> float:
     return max(s, 1e-3 if o.log else 1e-3 * float(np.nanmax(np.abs(o.gy))))
 
 
+def _free_gnorm(P: _Param, v: np.ndarray, g: np.ndarray) -> float:
+    """Largest gradient component in the optimiser's coordinates, parameters on a box bound excluded (the
+    gradient test of :func:`fit_mle`)."""
+    frac = np.where(P.kind == 2, special.expit(v[:-1]), 0.5)
+    on_box = (P.kind == 2) & ((frac < 1e-6) | (frac > 1 - 1e-6))
+    return float(np.max(np.abs(g[np.concatenate([~on_box, [True]])])))
+
+
 def fit_mle(
     model: Any,
     d: Any,
@@ -434,9 +446,12 @@ def fit_mle(
 ) -> MLEResult:
     """Maximum-likelihood fit of ``model`` to validated data ``d`` (``helpers.growth._Data``).
 
-    Each start (model parameters; ``sigma`` is started at the RMS of the exact points' residuals) is
-    optimised with BFGS in unconstrained coordinates (log of positive parameters, logit of box-bounded ones,
-    ``log sigma``), the best kept and polished with Newton steps.  The observed information is the finite-difference Hessian of the analytic gradient of
+    All starts (model parameters; ``sigma`` is started at the RMS of the exact points' residuals) are
+    optimised at once by damped Newton (:func:`_newton_minimise`) in unconstrained coordinates (log of
+    positive parameters, logit of box-bounded ones, ``log sigma``) and the best kept; when that best point
+    fails the gradient test below, each start is optimised again by the former path (BFGS, then Newton
+    steps: :func:`_minimise`), so the Newton pass never loses a fit that BFGS finds.  The observed
+    information is the finite-difference Hessian of the analytic gradient of
     ``-log L`` in ``(theta, sigma)``.  ``converged`` requires a finite optimum, a gradient norm
     < 1e-4 in the optimiser's coordinates, a positive-definite information, and no positive parameter run
     towards 0 or infinity (an optimum outside the model's domain, e.g. Bass ``p -> 0``).
@@ -446,15 +461,24 @@ def fit_mle(
     fun = _neg(model, P, o)
     best = None
     nfev = 0
+    v0s = []
     for s in starts:
         th0 = np.asarray(s, dtype=float)
         v0 = np.concatenate([P.to_u(th0), [math.log(_initial_sigma(model, th0, o))]])
-        if not np.all(np.isfinite(v0)):
-            continue
-        sol = _minimise(fun, v0)
-        nfev += int(getattr(sol, "nfev", 0))
-        if best is None or (np.isfinite(sol.fun) and sol.fun < best.fun):
-            best = sol
+        if np.all(np.isfinite(v0)):
+            v0s.append(v0)
+    if v0s:
+        # every start at once by damped Newton; BFGS from each start (the former path) only when the best
+        # Newton result is not a likelihood maximum by the gradient test below
+        v, fv, gv = _newton_minimise(model, P, o, np.array(v0s))
+        if np.isfinite(fv) and fv < 1e299 and np.all(np.isfinite(gv)) and _free_gnorm(P, v, gv) < 1e-4:
+            best = optimize.OptimizeResult(x=v, fun=fv, jac=gv, nfev=0)
+        else:
+            for v0 in v0s:
+                sol = _minimise(fun, v0)
+                nfev += int(getattr(sol, "nfev", 0))
+                if best is None or (np.isfinite(sol.fun) and sol.fun < best.fun):
+                    best = sol
     p = P.lo.size
     if best is None or not np.isfinite(best.fun) or best.fun >= 1e299:
         nan = np.full(p, np.nan)
@@ -574,6 +598,11 @@ def _profile_param(
     fun = _neg(model, P, o, {j: u_fix})
     free = fun.free
     v0 = np.concatenate([v_hat[:-1][free], [v_hat[-1]]]) if warm is None else warm
+    # damped Newton (:func:`_newton_minimise`); the former BFGS + Newton path when it does not end on a
+    # stationary point (gradient >= 1e-6)
+    v, fv, gv = _newton_minimise(model, P, o, v0[None, :], {j: u_fix})
+    if np.isfinite(fv) and fv < 1e299 and np.all(np.isfinite(gv)) and np.max(np.abs(gv)) < 1e-6:
+        return -fv, v
     sol = _minimise(fun, v0)
     return -float(sol.fun), np.asarray(sol.x, dtype=float)
 
@@ -933,31 +962,87 @@ def _batch_fd_jac(grad: Callable[[np.ndarray], np.ndarray], X: np.ndarray, h: np
     return 0.5 * (H + np.transpose(H, (0, 2, 1)))
 
 
+def _batch_fg(
+    model: Any, P: _Param, o: _BatchObs, fixed: Mapping[int, float] | None = None
+) -> Callable[[np.ndarray, np.ndarray | None], tuple[np.ndarray, np.ndarray]]:
+    """``fg(V, rows) -> (-log L, gradient)`` for :func:`_batch_newton`: row ``b`` of ``V`` belongs to data set
+    ``rows[b]`` of ``o`` (all of them when ``rows`` is None); ``fixed`` holds some ``u`` at given values
+    (profile likelihood), ``V`` then has the free ones and ``log sigma``."""
+    p = P.lo.size
+    fixed = dict(fixed or {})
+    free = np.array([j for j in range(p) if j not in fixed] + [p], dtype=int)
+
+    def fg(V: np.ndarray, rows: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        oo = o if rows is None else o.take(rows)
+        if not fixed:
+            return _batch_negll(model, P, oo, V)
+        full = np.empty((V.shape[0], p + 1))
+        for j, val in fixed.items():
+            full[:, j] = val
+        full[:, free] = V
+        f, g = _batch_negll(model, P, oo, full)
+        return f, g[:, free]
+
+    fg.free = free  # type: ignore[attr-defined]
+    return fg
+
+
+def _replicate(o: _Obs, B: int) -> _BatchObs:
+    """One data set as a batch of ``B`` identical rows (several starts or one profile point at once)."""
+
+    def rep(a: np.ndarray) -> np.ndarray:
+        return np.broadcast_to(a, (B, a.size)).copy()
+
+    return _BatchObs(o.tau, rep(o.gy), rep(o.glo), rep(o.ghi), np.full(B, o.jac_const), o.log)
+
+
+def _newton_minimise(
+    model: Any,
+    P: _Param,
+    o: _Obs,
+    V0: np.ndarray,
+    fixed: Mapping[int, float] | None = None,
+    max_iter: int = 60,
+) -> tuple[np.ndarray, float, np.ndarray]:
+    """Minimise ``-log L`` of one data set from each row of ``V0`` (several starts at once, damped Newton:
+    :func:`_batch_newton`, at most ``max_iter`` steps: the callers fall back on BFGS when it has not
+    finished); returns the best row's ``V``, ``-log L`` and gradient (``inf`` if none is
+    finite)."""
+    fg = _batch_fg(model, P, _replicate(o, V0.shape[0]), fixed)
+    kind = P.kind[fg.free[:-1]]
+    pos = np.concatenate([(kind == 1) | (kind == 3), [False]])
+    V, f, g, _ = _batch_newton(fg, V0, pos, max_iter=max_iter)
+    f = np.where(np.isfinite(f), f, math.inf)
+    b = int(np.argmin(f))
+    return V[b], float(f[b]), g[b]
+
+
 def _batch_newton(
-    model: Any, P: _Param, o: _BatchObs, V0: np.ndarray, *, max_iter: int = 500
+    fg: Callable[[np.ndarray, np.ndarray | None], tuple[np.ndarray, np.ndarray]],
+    V0: np.ndarray,
+    pos: np.ndarray,
+    *,
+    max_iter: int = 500,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Damped Newton on ``-log L`` for ``B`` data sets at once, each on its own (its own damping,
-    acceptance and stop), from ``V0`` (B, p+1) in the optimiser's coordinates.
+    """Damped Newton on ``-log L`` for ``B`` problems at once, each on its own (its own damping,
+    acceptance and stop), from ``V0`` (B, k) in the optimiser's coordinates (``fg`` from :func:`_batch_fg`;
+    ``pos`` (k,) marks log-transformed positive parameters, watched for a runaway).
 
     The Hessian is the central difference of the analytic gradient (as in :func:`_minimise`'s polish); a
     step solves ``(H + lambda diag|H|) d = -g`` and is taken when it does not raise ``-log L`` by more than
     rounding (``lambda`` shrinks 10x after an accepted step, grows 10x after a rejected one or a
     non-positive-definite system); after 20 iterations an accepted step is extended by doubling while
-    ``-log L`` keeps falling (rows still descending by then follow a ridge off to infinity).  A row stops when its gradient is below 1e-9, when a positive parameter
-    ran past ``exp(50)`` or below ``exp(-25)`` (the runaway of :func:`fit_mle`: no optimum inside the
-    domain), or when no step lowers ``-log L`` even at ``lambda = 1e12``.  Returns ``V``, ``-log L``,
+    ``-log L`` keeps falling (rows still descending by then follow a ridge off to infinity).  A row stops
+    when its gradient is below 1e-9, when a positive parameter ran past ``exp(50)`` or below ``exp(-25)``
+    (the runaway of :func:`fit_mle`: no optimum inside the domain), or when no step lowers ``-log L`` even
+    at ``lambda = 1e12``.  Returns ``V``, ``-log L``,
     the gradient and a runaway flag.
     """
     from helpers.models.solver import cholesky_solve
 
-    def fg(V: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        return _batch_negll(model, P, o.take(rows) if rows is not None else o, V)
-
     B, K = V0.shape
     V = V0.copy()
     f, g = fg(V, None)
-    kind = P.kind
-    pos = np.concatenate([(kind == 1) | (kind == 3), [False]])
     lam = np.full(B, 1e-6)
     live = np.isfinite(f)
     runaway = np.zeros(B, dtype=bool)
@@ -1125,7 +1210,8 @@ def refit_batch(res: Any, sims: Mapping[str, np.ndarray]) -> tuple[np.ndarray, n
         floor = 1e-3 if log else 1e-3 * np.nanmax(np.abs(o.gy), axis=1)
     s0 = np.maximum(rms, floor)
     V0 = np.concatenate([np.broadcast_to(P.to_u(th0), (rows.size, p)), np.log(s0)[:, None]], axis=1)
-    V, f, g, runaway = _batch_newton(m, P, o, V0)
+    pos = np.concatenate([(P.kind == 1) | (P.kind == 3), [False]])
+    V, f, g, runaway = _batch_newton(_batch_fg(m, P, o), V0, pos)
     ok = _batch_verdict(m, P, o, V, f, g, runaway)
     TH, _ = _batch_to_theta(P, V[:, :-1])
     theta[rows[ok]], conv[rows[ok]] = TH[ok], True
