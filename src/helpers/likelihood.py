@@ -23,9 +23,10 @@ that criterion has no likelihood behind it, so neither its standard errors nor i
 
 What is here
 ------------
-- :func:`fit_mle` — the maximum-likelihood estimate (multi-start L-BFGS-B in log-transformed parameters with the
-  analytic gradient, Newton polish), the observed information (finite differences of the analytic gradient),
-  and a convergence verdict.  :func:`helpers.growth.fit` with ``method="mle"`` calls it and returns a
+- :func:`fit_mle` — the maximum-likelihood estimate (multi-start damped Newton in log-transformed parameters
+  with the analytic gradient, BFGS + Newton polish as fallback), the observed information (finite
+  differences of the analytic gradient), and a convergence verdict.  :func:`helpers.growth.fit` with
+  ``method="mle"`` calls it and returns a
   :class:`helpers.growth.FitResult`.
 - :func:`loglik` — the log-likelihood itself (used by the tests against an independent implementation).
 - :func:`profile_interval` — profile-likelihood interval of the saturation or of any smooth function of the
@@ -35,6 +36,9 @@ What is here
   project's design (same times; a "more than L" figure stays a bound when the new value exceeds ``L`` and
   becomes an exact value otherwise — fixed-threshold censoring, under which the likelihood above is exact;
   a rounded figure is rounded again at its own resolution, so its range moves with the new value).
+  :func:`simulate_batch` / :func:`refit_batch` do the same for many data sets at once (one vectorised
+  damped Newton over the batch, each row with its own damping and stop, and :func:`fit_mle`'s convergence
+  verdict per row): the bootstrap's refits cost about as much as one scalar fit.
 - :func:`akaike_weights`, :func:`model_average_draws` — AICc weights (``k`` counts ``sigma``) and the mixture of
   per-model bootstrap draws that model-averaged intervals are read from.
 """
@@ -425,6 +429,14 @@ def _initial_sigma(model: Any, theta: np.ndarray, o: _Obs) -> float:
     return max(s, 1e-3 if o.log else 1e-3 * float(np.nanmax(np.abs(o.gy))))
 
 
+def _free_gnorm(P: _Param, v: np.ndarray, g: np.ndarray) -> float:
+    """Largest gradient component in the optimiser's coordinates, parameters on a box bound excluded (the
+    gradient test of :func:`fit_mle`)."""
+    frac = np.where(P.kind == 2, special.expit(v[:-1]), 0.5)
+    on_box = (P.kind == 2) & ((frac < 1e-6) | (frac > 1 - 1e-6))
+    return float(np.max(np.abs(g[np.concatenate([~on_box, [True]])])))
+
+
 def fit_mle(
     model: Any,
     d: Any,
@@ -434,9 +446,12 @@ def fit_mle(
 ) -> MLEResult:
     """Maximum-likelihood fit of ``model`` to validated data ``d`` (``helpers.growth._Data``).
 
-    Each start (model parameters; ``sigma`` is started at the RMS of the exact points' residuals) is
-    optimised with BFGS in unconstrained coordinates (log of positive parameters, logit of box-bounded ones,
-    ``log sigma``), the best kept and polished with Newton steps.  The observed information is the finite-difference Hessian of the analytic gradient of
+    All starts (model parameters; ``sigma`` is started at the RMS of the exact points' residuals) are
+    optimised at once by damped Newton (:func:`_newton_minimise`) in unconstrained coordinates (log of
+    positive parameters, logit of box-bounded ones, ``log sigma``) and the best kept; when that best point
+    fails the gradient test below, each start is optimised again by the former path (BFGS, then Newton
+    steps: :func:`_minimise`), so the Newton pass never loses a fit that BFGS finds.  The observed
+    information is the finite-difference Hessian of the analytic gradient of
     ``-log L`` in ``(theta, sigma)``.  ``converged`` requires a finite optimum, a gradient norm
     < 1e-4 in the optimiser's coordinates, a positive-definite information, and no positive parameter run
     towards 0 or infinity (an optimum outside the model's domain, e.g. Bass ``p -> 0``).
@@ -446,15 +461,24 @@ def fit_mle(
     fun = _neg(model, P, o)
     best = None
     nfev = 0
+    v0s = []
     for s in starts:
         th0 = np.asarray(s, dtype=float)
         v0 = np.concatenate([P.to_u(th0), [math.log(_initial_sigma(model, th0, o))]])
-        if not np.all(np.isfinite(v0)):
-            continue
-        sol = _minimise(fun, v0)
-        nfev += int(getattr(sol, "nfev", 0))
-        if best is None or (np.isfinite(sol.fun) and sol.fun < best.fun):
-            best = sol
+        if np.all(np.isfinite(v0)):
+            v0s.append(v0)
+    if v0s:
+        # every start at once by damped Newton; BFGS from each start (the former path) only when the best
+        # Newton result is not a likelihood maximum by the gradient test below
+        v, fv, gv = _newton_minimise(model, P, o, np.array(v0s))
+        if np.isfinite(fv) and fv < 1e299 and np.all(np.isfinite(gv)) and _free_gnorm(P, v, gv) < 1e-4:
+            best = optimize.OptimizeResult(x=v, fun=fv, jac=gv, nfev=0)
+        else:
+            for v0 in v0s:
+                sol = _minimise(fun, v0)
+                nfev += int(getattr(sol, "nfev", 0))
+                if best is None or (np.isfinite(sol.fun) and sol.fun < best.fun):
+                    best = sol
     p = P.lo.size
     if best is None or not np.isfinite(best.fun) or best.fun >= 1e299:
         nan = np.full(p, np.nan)
@@ -574,6 +598,11 @@ def _profile_param(
     fun = _neg(model, P, o, {j: u_fix})
     free = fun.free
     v0 = np.concatenate([v_hat[:-1][free], [v_hat[-1]]]) if warm is None else warm
+    # damped Newton (:func:`_newton_minimise`); the former BFGS + Newton path when it does not end on a
+    # stationary point (gradient >= 1e-6)
+    v, fv, gv = _newton_minimise(model, P, o, v0[None, :], {j: u_fix})
+    if np.isfinite(fv) and fv < 1e299 and np.all(np.isfinite(gv)) and np.max(np.abs(gv)) < 1e-6:
+        return -fv, v
     sol = _minimise(fun, v0)
     return -float(sol.fun), np.asarray(sol.x, dtype=float)
 
@@ -766,11 +795,12 @@ def refit(res: Any, sim: dict[str, np.ndarray], bounds: dict[str, tuple[float, f
 
 
 def parametric_bootstrap(res: Any, *, n: int, seed: int, rounded: np.ndarray | None = None) -> Any:
-    """Parametric bootstrap of a censored-MLE fit: ``n`` data sets from :func:`simulate`, each refitted by
-    maximum likelihood (warm-started at the estimate).  Returns a :class:`helpers.growth.BootstrapResult`
+    """Parametric bootstrap of a censored-MLE fit: ``n`` data sets from :func:`simulate` (drawn at once by
+    :func:`simulate_batch`: the same draws as ``n`` calls), each refitted by maximum likelihood warm-started
+    at the estimate (all at once: :func:`refit_batch`).  Returns a :class:`helpers.growth.BootstrapResult`
     with ``kind="parametric"`` and ``noise=[sigma]`` (prediction draws add ``N(0, sigma^2)`` on the log
     scale), so the forecast and interval helpers of :mod:`helpers.growth` apply unchanged; failed refits are
-    NaN rows counted in ``failures``.
+    NaN rows counted in ``failures`` (``refit_error``: a data set the fit rejects; ``not_converged``).
     """
     from helpers import growth
 
@@ -778,23 +808,8 @@ def parametric_bootstrap(res: Any, *, n: int, seed: int, rounded: np.ndarray | N
         raise ValueError(f"cannot bootstrap a fit that did not converge: {res.message}")
     rng = np.random.default_rng(seed)
     rnd = res.rounded if rounded is None else rounded
-    p = res.model.n_params
-    theta = np.full((n, p), np.nan)
-    conv = np.zeros(n, dtype=bool)
-    fail = {"refit_error": 0, "not_converged": 0}
-    bounds = dict(zip(res.model.param_names, zip(*res.bounds, strict=True), strict=True))
-    bounds = {k: v for k, v in bounds.items() if not (v[0] in (0.0, -math.inf) and v[1] == math.inf)}
-    for b in range(n):
-        sim = simulate(res, rng, rnd)
-        try:
-            r = refit(res, sim, bounds=bounds or None)
-        except ValueError:
-            fail["refit_error"] += 1
-            continue
-        if r.converged:
-            theta[b], conv[b] = r.theta, True
-        else:
-            fail["not_converged"] += 1
+    theta, conv, invalid = refit_batch(res, simulate_batch(res, rng, n, rnd))
+    fail = {"refit_error": int(invalid.sum()), "not_converged": int((~conv & ~invalid).sum())}
     params = pd.DataFrame(theta, columns=list(res.model.param_names))
     params.index.name = "resample"
     return growth.BootstrapResult(
@@ -809,6 +824,407 @@ def parametric_bootstrap(res: Any, *, n: int, seed: int, rounded: np.ndarray | N
         noise=np.array([res.sigma]),
         failures=fail,
     )
+
+
+# --------------------------------------------------------------------------------------------------------
+# Batched maximum likelihood: many data sets with one design (bootstrap and holdout refits, coverage study)
+# --------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _BatchObs:
+    """``B`` data sets at the same times on the loss scale: ``gy`` (B, n; NaN for bounds), ``glo``
+    (-inf where absent), ``ghi`` (+inf), the per-set Jacobian constant and the term masks."""
+
+    tau: np.ndarray
+    gy: np.ndarray
+    glo: np.ndarray
+    ghi: np.ndarray
+    jac_const: np.ndarray
+    log: bool
+
+    @functools.cached_property
+    def masks(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """``(exact, lower only, upper only, both)``, each (B, n)."""
+        ex = np.isfinite(self.gy)
+        has_lo, has_hi = np.isfinite(self.glo), np.isfinite(self.ghi)
+        return ex, ~ex & has_lo & ~has_hi, ~ex & has_hi & ~has_lo, ~ex & has_lo & has_hi
+
+    def take(self, rows: np.ndarray) -> _BatchObs:
+        return _BatchObs(
+            self.tau, self.gy[rows], self.glo[rows], self.ghi[rows], self.jac_const[rows], self.log
+        )
+
+
+def _batch_obs(tau: np.ndarray, y: np.ndarray, lower: np.ndarray, upper: np.ndarray, log: bool) -> _BatchObs:
+    """From data arrays (B, n) with NaN where a value or bound is absent (the layout of :func:`simulate`)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ex = np.isfinite(y)
+        if log:
+            gy = np.where(ex, np.log(np.where(ex, y, 1.0)), np.nan)
+            glo = np.where(np.isfinite(lower), np.log(np.where(np.isfinite(lower), lower, 1.0)), -np.inf)
+            ghi = np.where(np.isfinite(upper), np.log(np.where(np.isfinite(upper), upper, 1.0)), np.inf)
+            jc = -np.sum(np.where(ex, gy, 0.0), axis=1)
+        else:
+            gy = np.where(ex, y, np.nan)
+            glo = np.where(np.isfinite(lower), lower, -np.inf)
+            ghi = np.where(np.isfinite(upper), upper, np.inf)
+            jc = np.zeros(y.shape[0])
+    return _BatchObs(np.asarray(tau, dtype=float), gy, glo, ghi, jc, bool(log))
+
+
+def _batch_terms(o: _BatchObs, mu: np.ndarray, ls: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`_terms` for (B, n) arrays: per-figure log-likelihood and its derivatives in ``mu`` and
+    ``log sigma`` (every kind of term evaluated everywhere, the figure's own kind selected)."""
+    ex, lo_only, hi_only, both = o.masks
+    s = np.exp(ls)[:, None]
+    with np.errstate(all="ignore"):
+        z = (o.gy - mu) / s
+        zl = (o.glo - mu) / s
+        zu = (o.ghi - mu) / s
+        ll = np.where(ex, -0.5 * z * z - _LOG_SQRT_2PI - ls[:, None], 0.0)
+        dmu = np.where(ex, z / s, 0.0)
+        dls = np.where(ex, z * z - 1.0, 0.0)
+        if lo_only.any():
+            lsf = _logsf(zl)
+            h = np.exp(_logpdf(zl) - lsf)
+            ll = np.where(lo_only, lsf, ll)
+            dmu = np.where(lo_only, h / s, dmu)
+            dls = np.where(lo_only, h * zl, dls)
+        if hi_only.any():
+            lcdf = _logcdf(zu)
+            h = np.exp(_logpdf(zu) - lcdf)
+            ll = np.where(hi_only, lcdf, ll)
+            dmu = np.where(hi_only, -h / s, dmu)
+            dls = np.where(hi_only, -h * zu, dls)
+        if both.any():
+            lp = _log_diff_cdf(zl, zu)
+            pl = np.exp(_logpdf(zl) - lp)
+            pu = np.exp(_logpdf(zu) - lp)
+            ll = np.where(both, lp, ll)
+            dmu = np.where(both, (pl - pu) / s, dmu)
+            dls = np.where(both, pl * zl - pu * zu, dls)
+    return ll, dmu, dls
+
+
+def _batch_loglik_theta(
+    model: Any, TH: np.ndarray, ls: np.ndarray, o: _BatchObs
+) -> tuple[np.ndarray, np.ndarray]:
+    """Log-likelihood (B,) and its gradient (B, p+1) in ``(theta, log sigma)`` at ``TH`` (B, p)."""
+    p = TH.shape[1]
+    with np.errstate(all="ignore"):
+        F, JT = model.fj(o.tau, TH)
+        if o.log:
+            mu = np.log(F)
+            dmu_dth = JT[:, :p] / F[:, None, :]
+        else:
+            mu = F
+            dmu_dth = JT[:, :p]
+        ll, dmu, dls = _batch_terms(o, mu, ls)
+        total = ll.sum(axis=1) + o.jac_const
+        g = np.concatenate([np.einsum("bkn,bn->bk", dmu_dth, dmu), dls.sum(axis=1)[:, None]], axis=1)
+    bad = ~np.isfinite(total) | ~np.all(np.isfinite(g), axis=1)
+    total = np.where(bad, -math.inf, total)
+    g[bad] = np.nan
+    return total, g
+
+
+def _batch_to_theta(P: _Param, U: np.ndarray) -> np.ndarray:
+    """:meth:`_Param.to_theta` for (B, p) arrays (and its derivative ``dtheta/du``)."""
+    k = P.kind
+    lo = np.where(np.isfinite(P.lo), P.lo, 0.0)
+    hi = np.where(np.isfinite(P.hi), P.hi, 0.0)
+    e = np.exp(np.clip(U, -700, 700))
+    sg = special.expit(U)
+    th = np.where(k == 1, lo + e, np.where(k == 2, lo + (hi - lo) * sg, np.where(k == 3, hi - e, U)))
+    dth = np.where(k == 1, e, np.where(k == 2, (hi - lo) * sg * (1 - sg), np.where(k == 3, -e, 1.0)))
+    return th, dth
+
+
+def _batch_negll(model: Any, P: _Param, o: _BatchObs, V: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Negative log-likelihood (B,) and gradient (B, p+1) in the optimiser's coordinates ``(u, log sigma)``
+    (``inf``/NaN where not finite, like :func:`_neg`)."""
+    TH, dth = _batch_to_theta(P, V[:, :-1])
+    ll, g = _batch_loglik_theta(model, TH, V[:, -1], o)
+    G = -np.concatenate([g[:, :-1] * dth, g[:, -1:]], axis=1)
+    bad = ~np.isfinite(ll) | ~np.all(np.isfinite(G), axis=1)
+    return np.where(bad, math.inf, -ll), np.where(bad[:, None], np.nan, G)
+
+
+def _batch_fd_jac(grad: Callable[[np.ndarray], np.ndarray], X: np.ndarray, h: np.ndarray) -> np.ndarray:
+    """Symmetrised central-difference Jacobian of a batched gradient: (B, k, k), steps ``h`` (B, k); all
+    ``2 k`` shifted points in one call."""
+    B, k = X.shape
+    E = np.eye(k)[:, None, :] * h[None, :, :]  # (k, B, k)
+    pts = np.concatenate([X[None] + E, X[None] - E]).reshape(2 * k * B, k)
+    Gs = grad(pts).reshape(2, k, B, k)
+    H = np.transpose((Gs[0] - Gs[1]) / (2 * h.T[:, :, None]), (1, 2, 0))  # H[b, i, j] = dg_i / dx_j
+    return 0.5 * (H + np.transpose(H, (0, 2, 1)))
+
+
+def _batch_fg(
+    model: Any, P: _Param, o: _BatchObs, fixed: Mapping[int, float] | None = None
+) -> Callable[[np.ndarray, np.ndarray | None], tuple[np.ndarray, np.ndarray]]:
+    """``fg(V, rows) -> (-log L, gradient)`` for :func:`_batch_newton`: row ``b`` of ``V`` belongs to data set
+    ``rows[b]`` of ``o`` (all of them when ``rows`` is None); ``fixed`` holds some ``u`` at given values
+    (profile likelihood), ``V`` then has the free ones and ``log sigma``."""
+    p = P.lo.size
+    fixed = dict(fixed or {})
+    free = np.array([j for j in range(p) if j not in fixed] + [p], dtype=int)
+
+    def fg(V: np.ndarray, rows: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        oo = o if rows is None else o.take(rows)
+        if not fixed:
+            return _batch_negll(model, P, oo, V)
+        full = np.empty((V.shape[0], p + 1))
+        for j, val in fixed.items():
+            full[:, j] = val
+        full[:, free] = V
+        f, g = _batch_negll(model, P, oo, full)
+        return f, g[:, free]
+
+    fg.free = free  # type: ignore[attr-defined]
+    return fg
+
+
+def _replicate(o: _Obs, B: int) -> _BatchObs:
+    """One data set as a batch of ``B`` identical rows (several starts or one profile point at once)."""
+
+    def rep(a: np.ndarray) -> np.ndarray:
+        return np.broadcast_to(a, (B, a.size)).copy()
+
+    return _BatchObs(o.tau, rep(o.gy), rep(o.glo), rep(o.ghi), np.full(B, o.jac_const), o.log)
+
+
+def _newton_minimise(
+    model: Any,
+    P: _Param,
+    o: _Obs,
+    V0: np.ndarray,
+    fixed: Mapping[int, float] | None = None,
+    max_iter: int = 60,
+) -> tuple[np.ndarray, float, np.ndarray]:
+    """Minimise ``-log L`` of one data set from each row of ``V0`` (several starts at once, damped Newton:
+    :func:`_batch_newton`, at most ``max_iter`` steps: the callers fall back on BFGS when it has not
+    finished); returns the best row's ``V``, ``-log L`` and gradient (``inf`` if none is
+    finite)."""
+    fg = _batch_fg(model, P, _replicate(o, V0.shape[0]), fixed)
+    kind = P.kind[fg.free[:-1]]
+    pos = np.concatenate([(kind == 1) | (kind == 3), [False]])
+    V, f, g, _ = _batch_newton(fg, V0, pos, max_iter=max_iter)
+    f = np.where(np.isfinite(f), f, math.inf)
+    b = int(np.argmin(f))
+    return V[b], float(f[b]), g[b]
+
+
+def _batch_newton(
+    fg: Callable[[np.ndarray, np.ndarray | None], tuple[np.ndarray, np.ndarray]],
+    V0: np.ndarray,
+    pos: np.ndarray,
+    *,
+    max_iter: int = 500,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Damped Newton on ``-log L`` for ``B`` problems at once, each on its own (its own damping,
+    acceptance and stop), from ``V0`` (B, k) in the optimiser's coordinates (``fg`` from :func:`_batch_fg`;
+    ``pos`` (k,) marks log-transformed positive parameters, watched for a runaway).
+
+    The Hessian is the central difference of the analytic gradient (as in :func:`_minimise`'s polish); a
+    step solves ``(H + lambda diag|H|) d = -g`` and is taken when it does not raise ``-log L`` by more than
+    rounding (``lambda`` shrinks 10x after an accepted step, grows 10x after a rejected one or a
+    non-positive-definite system); after 20 iterations an accepted step is extended by doubling while
+    ``-log L`` keeps falling (rows still descending by then follow a ridge off to infinity).  A row stops
+    when its gradient is below 1e-9, when a positive parameter ran past ``exp(50)`` or below ``exp(-25)``
+    (the runaway of :func:`fit_mle`: no optimum inside the domain), or when no step lowers ``-log L`` even
+    at ``lambda = 1e12``.  Returns ``V``, ``-log L``,
+    the gradient and a runaway flag.
+    """
+    from helpers.models.solver import cholesky_solve
+
+    B, K = V0.shape
+    V = V0.copy()
+    f, g = fg(V, None)
+    lam = np.full(B, 1e-6)
+    live = np.isfinite(f)
+    runaway = np.zeros(B, dtype=bool)
+    H = np.full((B, K, K), np.nan)
+
+    def hess(rows: np.ndarray) -> np.ndarray:
+        Vr = V[rows]
+        h = 1e-5 * np.maximum(1.0, np.abs(Vr))
+        orows = np.tile(rows, 2 * K)
+        return _batch_fd_jac(lambda X: fg(X, orows)[1], Vr, h)
+
+    need_h = live.copy()
+    for it in range(max_iter):
+        live &= ~(np.max(np.abs(np.nan_to_num(g, nan=np.inf)), axis=1) < 1e-9)
+        rows = np.flatnonzero(live)
+        if rows.size == 0:
+            break
+        hr = rows[need_h[rows]]
+        if hr.size:
+            H[hr] = hess(hr)
+            need_h[hr] = False
+        Hr, gr = H[rows], g[rows]
+        d = np.abs(np.diagonal(Hr, axis1=1, axis2=2))
+        d = np.maximum(d, 1e-12 * d.max(axis=1, keepdims=True) + 1e-300)
+        M = Hr.copy()
+        M.reshape(-1, K * K)[:, :: K + 1] += lam[rows, None] * d
+        with np.errstate(all="ignore"):
+            step = -cholesky_solve(M, gr)
+        Vn = V[rows] + step
+        ok_step = np.all(np.isfinite(step), axis=1)
+        fn, gn = fg(np.where(ok_step[:, None], Vn, V[rows]), rows)
+        acc = ok_step & np.isfinite(fn) & (fn <= f[rows] + 1e-12 * np.abs(f[rows]))
+        a = rows[acc]
+        V[a], f[a], g[a] = Vn[acc], fn[acc], gn[acc]
+        need_h[a] = True
+        lam[a] = np.maximum(lam[a] / 10.0, 1e-12)
+        if it >= 20 and a.size:
+            # still descending after 20 Newton steps: a curved ridge towards a runaway (K -> inf); extend the
+            # accepted step by doubling while -log L keeps falling, so such rows reach the runaway test
+            ext, dstep = a, step[acc]
+            for _ in range(12):
+                Vx = V[ext] + dstep
+                fx, gx = fg(Vx, ext)
+                better = np.isfinite(fx) & (fx < f[ext])
+                if not better.any():
+                    break
+                ext, dstep, Vx, fx, gx = ext[better], 2.0 * dstep[better], Vx[better], fx[better], gx[better]
+                V[ext], f[ext], g[ext] = Vx, fx, gx
+        r = rows[~acc]
+        lam[r] *= 10.0
+        stalled = r[lam[r] > 1e12]
+        live[stalled] = False
+        ran = a[np.any(pos & ((V[a] > 50) | (V[a] < -25)), axis=1)]
+        runaway[ran] = True
+        live[ran] = False
+    return V, f, g, runaway
+
+
+def _batch_verdict(
+    model: Any, P: _Param, o: _BatchObs, V: np.ndarray, f: np.ndarray, g: np.ndarray, runaway: np.ndarray
+) -> np.ndarray:
+    """:func:`fit_mle`'s convergence verdict for every row: a finite optimum, gradient < 1e-4 in the
+    optimiser's coordinates (parameters on a box bound excluded), no runaway, ``sigma`` not run to 0, and a
+    positive-definite observed information in ``(theta, sigma)`` (the test of :func:`_observed_cov`)."""
+    B, K = V.shape
+    kind = P.kind
+    U = V[:, :-1]
+    frac = np.where(kind == 2, special.expit(U), 0.5)
+    on_box = (kind == 2) & ((frac < 1e-6) | (frac > 1 - 1e-6))
+    free = np.concatenate([~on_box, np.ones((B, 1), bool)], axis=1)
+    gnorm = np.max(np.where(free, np.abs(np.nan_to_num(g, nan=np.inf)), 0.0), axis=1)
+    run = runaway | np.any(((kind == 1) | (kind == 3)) & ((U < -25) | (U > 50)), axis=1)
+    ok = np.isfinite(f) & (gnorm < 1e-4) & ~run & (V[:, -1] >= -20)
+    rows = np.flatnonzero(ok)
+    if rows.size:
+        TH, _ = _batch_to_theta(P, U[rows])
+        X = np.concatenate([TH, np.exp(V[rows, -1:])], axis=1)
+        sub = o.take(np.tile(rows, 2 * K))
+
+        def grad(Xs: np.ndarray) -> np.ndarray:
+            _, gg = _batch_loglik_theta(model, Xs[:, :-1], np.log(np.maximum(Xs[:, -1], 1e-300)), sub)
+            gg[:, -1] = gg[:, -1] / Xs[:, -1]
+            gg[Xs[:, -1] <= 0] = np.nan
+            return -gg
+
+        with np.errstate(all="ignore"):
+            H = _batch_fd_jac(grad, X, 1e-5 * np.maximum(np.abs(X), 1e-8))
+            dsc = np.sqrt(np.abs(np.diagonal(H, axis1=1, axis2=2)))
+            fin = np.all(np.isfinite(H), axis=(1, 2)) & np.all(dsc > 0, axis=1)
+            Hs = np.where(fin[:, None, None], H / (dsc[:, :, None] * dsc[:, None, :]), np.eye(K))
+            w = np.linalg.eigvalsh(Hs)
+        ok[rows] = fin & (w[:, 0] > 1e-12 * np.maximum(w[:, -1], 1e-300))
+    return ok
+
+
+def simulate_batch(
+    res: Any, rng: np.random.Generator, n: int, rounded: np.ndarray | None = None
+) -> dict[str, np.ndarray]:
+    """``n`` data sets of :func:`simulate` at once, as (n, N) arrays (``t`` stays (N,)): the same draws, in
+    the same order, as ``n`` calls of :func:`simulate` with ``rng``."""
+    from helpers import growth
+
+    d = growth._data_of(res)
+    f = res.model.f(d.tau, *res.theta)
+    e = rng.normal(0.0, res.sigma, (n, f.size))
+    ystar = f * np.exp(e) if d.log else f + e
+    lo = np.where(np.isfinite(d.lower), d.lower, np.nan)
+    hi = np.where(np.isfinite(d.upper), d.upper, np.nan)
+    y = np.where(d.exact, ystar, np.nan)
+    new_lo = np.broadcast_to(lo, ystar.shape).copy()
+    new_hi = np.broadcast_to(hi, ystar.shape).copy()
+    rnd = np.zeros(f.size, dtype=bool) if rounded is None or len(rounded) == 0 else np.asarray(rounded, bool)
+    bound = ~d.exact
+    with np.errstate(invalid="ignore"):
+        inside = (np.isnan(lo) | (ystar > lo)) & (np.isnan(hi) | (ystar <= hi))
+    cell = bound & rnd & np.isfinite(lo) & np.isfinite(hi)
+    if cell.any():
+        w = np.where(cell, hi - lo, 1.0)
+        k = np.floor((ystar - lo) / w)
+        c_lo, c_hi = lo + k * w, lo + (k + 1) * w
+        new_lo = np.where(cell, c_lo, new_lo)
+        new_hi = np.where(cell, c_hi, new_hi)
+    to_value = (cell & (new_lo <= 0)) | (bound & ~cell & ~inside)
+    y = np.where(to_value, ystar, y)
+    new_lo = np.where(to_value, np.nan, new_lo)
+    new_hi = np.where(to_value, np.nan, new_hi)
+    return {"t": res.t.copy(), "y": y, "lower": new_lo, "upper": new_hi}
+
+
+def refit_batch(res: Any, sims: Mapping[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Refit ``res``'s model by maximum likelihood to every data set of :func:`simulate_batch` at once,
+    warm-started at its estimate (what :func:`refit` does for one set, vectorised: :func:`_batch_newton`
+    and the verdict of :func:`fit_mle`).  Returns ``theta`` (B, p; NaN unless converged), ``converged``
+    and ``invalid`` (a set :func:`helpers.growth.fit` would reject: fewer than two exact values or constant
+    ones).  A row the batch does not converge that did not run away is refitted by :func:`refit` (the
+    scalar BFGS path), so a refit never fails here that would succeed one by one."""
+
+    y, lower, upper = (np.asarray(sims[k], dtype=float) for k in ("y", "lower", "upper"))
+    B, N = y.shape
+    m = res.model
+    p = m.n_params
+    tau = np.asarray(sims["t"], dtype=float) - res.epoch
+    log = res.loss_scale == "log"
+    ex = np.isfinite(y)
+    with np.errstate(invalid="ignore"):
+        spread = np.nanmax(np.where(ex, y, np.nan), axis=1) - np.nanmin(np.where(ex, y, np.nan), axis=1)
+    invalid = (ex.sum(axis=1) < 2) | ~(spread > 0)
+    theta = np.full((B, p), np.nan)
+    conv = np.zeros(B, dtype=bool)
+    rows = np.flatnonzero(~invalid)
+    if rows.size == 0:
+        return theta, conv, invalid
+    o = _batch_obs(tau, y[rows], lower[rows], upper[rows], log)
+    P = _param_space(*res.bounds)
+    lo_arr, hi_arr = np.asarray(res.bounds[0], float), np.asarray(res.bounds[1], float)
+    with np.errstate(invalid="ignore"):
+        lo_in = np.where(np.isfinite(lo_arr), lo_arr + 1e-12 * (1 + np.abs(lo_arr)), -np.inf)
+        hi_in = np.where(np.isfinite(hi_arr), hi_arr - 1e-12 * (1 + np.abs(hi_arr)), np.inf)
+    th0 = np.clip(res.theta, lo_in, hi_in)
+    f0 = m.f(tau, *th0)
+    with np.errstate(all="ignore"):
+        mu0 = np.log(f0) if log else f0
+        exr = np.isfinite(o.gy)
+        rms = np.sqrt(np.sum(np.where(exr, (o.gy - mu0) ** 2, 0.0), axis=1) / exr.sum(axis=1))
+        floor = 1e-3 if log else 1e-3 * np.nanmax(np.abs(o.gy), axis=1)
+    s0 = np.maximum(rms, floor)
+    V0 = np.concatenate([np.broadcast_to(P.to_u(th0), (rows.size, p)), np.log(s0)[:, None]], axis=1)
+    pos = np.concatenate([(P.kind == 1) | (P.kind == 3), [False]])
+    V, f, g, runaway = _batch_newton(_batch_fg(m, P, o), V0, pos)
+    ok = _batch_verdict(m, P, o, V, f, g, runaway)
+    TH, _ = _batch_to_theta(P, V[:, :-1])
+    theta[rows[ok]], conv[rows[ok]] = TH[ok], True
+    for i in rows[~ok & ~runaway]:
+        sim = {"t": sims["t"], "y": y[i], "lower": lower[i], "upper": upper[i]}
+        try:
+            r = refit(res, sim)
+        except ValueError:
+            invalid[i] = True
+            continue
+        if r.converged:
+            theta[i], conv[i] = r.theta, True
+    return theta, conv, invalid
 
 
 # --------------------------------------------------------------------------------------------------------
