@@ -141,8 +141,8 @@ SCHEMA: dict[str, dict[str, Rule]] = {
         ),
         "country": COUNTRY,
         "horizon": Int(2010, 2100, doc="last year the population table must cover"),
-        "rules": Rule("mapping", "usability rules (keys checked by helpers.cleaning)"),
-        "reconciliation": Rule("mapping", "reconciliation settings (keys checked by helpers.cleaning)"),
+        "rules": Rule("mapping", "usability rules (keys checked by helpers.data.cleaning)"),
+        "reconciliation": Rule("mapping", "reconciliation settings (keys checked by helpers.data.cleaning)"),
     },
     "02_fit_growth": {
         **_paths(

@@ -342,9 +342,9 @@ def comparison_table(
 
 
 def external_directory(inputs: Mapping[str, Path | str]) -> Path:
-    """The directory holding the files :func:`helpers.external.panel` reads, checked against ``inputs``.
+    """The directory holding the files :func:`helpers.data.external.panel` reads, checked against ``inputs``.
 
-    ``inputs`` maps :data:`helpers.external.FILES` keys (``wb_mobile_per100``, ``gm_mobile_total``,
+    ``inputs`` maps :data:`helpers.data.external.FILES` keys (``wb_mobile_per100``, ``gm_mobile_total``,
     ``gm_countries``, ``wb_population``, ``owid_population``) to paths. All must sit in one directory under
     their standard names (the readers look them up by name); otherwise :class:`ValueError` says which.
     """
@@ -358,7 +358,7 @@ def external_directory(inputs: Mapping[str, Path | str]) -> Path:
     directory = paths[need[0]].parent
     bad = [f"{k}={v.name}" for k, v in paths.items() if k not in FILES or v != directory / FILES[k]]
     if bad:
-        raise ValueError(f"inputs must be {directory.name}/<standard name> (helpers.external.FILES): {bad}")
+        raise ValueError(f"inputs must be {directory.name}/<standard name> (helpers.data.external.FILES): {bad}")
     return directory
 
 
