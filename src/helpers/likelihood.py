@@ -966,14 +966,14 @@ def _batch_fg(
     model: Any, P: _Param, o: _BatchObs, fixed: Mapping[int, float] | None = None
 ) -> Callable[[np.ndarray, np.ndarray | None], tuple[np.ndarray, np.ndarray]]:
     """``fg(V, rows) -> (-log L, gradient)`` for :func:`_batch_newton`: row ``b`` of ``V`` belongs to data set
-    ``rows[b]`` of ``o`` (all of them when ``rows`` is None); ``fixed`` holds some ``u`` at given values
+    ``rows[b]`` of ``o`` (all of them when ``rows`` is None; a one-row ``o`` serves every row); ``fixed`` holds some ``u`` at given values
     (profile likelihood), ``V`` then has the free ones and ``log sigma``."""
     p = P.lo.size
     fixed = dict(fixed or {})
     free = np.array([j for j in range(p) if j not in fixed] + [p], dtype=int)
 
     def fg(V: np.ndarray, rows: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-        oo = o if rows is None else o.take(rows)
+        oo = o if rows is None or o.gy.shape[0] == 1 else o.take(rows)
         if not fixed:
             return _batch_negll(model, P, oo, V)
         full = np.empty((V.shape[0], p + 1))
@@ -987,13 +987,10 @@ def _batch_fg(
     return fg
 
 
-def _replicate(o: _Obs, B: int) -> _BatchObs:
-    """One data set as a batch of ``B`` identical rows (several starts or one profile point at once)."""
-
-    def rep(a: np.ndarray) -> np.ndarray:
-        return np.broadcast_to(a, (B, a.size)).copy()
-
-    return _BatchObs(o.tau, rep(o.gy), rep(o.glo), rep(o.ghi), np.full(B, o.jac_const), o.log)
+def _single(o: _Obs) -> _BatchObs:
+    """One data set as a batch of one row, which broadcasts against any number of parameter rows (several
+    starts, or the shifted points of a finite-difference Hessian) without copying or re-deriving masks."""
+    return _BatchObs(o.tau, o.gy[None, :], o.glo[None, :], o.ghi[None, :], np.array([o.jac_const]), o.log)
 
 
 def _newton_minimise(
@@ -1008,7 +1005,7 @@ def _newton_minimise(
     :func:`_batch_newton`, at most ``max_iter`` steps: the callers fall back on BFGS when it has not
     finished); returns the best row's ``V``, ``-log L`` and gradient (``inf`` if none is
     finite)."""
-    fg = _batch_fg(model, P, _replicate(o, V0.shape[0]), fixed)
+    fg = _batch_fg(model, P, _single(o), fixed)
     kind = P.kind[fg.free[:-1]]
     pos = np.concatenate([(kind == 1) | (kind == 3), [False]])
     V, f, g, _ = _batch_newton(fg, V0, pos, max_iter=max_iter)
@@ -1035,7 +1032,7 @@ def _batch_newton(
     ``-log L`` keeps falling (rows still descending by then follow a ridge off to infinity).  A row stops
     when its gradient is below 1e-9, when a positive parameter ran past ``exp(50)`` or below ``exp(-25)``
     (the runaway of :func:`fit_mle`: no optimum inside the domain), or when no step lowers ``-log L`` even
-    at ``lambda = 1e12``.  Returns ``V``, ``-log L``,
+    at ``lambda = 1e12`` or the gradient is below 1e-6 when a step is refused.  Returns ``V``, ``-log L``,
     the gradient and a runaway flag.
     """
     from helpers.models.solver import cholesky_solve
@@ -1067,10 +1064,17 @@ def _batch_newton(
         Hr, gr = H[rows], g[rows]
         d = np.abs(np.diagonal(Hr, axis1=1, axis2=2))
         d = np.maximum(d, 1e-12 * d.max(axis=1, keepdims=True) + 1e-300)
-        M = Hr.copy()
-        M.reshape(-1, K * K)[:, :: K + 1] += lam[rows, None] * d
-        with np.errstate(all="ignore"):
-            step = -cholesky_solve(M, gr)
+        step = np.full_like(gr, np.nan)
+        todo = np.ones(rows.size, dtype=bool)
+        for _ in range(20):  # a damping that makes the system positive definite (no evaluation needed)
+            M = Hr[todo].copy()
+            M.reshape(-1, K * K)[:, :: K + 1] += lam[rows[todo], None] * d[todo]
+            with np.errstate(all="ignore"):
+                step[todo] = -cholesky_solve(M, gr[todo])
+            todo &= ~np.all(np.isfinite(step), axis=1)
+            if not todo.any() or np.all(lam[rows[todo]] > 1e12):
+                break
+            lam[rows[todo]] *= 10.0
         Vn = V[rows] + step
         ok_step = np.all(np.isfinite(step), axis=1)
         fn, gn = fg(np.where(ok_step[:, None], Vn, V[rows]), rows)
@@ -1093,7 +1097,9 @@ def _batch_newton(
                 V[ext], f[ext], g[ext] = Vx, fx, gx
         r = rows[~acc]
         lam[r] *= 10.0
-        stalled = r[lam[r] > 1e12]
+        # no step lowers -log L even at lambda = 1e12, or a step is refused with the gradient already at
+        # rounding level (< 1e-6; where _minimise's Newton polish stops on a failed line search)
+        stalled = r[(lam[r] > 1e12) | (np.max(np.abs(g[r]), axis=1) < 1e-6)]
         live[stalled] = False
         ran = a[np.any(pos & ((V[a] > 50) | (V[a] < -25)), axis=1)]
         runaway[ran] = True
