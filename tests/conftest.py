@@ -102,17 +102,3 @@ def pipeline_builds(tmp_path_factory) -> tuple[Path, Path]:
 def built_project(pipeline_builds: tuple[Path, Path]) -> Path:
     """ONE temporary copy of the project, built with `make report` (few resamples)."""
     return pipeline_builds[0]
-
-
-# Tests that use the ONE built copy run in one pytest-xdist worker, in order (`make test` runs
-# `pytest -n 2 --dist loadgroup`): the copy is built once, and the tests that change it and put it back
-# never run at the same time as each other. The other worker takes the rest of the suite meanwhile.
-BUILT_COPY_MODULES = {"test_pipeline_e2e.py", "test_quarto.py"}
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    for item in items:
-        if item.path.name in BUILT_COPY_MODULES or {"built_project", "pipeline_builds"} & set(
-            getattr(item, "fixturenames", ())
-        ):
-            item.add_marker(pytest.mark.xdist_group("built_copy"))

@@ -25,6 +25,8 @@ import pytest
 
 from tests.conftest import MAKE, ROOT, VENV_BIN, make, make_env, run
 
+# `make test` runs pytest-xdist with --dist loadfile: every test of this file runs in one worker, in order, on
+# the one built copy (conftest ``built_project``).
 pytestmark = pytest.mark.slow
 
 STEP_DONE = re.compile(r"^\[(\d\d_\w+|scenarios)\] done in", flags=re.M)
