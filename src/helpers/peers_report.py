@@ -358,7 +358,9 @@ def external_directory(inputs: Mapping[str, Path | str]) -> Path:
     directory = paths[need[0]].parent
     bad = [f"{k}={v.name}" for k, v in paths.items() if k not in FILES or v != directory / FILES[k]]
     if bad:
-        raise ValueError(f"inputs must be {directory.name}/<standard name> (helpers.data.external.FILES): {bad}")
+        raise ValueError(
+            f"inputs must be {directory.name}/<standard name> (helpers.data.external.FILES): {bad}"
+        )
     return directory
 
 
