@@ -34,9 +34,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from helpers import growth_report as gr
 from helpers import likelihood, pipeline
 from helpers.config import ROOT
+from helpers.steps import growth_observations as gobs
+from helpers.steps import growth_tables as gtab
 
 N_SETS = 200
 SEED = 20240602
@@ -96,8 +97,8 @@ def run() -> dict[str, object]:
         return {"coverage_saturation_95": None, "coverage_note": f"{path} missing: run `make pipeline` first"}
     national = pd.read_csv(path)
     itu = pd.read_csv(ROOT / params["in_itu_series"])
-    population = gr.Population.from_frame(pd.read_csv(ROOT / params["in_population"]))
-    obs, _ = gr.load_observations(
+    population = gobs.Population.from_frame(pd.read_csv(ROOT / params["in_population"]))
+    obs, _ = gobs.load_observations(
         national,
         itu,
         series="curated",
@@ -106,8 +107,8 @@ def run() -> dict[str, object]:
         rounded_figures=params.get("rounded_figures", "exact"),
         population=population,
     )
-    inputs = gr.fit_inputs(obs, use_bounds=True)
-    fits, _ = gr.fit_models([MODEL], inputs, loss_scale="log", epoch=params["epoch"], method="mle")
+    inputs = gobs.fit_inputs(obs, use_bounds=True)
+    fits, _ = gtab.fit_models([MODEL], inputs, loss_scale="log", epoch=params["epoch"], method="mle")
     start = time.perf_counter()
     cov = likelihood.coverage_study(
         fits[MODEL], n_sets=N_SETS, seed=SEED, level=0.95, calibration=CALIBRATION

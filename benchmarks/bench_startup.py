@@ -28,7 +28,9 @@ PY = sys.executable
 #: What the notebooks import from the project (cells of notebooks/*.ipynb), plus pandas.
 NOTEBOOK_IMPORTS = (
     "pandas, numpy, helpers.data.cleaning, helpers.data.external, helpers.report.figures, helpers.data.events, "
-    "helpers.data.observations, helpers.growth_report, helpers.panel, helpers.peers_report, helpers.report.text, "
+    "helpers.data.observations, helpers.steps.growth_observations, helpers.steps.growth_tables, "
+    "helpers.steps.growth_intervals, helpers.steps.growth_checks, helpers.steps.growth_figures, "
+    "helpers.steps.growth_summary, helpers.panel, helpers.peers_report, helpers.report.text, "
     "helpers.config"
 )
 

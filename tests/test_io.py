@@ -12,9 +12,10 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
-from helpers import growth_report, peers_report  # noqa: E402
 from helpers import io as hio  # noqa: E402
+from helpers import peers_report  # noqa: E402
 from helpers.data import cleaning  # noqa: E402
+from helpers.steps import growth_tables  # noqa: E402
 
 
 def test_write_csv_is_deterministic_and_uses_plain_line_ends(tmp_path):
@@ -31,15 +32,15 @@ def test_old_writers_delegate_and_keep_their_conventions(tmp_path):
     assert cleaning.write_csv(df, tmp_path / "c.csv").read_text() == "v\n0.3333333333\n"
     assert peers_report.write_csv(df, tmp_path / "p.csv").read_text() == "v\n0.3333333333\n"
     assert (
-        growth_report.write_csv(df, tmp_path / "g.csv").read_text()
-        == f"v\n{growth_report.FLOAT_FORMAT % (1 / 3)}\n"
+        hio.write_csv(df, tmp_path / "g.csv", float_format=growth_tables.FLOAT_FORMAT).read_text()
+        == f"v\n{growth_tables.FLOAT_FORMAT % (1 / 3)}\n"
     )
     s = peers_report.write_json({"b": 1 / 3, "a": math.nan}, tmp_path / "p.json").read_text()
     assert json.loads(s) == {"a": None, "b": 0.3333} and s.index('"a"') < s.index('"b"')
-    g = growth_report.write_json({"b": 1, "a": 2}, tmp_path / "g.json").read_text()
+    g = hio.write_json({"b": 1, "a": 2}, tmp_path / "g.json").read_text()
     assert g.index('"b"') < g.index('"a"') and g.endswith("}\n")
     with pytest.raises(ValueError):
-        growth_report.write_json({"x": math.nan}, tmp_path / "nan.json")
+        hio.write_json({"x": math.nan}, tmp_path / "nan.json")
 
 
 def test_failed_write_leaves_previous_file_and_no_temporary(tmp_path):

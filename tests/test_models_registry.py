@@ -14,10 +14,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from helpers import growth, growth_report
+from helpers import growth
 from helpers import panel as P
 from helpers.models import registry, solver
 from helpers.models.registry import MODELS, Model
+from helpers.steps import growth_figures
 
 THETA = {
     "logistic": [100.0, 0.4, 8.0],
@@ -199,7 +200,9 @@ def test_toy_model_is_fitted_bootstrapped_panelled_and_plotted(toy, tmp_path):
     assert row["speed"] == pytest.approx(math.log(9.0) / row["p_r"])
     assert row["ceiling_lo"] < row["ceiling"] < row["ceiling_hi"]
     # plotted in its registry colour
-    fig = growth_report.plot_residuals({toy: fit, "logistic": growth.fit("logistic", t, y, loss_scale="log")})
+    fig = growth_figures.plot_residuals(
+        {toy: fit, "logistic": growth.fit("logistic", t, y, loss_scale="log")}
+    )
     assert matplotlib.colors.to_hex(fig.axes[0].lines[1].get_color()) == TOY.colour
     fig.savefig(tmp_path / "toy.png")
     assert (tmp_path / "toy.png").stat().st_size > 0

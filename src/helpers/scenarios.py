@@ -81,29 +81,31 @@ def expand(grid_file: Path) -> tuple[str, list[Scenario], dict[str, Any]]:
 
 def summary_numbers(params: dict[str, Any]) -> dict[str, Any]:
     """The sweep's numbers for one parameter set of step 02, computed in this process without notebooks,
-    figures or resampling: the censored-MLE fits of the averaged curves (``helpers.growth_report``) under the
+    figures or resampling: the censored-MLE fits of the averaged curves (``helpers.steps``) under the
     scenario's data treatment, their Akaike weights, the Akaike-averaged saturation, ceiling per 100 and year
     of fastest growth, and as the saturation interval the envelope of the curves' profile-likelihood
     intervals (lowest lower end to highest upper end; ``None`` = not bounded by the data)."""
     import numpy as np
 
     from helpers import growth, likelihood
-    from helpers import growth_report as gr
+    from helpers.steps import growth_intervals as gint
+    from helpers.steps import growth_observations as gobs
+    from helpers.steps import growth_tables as gtab
 
     root = config.ROOT
     national = pd.read_csv(root / params["in_national_series"])
     itu = pd.read_csv(root / params["in_itu_series"])
-    population = gr.Population.from_frame(pd.read_csv(root / params["in_population"]))
+    population = gobs.Population.from_frame(pd.read_csv(root / params["in_population"]))
     epoch = float(params["epoch"])
     horizon = int(params["horizon"])
-    obs, _ = gr.load_observations(
+    obs, _ = gobs.load_observations(
         national, itu, series=params["series"], operator_figures=params["operator_figures"], t_min=epoch + 1,
         rounded_figures=params.get("rounded_figures", "exact"), placement=params.get("placement", "mid"),
         drop=[str(x) for x in params.get("drop_obs") or []], population=population,
     )  # fmt: skip
-    models = [m for m in gr.AVERAGED_MODELS if m in params["models"]]
-    fits, _ = gr.fit_models(
-        models, gr.fit_inputs(obs, bool(params["use_bounds"])), loss_scale=params["loss_scale"], epoch=epoch,
+    models = [m for m in gint.AVERAGED_MODELS if m in params["models"]]
+    fits, _ = gtab.fit_models(
+        models, gobs.fit_inputs(obs, bool(params["use_bounds"])), loss_scale=params["loss_scale"], epoch=epoch,
         method=params.get("method", "mle"),
     )  # fmt: skip
     fits = {m: f for m, f in fits.items() if f.converged}

@@ -13,10 +13,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from helpers.contracts import GrowthSummary
 from helpers.report.provenance import Provenance, esc, finite, model_name, short_source, value_text
 from helpers.report.tables import HOLDOUT_NAMES, scenario_settings
 from helpers.report.text import ITU_ORIGIN, SUMMARY_FILE, GrowthText, Quoted, quoter, render
+from helpers.steps.contracts import GrowthSummary
 
 ITU_FILE = "data/processed/itu_prk.csv"
 

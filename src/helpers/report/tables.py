@@ -10,8 +10,8 @@ from typing import Any
 
 import pandas as pd
 
-from helpers.contracts import GrowthSummary, Interval
 from helpers.report.provenance import finite, model_name, short_source, value_text
+from helpers.steps.contracts import GrowthSummary, Interval
 
 
 def sources_table(sources: pd.DataFrame) -> pd.DataFrame:

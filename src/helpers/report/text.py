@@ -24,8 +24,8 @@ from typing import Any
 
 import jinja2
 
-from helpers.contracts import GrowthSummary, Interval
 from helpers.report.provenance import Provenance, esc, finite, model_name
+from helpers.steps.contracts import GrowthSummary, Interval
 
 TEMPLATES = Path(__file__).with_name("templates")
 SUMMARY_FILE = "data/processed/growth_summary.json"
