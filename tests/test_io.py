@@ -13,7 +13,6 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
 from helpers import io as hio  # noqa: E402
-from helpers import peers_report  # noqa: E402
 from helpers.data import cleaning  # noqa: E402
 from helpers.steps import growth_tables  # noqa: E402
 
@@ -30,12 +29,12 @@ def test_write_csv_is_deterministic_and_uses_plain_line_ends(tmp_path):
 def test_old_writers_delegate_and_keep_their_conventions(tmp_path):
     df = pd.DataFrame({"v": [1 / 3]})
     assert cleaning.write_csv(df, tmp_path / "c.csv").read_text() == "v\n0.3333333333\n"
-    assert peers_report.write_csv(df, tmp_path / "p.csv").read_text() == "v\n0.3333333333\n"
+    assert hio.write_csv(df, tmp_path / "p.csv").read_text() == "v\n0.3333333333\n"  # step 03
     assert (
         hio.write_csv(df, tmp_path / "g.csv", float_format=growth_tables.FLOAT_FORMAT).read_text()
         == f"v\n{growth_tables.FLOAT_FORMAT % (1 / 3)}\n"
     )
-    s = peers_report.write_json({"b": 1 / 3, "a": math.nan}, tmp_path / "p.json").read_text()
+    s = hio.write_json({"b": 1 / 3, "a": math.nan}, tmp_path / "p.json", digits=4, sort_keys=True).read_text()
     assert json.loads(s) == {"a": None, "b": 0.3333} and s.index('"a"') < s.index('"b"')
     g = hio.write_json({"b": 1, "a": 2}, tmp_path / "g.json").read_text()
     assert g.index('"b"') < g.index('"a"') and g.endswith("}\n")

@@ -1,4 +1,4 @@
-"""Tables, sentences and figures of notebook 03 (helpers.peers_report) on small synthetic tables."""
+"""Tables, sentences and figures of notebook 03 (helpers.steps.peers_*) on small synthetic tables."""
 
 from __future__ import annotations
 
@@ -11,8 +11,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from helpers import io as hio
 from helpers import panel as P
-from helpers import peers_report as R
+from helpers.steps import peers_counterfactual as pcf
+from helpers.steps import peers_figures as pfig
+from helpers.steps import peers_intervals as pint
+from helpers.steps import peers_summary as psum
+from helpers.steps import peers_tables as ptab
 
 matplotlib.use("Agg")
 
@@ -59,13 +64,13 @@ def draws(fits) -> P.PanelDraws:
 
 def test_flag_counts_and_flagged_countries(fits):
     two = pd.concat([fits, fits.assign(model="gompertz", best_aicc=False, delta_aicc=1.0)], ignore_index=True)
-    fc = R.flag_counts(two).set_index("model")
+    fc = ptab.flag_counts(two).set_index("model")
     assert list(fc.index) == ["logistic", "gompertz"]
     assert fc.loc["logistic", "n_countries"] == 8 and fc.loc["logistic", "n_fitted"] == 7
     assert fc.loc["logistic", "n_usable"] == 6  # P05 (bound) and YYY (too few points) are not usable
     assert fc.loc["logistic", "ceiling_at_bound"] == 1 and fc.loc["logistic", "not_s_shaped"] == 1
     assert fc.loc["logistic", "ceiling_ci_at_bound"] == 0
-    fl = R.flagged_countries(two).set_index("iso3")
+    fl = ptab.flagged_countries(two).set_index("iso3")
     assert list(fl.index) == ["P05", "P06", "YYY"]
     assert fl.loc["P05", "ceiling_at_bound"] == "logistic,gompertz" and fl.loc["P05", "not_s_shaped"] == ""
 
@@ -75,13 +80,13 @@ def test_best_rows_pick_lowest_aicc_and_keep_unfitted(fits):
         [fits.assign(best_aicc=False, delta_aicc=2.0), fits.assign(model="gompertz")], ignore_index=True
     )
     two.loc[two["iso3"] == "YYY", "best_aicc"] = False
-    b = R.best_rows(two).set_index("iso3")
+    b = ptab.best_rows(two).set_index("iso3")
     assert len(b) == fits["iso3"].nunique() and (b["model"] == "best").all()
     assert b.loc["XXX", "best_model"] == "gompertz" and b.loc["YYY", "best_model"] == ""
 
 
 def test_rank_summary_percentiles_and_their_intervals(fits, draws):
-    rk = R.rank_summary(fits, draws, iso3="XXX")
+    rk = pint.rank_summary(fits, draws, iso3="XXX")
     assert set(rk["reference"]) == {"all", "s_shaped"} and set(rk["model"]) == {"logistic", "best"}
     a = rk[(rk["reference"] == "all") & (rk["model"] == "logistic")].set_index("metric")
     # reference: P01-P04 and P06 (P05 on its bound, YYY unfitted); XXX's ceiling 20 > P06's 10
@@ -91,11 +96,11 @@ def test_rank_summary_percentiles_and_their_intervals(fits, draws):
     assert a.loc["ceiling", "percentile_lo"] == pytest.approx(20.0)
     assert a.loc["ceiling", "percentile_hi"] == pytest.approx(40.0)
     # one method: the rank table's interval is percentile_intervals' on the same reference set
-    pi = R.percentile_intervals(fits, draws, "XXX", "logistic").set_index("metric")
+    pi = pint.percentile_intervals(fits, draws, "XXX", "logistic").set_index("metric")
     assert a.loc["ceiling", "percentile_lo"] == pi.loc["ceiling", "percentile_lo"]
     assert a.loc["ceiling", "percentile_hi"] == pi.loc["ceiling", "percentile_hi"]
     # without draws there is no interval (no quick substitute)
-    assert R.rank_summary(fits, None, iso3="XXX")["percentile_lo"].isna().all()
+    assert pint.rank_summary(fits, None, iso3="XXX")["percentile_lo"].isna().all()
     s = rk[(rk["reference"] == "s_shaped") & (rk["model"] == "logistic")].set_index("metric")
     assert s.loc["ceiling", "n_countries"] == 4 and s.loc["ceiling", "percentile"] == 0.0
     # s_shaped reference (without P06): XXX below every other country, above P01 in 22 % of the draws
@@ -111,19 +116,19 @@ def test_rank_summary_percentiles_and_their_intervals(fits, draws):
 
 
 def test_comparison_table_ranks_and_percentiles(fits):
-    ct = R.comparison_table(fits, "XXX", ["P01", "P02", "P05", "XXX"])
+    ct = ptab.comparison_table(fits, "XXX", ["P01", "P02", "P05", "XXX"])
     assert list(ct["iso3"]) == ["P02", "P01", "XXX", "P05"]  # P05 unusable -> unranked, last
     assert ct["rank_ceiling"].tolist()[:3] == [1, 2, 3] and pd.isna(ct["rank_ceiling"].iloc[3])
     x = ct.set_index("iso3").loc["XXX"]
     assert x["role"] == "focal" and x["ceiling_pct"] == pytest.approx(20.0) and x["rank_speed"] == 3
     assert ct.set_index("iso3").loc["P05", "flags"] == "ceiling_at_bound"
     with pytest.raises(KeyError, match="ZZZ"):
-        R.comparison_table(fits, "XXX", ["ZZZ"])
+        ptab.comparison_table(fits, "XXX", ["ZZZ"])
 
 
 def test_format_fits_rounds_and_keeps_columns(fits):
     f = fits.assign(ceiling=[123.456789] * len(fits), p_r=0.000123456789, rate=1234567.891)
-    out = R.format_fits(f)
+    out = ptab.format_fits(f)
     assert list(out.columns) == list(f.columns) and len(out) == len(f)
     assert out["ceiling"].iloc[0] == 123.457 and out["p_r"].iloc[0] == pytest.approx(
         0.000123457, rel=0, abs=1e-15
@@ -133,19 +138,22 @@ def test_format_fits_rounds_and_keeps_columns(fits):
 
 def test_writers_are_byte_stable(tmp_path, fits):
     a, b = tmp_path / "a.csv", tmp_path / "b.csv"
-    R.write_csv(R.format_fits(fits), a)
-    R.write_csv(R.format_fits(fits.sample(frac=1, random_state=1)), b)
+    hio.write_csv(ptab.format_fits(fits), a)
+    hio.write_csv(ptab.format_fits(fits.sample(frac=1, random_state=1)), b)
     assert a.read_bytes() == b.read_bytes() and b"\r\n" not in a.read_bytes()
-    j = R.write_json(
-        {"b": np.float64(1.23456789), "a": [np.int64(3), np.nan], "c": np.bool_(True)}, tmp_path / "s.json"
+    j = hio.write_json(
+        {"b": np.float64(1.23456789), "a": [np.int64(3), np.nan], "c": np.bool_(True)},
+        tmp_path / "s.json",
+        digits=4,
+        sort_keys=True,
     )
     assert json.loads(j.read_text()) == {"a": [3, None], "b": 1.2346, "c": True}
     assert j.read_text().index('"a"') < j.read_text().index('"b"')
 
 
 def test_ordinal():
-    assert R.ordinal(0.48) == "<1st"
-    assert [R.ordinal(x) for x in (0.96, 1.9, 3.2, 11.0, 12.4, 81.8, 94.1, 22.5)] == [
+    assert psum.ordinal(0.48) == "<1st"
+    assert [psum.ordinal(x) for x in (0.96, 1.9, 3.2, 11.0, 12.4, 81.8, 94.1, 22.5)] == [
         "1st", "2nd", "3rd", "11th", "12th", "82nd", "94th", "22nd",
     ]  # fmt: skip
 
@@ -200,7 +208,7 @@ def test_kept_draws_are_the_fit_tables_resamples(synth_panel, synth_fd):
 def test_bootstrap_bands_reproduce_the_fit_table_intervals(synth_panel, synth_fd):
     synth_fits, draws = synth_fd
     years = np.arange(1995, 2031)
-    bands, check = R.bootstrap_bands(synth_panel, synth_fits, draws, ["FOC", "PA"], "logistic", years)
+    bands, check = pint.bootstrap_bands(synth_panel, synth_fits, draws, ["FOC", "PA"], "logistic", years)
     # from launch on only: FOC launched 2010, PA 2000
     assert set(bands["iso3"]) == {"FOC", "PA"} and len(bands) == (2031 - 2010) + (2031 - 2000)
     assert bands.groupby("iso3")["year"].min().to_dict() == {"FOC": 2010, "PA": 2000}
@@ -209,7 +217,7 @@ def test_bootstrap_bands_reproduce_the_fit_table_intervals(synth_panel, synth_fd
     for _, r in check.iterrows():
         assert r["ceiling_lo"] == pytest.approx(tab.loc[r["iso3"], "ceiling_lo"], rel=1e-9)
         assert r["ceiling_hi"] == pytest.approx(tab.loc[r["iso3"], "ceiling_hi"], rel=1e-9)
-    best, none = R.bootstrap_bands(synth_panel, synth_fits, None, ["FOC"], "best", years)
+    best, none = pint.bootstrap_bands(synth_panel, synth_fits, None, ["FOC"], "best", years)
     assert best["lo"].isna().all() and none.empty and best["fit"].notna().all()
     chosen = synth_fits[(synth_fits["iso3"] == "FOC") & synth_fits["best_aicc"]]["model"].iloc[0]
     assert set(best["model"]) == {chosen}
@@ -217,14 +225,14 @@ def test_bootstrap_bands_reproduce_the_fit_table_intervals(synth_panel, synth_fd
 
 def test_counterfactual_horizon_paths_loo_and_sentence(synth_panel, synth_fits):
     peers = ["PA", "PB", "PC", "PD"]
-    cf = R.counterfactual(synth_fits, synth_panel, "FOC", peers, 2030)
+    cf = pcf.counterfactual(synth_fits, synth_panel, "FOC", peers, 2030)
     assert cf["year"].iloc[0] == 2010 and cf["year"].iloc[-1] == 2030 and cf.attrs["model"] == "logistic"
-    paths = R.peer_paths(synth_fits, peers, 2010, 2030, "logistic")
+    paths = pcf.peer_paths(synth_fits, peers, 2010, 2030, "logistic")
     np.testing.assert_allclose(paths.groupby("year")["value"].median().to_numpy(), cf["median"].to_numpy())
-    loo = R.leave_one_out(synth_fits, synth_panel, "FOC", peers, horizon=20)
+    loo = pcf.leave_one_out(synth_fits, synth_panel, "FOC", peers, horizon=20)
     assert list(loo["left_out"]) == ["", *peers] and (loo["n_peers"].iloc[1:] == 3).all()
     assert loo["median"].iloc[0] == pytest.approx(cf["median"].iloc[-1])
-    nums = R.counterfactual_numbers(cf, loo, name="Focalia", names={"PA": "Alpha"})
+    nums = pcf.counterfactual_numbers(cf, loo, name="Focalia", names={"PA": "Alpha"})
     assert nums["horizon_year"] == 2030 and nums["n_peers"] == 4 and nums["last_observed_year"] == 2022
     assert nums["loo_min"] <= nums["median"] <= nums["loo_max"]
     s = nums["sentence"]
@@ -234,24 +242,26 @@ def test_counterfactual_horizon_paths_loo_and_sentence(synth_panel, synth_fits):
         and f"{nums['lo']:.0f}-{nums['hi']:.0f}" in s
     )
     with pytest.raises(ValueError, match="precedes"):
-        R.counterfactual(synth_fits, synth_panel, "FOC", peers, 2005)
+        pcf.counterfactual(synth_fits, synth_panel, "FOC", peers, 2005)
 
 
 def test_figures_build(synth_panel, synth_fd):
     synth_fits, draws = synth_fd
     peers = ["PA", "PB", "PC", "PD"]
-    f1 = R.fig_distribution(synth_fits, "FOC", peers, names={"FOC": "Focalia"})
+    f1 = pfig.fig_distribution(synth_fits, "FOC", peers, names={"FOC": "Focalia"})
     assert len(f1.axes) == 3
     al = P.align_on_launch(synth_panel, ["FOC", *peers])
-    f2 = R.fig_aligned(al, al, "FOC")
+    f2 = pfig.fig_aligned(al, al, "FOC")
     assert len(f2.axes) == 1
     years = np.arange(1995, 2031)
-    bands, _ = R.bootstrap_bands(synth_panel, synth_fits, draws, ["FOC", *peers], "logistic", years)
-    best, _ = R.bootstrap_bands(synth_panel, synth_fits, draws, ["FOC", *peers], "best", years)
-    f3 = R.fig_small_multiples(synth_panel, synth_fits, bands, ["FOC", *peers], "logistic", best, ncols=3)
+    bands, _ = pint.bootstrap_bands(synth_panel, synth_fits, draws, ["FOC", *peers], "logistic", years)
+    best, _ = pint.bootstrap_bands(synth_panel, synth_fits, draws, ["FOC", *peers], "best", years)
+    f3 = pfig.fig_small_multiples(synth_panel, synth_fits, bands, ["FOC", *peers], "logistic", best, ncols=3)
     assert sum(ax.get_visible() for ax in f3.axes) == 5
-    cf = R.counterfactual(synth_fits, synth_panel, "FOC", peers, 2030)
-    f4 = R.fig_counterfactual(cf, synth_panel, "FOC", R.peer_paths(synth_fits, peers, 2010, 2030, "logistic"))
+    cf = pcf.counterfactual(synth_fits, synth_panel, "FOC", peers, 2030)
+    f4 = pfig.fig_counterfactual(
+        cf, synth_panel, "FOC", pcf.peer_paths(synth_fits, peers, 2010, 2030, "logistic")
+    )
     assert len(f4.axes) == 1
     import matplotlib.pyplot as plt
 
@@ -264,29 +274,29 @@ def test_external_directory_requires_every_panel_file(tmp_path):
 
     keys = ("wb_mobile_per100", "gm_mobile_total", "gm_countries", "wb_population", "owid_population")
     inputs = {k: tmp_path / FILES[k] for k in keys}
-    assert R.external_directory(inputs) == tmp_path
+    assert ptab.external_directory(inputs) == tmp_path
     with pytest.raises(ValueError, match="owid_population"):
-        R.external_directory({k: v for k, v in inputs.items() if k != "owid_population"})
+        ptab.external_directory({k: v for k, v in inputs.items() if k != "owid_population"})
     with pytest.raises(ValueError, match="standard name"):
-        R.external_directory(inputs | {"gm_countries": tmp_path / "other.csv"})
+        ptab.external_directory(inputs | {"gm_countries": tmp_path / "other.csv"})
     with pytest.raises(ValueError, match="standard name"):
-        R.external_directory(inputs | {"wb_population": tmp_path / "sub" / FILES["wb_population"]})
+        ptab.external_directory(inputs | {"wb_population": tmp_path / "sub" / FILES["wb_population"]})
 
 
 def test_missing_years_between_launch_and_last_year():
     pan = pd.DataFrame(
         {"iso3": "X", "year": [2005, 2008, 2009, 2010, 2012, 2013], "per100": [0, 0.5, 1, 2, 3, 4]}
     )
-    assert R.missing_years(pan, "X") == [2011]  # 2006-2007 precede the launch (2009)
-    assert R.missing_years(pan, "X", threshold=50) == []
+    assert ptab.missing_years(pan, "X") == [2011]  # 2006-2007 precede the launch (2009)
+    assert ptab.missing_years(pan, "X", threshold=50) == []
 
 
 def test_percentile_and_robustness_sentences(fits, draws):
-    rk = R.rank_summary(fits, draws, iso3="XXX")
-    s = R.percentile_sentence(rk, "logistic", "Focalia")
+    rk = pint.rank_summary(fits, draws, iso3="XXX")
+    s = psum.percentile_sentence(rk, "logistic", "Focalia")
     assert "Focalia's ceiling (20 per 100, 95 % CI 15-60) is at the 20th percentile of the 5 countries" in s
     assert "slower than 80 % of countries" in s
-    r = R.robustness_sentence(rk, "Focalia")
+    r = psum.robustness_sentence(rk, "Focalia")
     assert "(logistic, best)" in r and "from 20.0 to 20.0" in r and "without the countries" in r
 
 
@@ -296,16 +306,16 @@ def test_ceiling_ci_at_bound_marks_truncated_intervals(fits):
     f.loc[f["iso3"] == "P05", "ceiling_hi"] = (
         5 * f.loc[f["iso3"] == "P05", "peak_per100"]
     )  # point on bound too
-    m = R.ceiling_ci_at_bound(f)
+    m = ptab.ceiling_ci_at_bound(f)
     assert f.loc[m, "iso3"].tolist() == ["P01"]
-    assert R.ceiling_ci_at_bound(f, ceiling_factor=10).sum() == 0
-    ct = R.comparison_table(f, "XXX", ["P01"]).set_index("iso3")
+    assert ptab.ceiling_ci_at_bound(f, ceiling_factor=10).sum() == 0
+    ct = ptab.comparison_table(f, "XXX", ["P01"]).set_index("iso3")
     assert ct.loc["P01", "flags"] == "ceiling_ci_at_bound" and ct.loc["XXX", "flags"] == ""
-    assert R.flag_counts(f).set_index("model").loc["logistic", "ceiling_ci_at_bound"] == 1
+    assert ptab.flag_counts(f).set_index("model").loc["logistic", "ceiling_ci_at_bound"] == 1
 
 
 def test_display_comparison_is_readable(fits):
-    d = R.display_comparison(R.comparison_table(fits, "XXX", ["P01", "P05"])).set_index("rank")
+    d = ptab.display_comparison(ptab.comparison_table(fits, "XXX", ["P01", "P05"])).set_index("rank")
     assert list(d.index) == ["1", "2", "–"]
     assert d.loc["2", "country"] == "name XXX (XXX)" and d.loc["2", "ceiling [95 % CI]"] == "20 [15, 60]"
     assert d.loc["1", "years 10→90 % [95 % CI]"] == "8.8 [7.8, 9.8]"
@@ -315,12 +325,12 @@ def test_display_comparison_is_readable(fits):
 def test_percentile_draws_count_below_and_half_ties():
     focal = np.array([5.0, 15.0, 25.0])
     fixed = np.array([10.0, 20.0])
-    np.testing.assert_allclose(R.percentile_draws(focal, fixed), [0.0, 50.0, 100.0])
+    np.testing.assert_allclose(pint.percentile_draws(focal, fixed), [0.0, 50.0, 100.0])
     # an uncertain reference paired row by row: below, tied, above the focal draw
     un = np.array([[1.0], [15.0], [30.0]])
-    np.testing.assert_allclose(R.percentile_draws(focal, fixed, un), [100 / 3, 50.0, 200 / 3])
+    np.testing.assert_allclose(pint.percentile_draws(focal, fixed, un), [100 / 3, 50.0, 200 / 3])
     with pytest.raises(ValueError, match="rows"):
-        R.percentile_draws(focal, fixed, un[:2])
+        pint.percentile_draws(focal, fixed, un[:2])
 
 
 def _logistic_panel(
@@ -349,8 +359,8 @@ def test_percentile_interval_known_answer_with_a_twin():
     specs |= {f"H{i:02d}": (300.0 + 20 * i, 0.5, 6.0) for i in range(10)}
     pan = _logistic_panel(specs, {"FOC": 0.08, "TWN": 0.08}, seed=11)
     fits, draws = P.fit_panel(pan, models=("logistic",), n_bootstrap=200, seed=5, n_jobs=1, keep_draws=True)
-    res = R.percentile_intervals(fits, draws, "FOC", "logistic").set_index("metric")
-    assert list(res.columns) == list(R.PERCENTILE_COLUMNS)[:1] + list(R.PERCENTILE_COLUMNS)[2:]
+    res = pint.percentile_intervals(fits, draws, "FOC", "logistic").set_index("metric")
+    assert list(res.columns) == list(pint.PERCENTILE_COLUMNS)[:1] + list(pint.PERCENTILE_COLUMNS)[2:]
     res = res.loc["ceiling"]
     assert res["n_countries"] == 21 and res["uncertain"] == "TWN" and res["n_draws"] >= 190
     assert res["percentile"] == pytest.approx(50.0)
@@ -361,7 +371,7 @@ def test_percentile_interval_known_answer_with_a_twin():
     row = fits.set_index("iso3").loc["FOC"]
     assert (res["lo"], res["hi"]) == (pytest.approx(row["ceiling_lo"]), pytest.approx(row["ceiling_hi"]))
     # about half of the draws put the focal country below its twin
-    d = R.metric_draws(draws, ["FOC", "TWN"], "logistic")
+    d = pint.metric_draws(draws, ["FOC", "TWN"], "logistic")
     foc, twn = d["FOC"]["ceiling"], d["TWN"]["ceiling"]
     ok = np.isfinite(foc) & np.isfinite(twn)
     assert 0.35 < np.mean(foc[ok] < twn[ok]) < 0.65
@@ -381,7 +391,7 @@ def test_percentile_interval_follows_the_focal_uncertainty_and_covers():
             fits, draws = P.fit_panel(
                 pan, models=("logistic",), n_bootstrap=150, seed=rep, n_jobs=1, keep_draws=True
             )
-            res = R.percentile_intervals(fits, draws, "FOC", "logistic", metrics=["ceiling"]).iloc[0]
+            res = pint.percentile_intervals(fits, draws, "FOC", "logistic", metrics=["ceiling"]).iloc[0]
             assert res["percentile_lo"] <= res["percentile"] <= res["percentile_hi"]
             covered.append(res["percentile_lo"] <= truth <= res["percentile_hi"])
             w.append(res["percentile_hi"] - res["percentile_lo"])
@@ -393,17 +403,17 @@ def test_percentile_interval_follows_the_focal_uncertainty_and_covers():
 # ------------------------------------------------------------------------------------------------ same era
 def test_same_era_rule_is_symmetric_inclusive_and_ordered():
     launch = {"FOC": 2010, "A": 2003, "B": 2004, "C": 2016, "D": 2017, "E": 1995}
-    assert R.same_era(launch, "FOC", ["D", "C", "B", "A", "E", "FOC", "ZZZ"], 6) == ["C", "B"]
-    assert R.same_era(launch, "FOC", ["A", "B", "C", "D", "E"], 7) == ["A", "B", "C", "D"]
-    assert R.same_era(launch, "FOC", ["A", "E"], 0) == []
+    assert pcf.same_era(launch, "FOC", ["D", "C", "B", "A", "E", "FOC", "ZZZ"], 6) == ["C", "B"]
+    assert pcf.same_era(launch, "FOC", ["A", "B", "C", "D", "E"], 7) == ["A", "B", "C", "D"]
+    assert pcf.same_era(launch, "FOC", ["A", "E"], 0) == []
     with pytest.raises(KeyError, match="QQQ"):
-        R.same_era(launch, "QQQ", ["A"], 5)
+        pcf.same_era(launch, "QQQ", ["A"], 5)
 
 
 def test_same_era_counterfactual_on_a_small_panel(synth_panel, synth_fits):
     """FOC launched 2010; PA 2000, PB 2002, PC 1998, PD 2004. Within +-6 years: PD only; +-8: PB and PD.
     The values are each peer's own logistic curve 20 years after its launch (2030 - 2010)."""
-    launch = R.launch_years(synth_panel)
+    launch = pcf.launch_years(synth_panel)
     assert launch.to_dict() == {"FOC": 2010, "PA": 2000, "PB": 2002, "PC": 1998, "PD": 2004}
     peers = ["PA", "PB", "PC", "PD"]
     tab = synth_fits[synth_fits["model"] == "logistic"].set_index("iso3")
@@ -412,22 +422,22 @@ def test_same_era_counterfactual_on_a_small_panel(synth_panel, synth_fits):
         K, r, t0 = tab.loc[c, ["p_K", "p_r", "p_t0"]].astype(float)
         return K / (1 + math.exp(-r * (20 - t0)))
 
-    sens = R.era_sensitivity(synth_fits, synth_panel, "FOC", {"named": peers}, [6, 8, 12], 2030)
+    sens = pcf.era_sensitivity(synth_fits, synth_panel, "FOC", {"named": peers}, [6, 8, 12], 2030)
     s = sens.set_index("window")
     assert s.loc[6, "peers"] == "PD" and s.loc[6, "median"] == pytest.approx(at20("PD"))
     assert s.loc[8, "peers"] == "PB,PD" and s.loc[8, "n_peers"] == 2
     assert s.loc[8, "median"] == pytest.approx((at20("PB") + at20("PD")) / 2)
     assert s.loc[8, "min"] == pytest.approx(min(at20("PB"), at20("PD")))
     assert s.loc[12, "n_peers"] == 4
-    cf = R.counterfactual(synth_fits, synth_panel, "FOC", ["PB", "PD"], 2030, band=(0.0, 1.0))
+    cf = pcf.counterfactual(synth_fits, synth_panel, "FOC", ["PB", "PD"], 2030, band=(0.0, 1.0))
     last = cf.iloc[-1]
     assert last["median"] == pytest.approx(s.loc[8, "median"]) and last["hi"] == pytest.approx(
         s.loc[8, "max"]
     )
-    nums = R.counterfactual_numbers(cf, None, name="Focalia")
+    nums = pcf.counterfactual_numbers(cf, None, name="Focalia")
     assert nums["band"] == "range across peers" and "(range across peers " in nums["sentence"]
     assert nums["sentence"].endswith("This describes the peers' paths, not what caused Focalia's.")
-    pv = R.peer_values(synth_fits, synth_panel, ["PB", "PD", "NOPE"], 20)
+    pv = pcf.peer_values(synth_fits, synth_panel, ["PB", "PD", "NOPE"], 20)
     assert list(pv["iso3"]) == ["PB", "PD"] and pv["observed"].tolist() == [
         True,
         False,
@@ -473,7 +483,7 @@ def _summary_dict() -> dict:
 
 
 def test_peer_summary_round_trips_and_is_byte_stable(tmp_path):
-    from helpers.contracts_peers import PeerSummary
+    from helpers.steps.contracts_peers import PeerSummary
 
     s = PeerSummary.from_dict(_summary_dict())
     assert s.percentile_intervals["logistic"]["ceiling"].percentile_hi == pytest.approx(6.22)
@@ -507,7 +517,7 @@ def test_peer_summary_round_trips_and_is_byte_stable(tmp_path):
     ],
 )  # fmt: skip
 def test_peer_summary_errors_name_the_file_and_field(tmp_path, edit, field, what):
-    from helpers.contracts_peers import ContractError, PeerSummary
+    from helpers.steps.contracts_peers import ContractError, PeerSummary
 
     d = _summary_dict()
     edit(d)
@@ -519,7 +529,7 @@ def test_peer_summary_errors_name_the_file_and_field(tmp_path, edit, field, what
 
 
 def test_peer_summary_missing_or_broken_file(tmp_path):
-    from helpers.contracts_peers import ContractError, PeerSummary
+    from helpers.steps.contracts_peers import ContractError, PeerSummary
 
     with pytest.raises(ContractError, match="missing"):
         PeerSummary.from_json(tmp_path / "nope.json")
@@ -529,12 +539,12 @@ def test_peer_summary_missing_or_broken_file(tmp_path):
 
 
 def test_contract_builders_and_interval_sentence(synth_panel, synth_fits):
-    from helpers.contracts_peers import PercentileInterval
+    from helpers.steps.contracts_peers import PercentileInterval
 
-    cf = R.counterfactual(synth_fits, synth_panel, "FOC", ["PB", "PD"], 2030, band=(0.0, 1.0))
-    nums = R.counterfactual_numbers(cf, None, name="Focalia")
-    vals = R.peer_values(synth_fits, synth_panel, nums["peers"], 20)
-    c = R.counterfactual_contract(nums, "within 8 years", vals)
+    cf = pcf.counterfactual(synth_fits, synth_panel, "FOC", ["PB", "PD"], 2030, band=(0.0, 1.0))
+    nums = pcf.counterfactual_numbers(cf, None, name="Focalia")
+    vals = pcf.peer_values(synth_fits, synth_panel, nums["peers"], 20)
+    c = psum.counterfactual_contract(nums, "within 8 years", vals)
     assert (
         c.peers == ["PB", "PD"]
         and c.extrapolated == ["PD"]
@@ -542,12 +552,12 @@ def test_contract_builders_and_interval_sentence(synth_panel, synth_fits):
         and c.rule == "within 8 years"
     )
     assert c.peer_values["PB"] == pytest.approx(vals.set_index("iso3").loc["PB", "value"])
-    rows = R.era_rows(
-        R.era_sensitivity(synth_fits, synth_panel, "FOC", {"named": ["PA", "PB"]}, [1, 8], 2030)
+    rows = psum.era_rows(
+        pcf.era_sensitivity(synth_fits, synth_panel, "FOC", {"named": ["PA", "PB"]}, [1, 8], 2030)
     )
     assert [r.n_peers for r in rows] == [0, 1] and rows[0].median is None and rows[1].peers == ["PB"]
     pi = PercentileInterval(value=28, lo=22.5, hi=50.4, percentile=0.96, percentile_lo=0.48, percentile_hi=6.2,
                             level=0.95, n_countries=209, n_uncertain=138, n_draws=1000)  # fmt: skip
-    s = R.percentile_interval_sentence(pi, "logistic", "ceiling", "Focalia")
+    s = psum.percentile_interval_sentence(pi, "logistic", "ceiling", "Focalia")
     assert "is lower than that of 94-99.5 % of the 209 countries" in s and "(point estimates: 99 %)" in s
     assert "1000 bootstrap draws" in s and "the 138 countries whose own interval overlaps" in s

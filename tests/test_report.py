@@ -574,7 +574,7 @@ def test_peers_paragraphs_state_the_percentile_interval_and_same_era_counterfact
 
 
 def test_peers_paragraphs_reject_a_summary_that_breaks_the_contract() -> None:
-    from helpers.contracts_peers import ContractError
+    from helpers.steps.contracts_peers import ContractError
 
     bad = {**PEERS, "counterfactual_same_era": {**PEERS["counterfactual_same_era"], "median": "n/a"}}
     with pytest.raises(

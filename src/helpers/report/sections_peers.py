@@ -2,7 +2,7 @@
 of its peers, filled into ``templates/peers.md.j2`` and ``templates/abstract_peers.md.j2``.
 
 The percentiles are quoted as intervals (the focal country's bootstrap draws ranked against the other countries,
-:func:`helpers.peers_report.percentile_intervals`); the headline counterfactual uses the same-era peers and the
+:func:`helpers.steps.peers_intervals.percentile_intervals`); the headline counterfactual uses the same-era peers and the
 text says it describes peers, not a cause.
 """
 
@@ -13,15 +13,15 @@ from typing import Any
 
 import pandas as pd
 
-from helpers.contracts_peers import PeerSummary, PercentileInterval
 from helpers.report.provenance import Provenance, esc, model_name
 from helpers.report.text import Quoted, quoter, render
+from helpers.steps.contracts_peers import PeerSummary, PercentileInterval
 
 PEER_FILE = "data/processed/peer_summary.json"
 
 
 def load_peer_summary(summary: PeerSummary | Mapping[str, Any], file: str = PEER_FILE) -> PeerSummary:
-    """``summary`` as a validated :class:`~helpers.contracts_peers.PeerSummary` (a parsed JSON mapping is
+    """``summary`` as a validated :class:`~helpers.steps.contracts_peers.PeerSummary` (a parsed JSON mapping is
     checked against the contract; errors name ``file`` and the field)."""
     return summary if isinstance(summary, PeerSummary) else PeerSummary.from_dict(summary, source=file)
 

@@ -67,7 +67,7 @@ class PointPercentile:
 
 @dataclass(frozen=True)
 class PercentileInterval:
-    """The focal country's percentile with its uncertainty (:func:`helpers.peers_report.percentile_intervals`).
+    """The focal country's percentile with its uncertainty (:func:`helpers.steps.peers_intervals.percentile_intervals`).
 
     ``percentile``: at the point estimates; ``percentile_lo``/``percentile_hi``: the ``level`` interval of the
     percentile over the focal country's bootstrap draws, each ranked against the reference countries (those
@@ -146,7 +146,7 @@ class Counterfactual:
 
 @dataclass(frozen=True)
 class EraRow:
-    """One row of the same-era sensitivity table (:func:`helpers.peers_report.era_sensitivity`)."""
+    """One row of the same-era sensitivity table (:func:`helpers.steps.peers_counterfactual.era_sensitivity`)."""
 
     pool: str
     window: int
@@ -186,7 +186,7 @@ class PanelFacts:
 
 @dataclass(frozen=True)
 class FitFacts:
-    """What was fitted and flagged (``by_model``: counts per flag, see :func:`helpers.peers_report.flag_counts`)."""
+    """What was fitted and flagged (``by_model``: counts per flag, see :func:`helpers.steps.peers_tables.flag_counts`)."""
 
     n_countries: int
     n_countries_flagged: int
