@@ -9,6 +9,8 @@ Notebooks stay thin; everything they compute comes from modules here:
 - :mod:`helpers.models`       the model registry (one entry per growth model) and the one batched solver
 - :mod:`helpers.growth`       fitting, uncertainty, model selection, backtests (national series)
 - :mod:`helpers.panel`        batched fits for every country in the ITU panel
+- :mod:`helpers.steps`        what notebooks 02 and 03 compute: tables, intervals, checks, figures, summaries, and
+                              the typed contracts between steps (``GrowthSummary``, ``PeerSummary``)
 - :mod:`helpers.render`       the render layer: notebook -> offline HTML, Typst PDF, Quarto edition
 """
 
