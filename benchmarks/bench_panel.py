@@ -34,7 +34,7 @@ import numpy as np
 
 from helpers import panel as P
 from helpers.data import external
-from helpers.growth import CUMULATIVE_MODELS
+from helpers.models.registry import CUMULATIVE_MODELS
 
 
 def _scipy_sample(pan, sample: Sequence[str], n_boot: int, seed: int, opts: P.FitOptions) -> dict:

@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from helpers import growth
 from helpers import panel as P
 from helpers.data import external
+from helpers.models import growth, registry
 
 REAL = ["KOR", "CHN", "CUB", "DEU", "PRK"]
 
@@ -62,10 +62,10 @@ def test_fused_kernels_match_growth_models(model, x):
     F2, J2 = P._eval(P.SOLVER_MODELS[model], t, X, jac=True)
     np.testing.assert_allclose(F, F2, rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(JT[:, :-1].transpose(0, 2, 1), J2, rtol=1e-10, atol=1e-10 * np.abs(J2).max())
-    # the solver parametrisation is the same curve as helpers.growth's
+    # the solver parametrisation is the same curve as helpers.models.growth's
     nat = P.to_natural(model, X)
     cols = [nat[:, j : j + 1] for j in range(nat.shape[1])]
-    np.testing.assert_allclose(F, growth.MODELS[model].f(t, *cols), rtol=1e-12)
+    np.testing.assert_allclose(F, registry.MODELS[model].f(t, *cols), rtol=1e-12)
     np.testing.assert_allclose(P.to_internal(model, nat), X, rtol=1e-12)
     # Jacobian against central differences
     for j in range(X.shape[1]):
@@ -89,7 +89,7 @@ def test_fused_kernels_match_growth_models(model, x):
 )
 def test_derived_speed_and_inflection_match_numerical_curve(model, theta):
     t = np.linspace(-40.0, 80.0, 1_200_001)
-    y = growth.MODELS[model].f(t, *theta)
+    y = registry.MODELS[model].f(t, *theta)
     dq = P.derived(model, np.array(theta))
     K = theta[0]
     t10 = t[np.searchsorted(y, 0.1 * K)]
@@ -140,16 +140,16 @@ def test_lm_batch_reports_non_convergence_at_max_iter():
 @pytest.mark.parametrize("iso3", REAL)
 def test_batched_point_fit_equals_scalar_fits_on_real_series(real_panel, iso3):
     first, t, y = P.country_series(real_panel, iso3)
-    for model in growth.CUMULATIVE_MODELS:
+    for model in registry.CUMULATIVE_MODELS:
         pf = P.point_fit(model, t, y)
-        names = growth.MODELS[model].param_names
+        names = registry.MODELS[model].param_names
         assert pf.converged
         x_ref, rss_ref, ok = P.scipy_fit(model, t, y, pf.start, pf.lower, pf.upper)
         assert ok
         assert pf.rss == pytest.approx(rss_ref, rel=1e-10)
         _close(pf.x, x_ref, P.SOLVER_MODELS[model].param_names, t, 1e-6)
         _close(pf.theta, P.to_natural(model, x_ref), names, t, 1e-6)
-        # and helpers.growth.fit, started at our estimate with the same bounds (Richards: t0 left free)
+        # and helpers.models.growth.fit, started at our estimate with the same bounds (Richards: t0 left free)
         sol_names = P.SOLVER_MODELS[model].param_names
         bounds = {
             n: (float(a), float(b))
@@ -164,7 +164,7 @@ def test_batched_point_fit_equals_scalar_fits_on_real_series(real_panel, iso3):
 @pytest.mark.parametrize("iso3", ["KOR", "CHN", "CUB", "DEU", "PRK"])
 def test_batched_bootstrap_refits_equal_scalar_refits(real_panel, iso3):
     first, t, y = P.country_series(real_panel, iso3)
-    for model in growth.CUMULATIVE_MODELS:
+    for model in registry.CUMULATIVE_MODELS:
         pf = P.point_fit(model, t, y)
         rng = np.random.default_rng(11)
         Ys = P.residual_resamples(pf.fitted, y, pf.x.size, 12, rng)
@@ -183,7 +183,7 @@ def test_batched_bootstrap_refits_equal_scalar_refits(real_panel, iso3):
             _close(
                 P.to_natural(model, br.x[b]),
                 P.to_natural(model, x_ref),
-                growth.MODELS[model].param_names,
+                registry.MODELS[model].param_names,
                 t,
                 1e-5,
             )
@@ -198,7 +198,7 @@ def test_bootstrap_refits_at_production_tolerance_are_as_accurate_as_claimed(rea
     parameters: of the time span) for >= 95 % of the resamples and within 1e-5 for >= 99 %."""
     first, t, y = P.country_series(real_panel, iso3)
     o = P.FitOptions()
-    for model in growth.CUMULATIVE_MODELS:
+    for model in registry.CUMULATIVE_MODELS:
         pf = P.point_fit(model, t, y)
         Ys = P.residual_resamples(pf.fitted, y, pf.x.size, 200, np.random.default_rng(11))
         X0 = P._linear_starts(model, pf, t, Ys)
@@ -218,7 +218,7 @@ def test_linear_starts_are_closer_and_never_worse(real_panel):
     """The refits' starts (one shared Gauss-Newton step from the point estimate) lower every resample's RSS
     below the point estimate's or keep the point estimate."""
     first, t, y = P.country_series(real_panel, "PRK")
-    for model in growth.CUMULATIVE_MODELS:
+    for model in registry.CUMULATIVE_MODELS:
         pf = P.point_fit(model, t, y)
         Ys = P.residual_resamples(pf.fitted, y, pf.x.size, 100, np.random.default_rng(2))
         X0 = P._linear_starts(model, pf, t, Ys)

@@ -33,6 +33,7 @@ import pandas as pd
 
 from helpers import growth
 from helpers._lazy import lazy
+from helpers.models import derived, registry
 
 plt = lazy("matplotlib.pyplot")
 ticker = lazy("matplotlib.ticker")
@@ -926,7 +927,7 @@ def _gompertz_infl_f(t: np.ndarray, K: Any, tau: Any, c: Any) -> np.ndarray:
 def _gompertz_infl_jac(t: np.ndarray, K: Any, tau: Any, c: Any) -> np.ndarray:
     e = np.exp(-c * (t - tau))
     g = np.exp(-e)
-    return growth._stack([g, -K * c * e * g, K * (t - tau) * e * g])
+    return registry._stack([g, -K * c * e * g, K * (t - tau) * e * g])
 
 
 GOMPERTZ_INFLECTION = growth.Model(
@@ -944,7 +945,7 @@ def _bass_infl_jac(t: np.ndarray, m: Any, tau: Any, s: Any) -> np.ndarray:
     A = 1.0 - np.exp(-s * t)
     E = np.exp(s * (tau - t))
     B = 1.0 + E
-    return growth._stack(
+    return registry._stack(
         [A / B, -m * A * E * s / B**2, m * (t * np.exp(-s * t) * B - A * (tau - t) * E) / B**2]
     )
 
@@ -964,7 +965,7 @@ def _inflection_profile(r: growth.FitResult, level: float) -> Any:
     as a parameter (:data:`GOMPERTZ_INFLECTION`, :data:`BASS_INFLECTION`; the same curves, so the same
     likelihood), so each is profiled by fixing one parameter instead of a constrained maximisation (SLSQP,
     still used for any other curve)."""
-    from helpers import likelihood
+    from helpers.models import profile
 
     def shift(iv: Any) -> Any:
         add = float(r.epoch)
@@ -978,7 +979,7 @@ def _inflection_profile(r: growth.FitResult, level: float) -> Any:
         )
 
     if r.model.name == "logistic" and "t0" in r.model.param_names:
-        return shift(likelihood.profile_interval(r, "t0", level=level, span=50.0))
+        return shift(profile.profile_interval(r, "t0", level=level, span=50.0))
     if r.model.name == "gompertz" and r.model.param_names == ("K", "b", "c"):
         K, b, c = (float(v) for v in r.theta)
         lo_b, hi_b = (list(x) for x in r.bounds)
@@ -988,7 +989,7 @@ def _inflection_profile(r: growth.FitResult, level: float) -> Any:
             params={"K": K, "tau": math.log(b) / c, "c": c},
             bounds=((lo_b[0], -math.inf, lo_b[2]), (hi_b[0], math.inf, hi_b[2])),
         )
-        return shift(likelihood.profile_interval(rp, "tau", level=level, span=50.0))
+        return shift(profile.profile_interval(rp, "tau", level=level, span=50.0))
     if r.model.name == "bass" and r.model.param_names == ("m", "p", "q"):
         m, p_, q = (float(v) for v in r.theta)
         lo_b, hi_b = (list(x) for x in r.bounds)
@@ -999,15 +1000,15 @@ def _inflection_profile(r: growth.FitResult, level: float) -> Any:
                 params={"m": m, "tau": math.log(q / p_) / (p_ + q), "s": p_ + q},
                 bounds=((lo_b[0], -math.inf, 0.0), (hi_b[0], math.inf, math.inf)),
             )
-            iv = likelihood.profile_interval(rp, "tau", level=level, span=50.0)
+            iv = profile.profile_interval(rp, "tau", level=level, span=50.0)
             # the inflection is max(tau, 0): adoptions peak at launch when q <= p
             iv = dataclasses.replace(iv, lo=None if iv.lo is None else max(iv.lo, 0.0))
             return shift(iv)
 
     def infl(th: np.ndarray) -> float:
-        return float(growth._inflection_tau(r.model, th)) + r.epoch
+        return float(derived._inflection_tau(r.model, th)) + r.epoch
 
-    return likelihood.profile_interval(r, infl, level=level, span=50.0)
+    return profile.profile_interval(r, infl, level=level, span=50.0)
 
 
 def profile_table(
@@ -1018,14 +1019,14 @@ def profile_table(
     and ``inflection`` (the year of fastest growth, profiled by constrained maximisation).  ``lo``/``hi`` are
     NaN where the likelihood does not bound that end within the search range (100x the estimate for the
     saturation, 50 years for the inflection); ``open_hi`` marks it."""
-    from helpers import likelihood
+    from helpers.models import profile
 
     pop_h = population.at_year(horizon)
     rows = []
     for m, r in fits.items():
         if not r.converged or r.method != "mle":
             continue
-        sat = likelihood.profile_interval(r, "saturation", level=level)
+        sat = profile.profile_interval(r, "saturation", level=level)
 
         inf_iv = _inflection_profile(r, level)
         for q, iv, scale in (
@@ -1082,10 +1083,10 @@ def richards_check(fit: growth.FitResult | None) -> dict[str, Any]:
 def averaging_weights(selection: pd.DataFrame, models: Sequence[str] = AVERAGED_MODELS) -> dict[str, float]:
     """Akaike (AICc) weights renormalised over the averaged models that converged (Richards is left out of
     the average: see :func:`richards_check`)."""
-    from helpers import likelihood
+    from helpers.models import averaging
 
     sel = selection[selection["model"].isin(models) & selection["converged"].astype(bool)]
-    return likelihood.akaike_weights(dict(zip(sel["model"], sel["aicc"].astype(float), strict=True)))
+    return averaging.akaike_weights(dict(zip(sel["model"], sel["aicc"].astype(float), strict=True)))
 
 
 def averaged_table(
@@ -1099,8 +1100,8 @@ def averaged_table(
 ) -> pd.DataFrame:
     """Model-averaged quantities: ``estimate`` = Akaike-weighted mean of the models' estimates; ``lo``/``hi``
     = percentile interval of the weighted mixture of their parametric-bootstrap draws (parameter and model
-    uncertainty together, :func:`helpers.likelihood.model_average_draws`)."""
-    from helpers import likelihood
+    uncertainty together, :func:`helpers.models.averaging.model_average_draws`)."""
+    from helpers.models import averaging
 
     per = {m: quantity_draws(b, population, horizon, reach_levels) for m, b in boots.items() if m in weights}
     if not per:
@@ -1113,7 +1114,7 @@ def averaged_table(
         w = {m: weights[m] for m in per}
         tot = sum(w.values())
         est = sum(w[m] * ests[m] for m in per) / tot if all(np.isfinite(list(ests.values()))) else math.nan
-        mix = likelihood.model_average_draws({m: per[m][q][1] for m in per}, w, n=20000, seed=seed)
+        mix = averaging.model_average_draws({m: per[m][q][1] for m in per}, w, n=20000, seed=seed)
         lo, hi = growth.percentile_interval(mix, level)
         rows.append(
             dict(
@@ -1201,7 +1202,7 @@ def loo_table(
     saturation and the level in the horizon year (mid-year).  The first row (``left_out = "none"``) is the
     full fit.  Columns: ``left_out, t, figure, <model>_saturation..., saturation_averaged,
     value_<horizon>_averaged, weights``."""
-    from helpers import likelihood
+    from helpers.models import averaging
 
     key = obs["kind"].eq("exact") | obs.get("rounded", pd.Series(False, index=obs.index)).astype(bool)
     cases = [("none", math.nan, math.nan, np.ones(len(obs), bool))]
@@ -1218,7 +1219,7 @@ def loo_table(
             models, fit_inputs(obs[mask], True), loss_scale=loss_scale, epoch=epoch, method="mle"
         )
         ok = {m: f for m, f in fits.items() if f.converged}
-        w = likelihood.akaike_weights({m: f.aicc for m, f in ok.items()})
+        w = averaging.akaike_weights({m: f.aicc for m, f in ok.items()})
         row: dict[str, Any] = dict(left_out=name, t=t, figure=fig)
         for m in models:
             row[f"{m}_saturation"] = growth.saturation(ok[m]) if m in ok else math.nan
@@ -1256,7 +1257,7 @@ def _loglinear_f(t: np.ndarray, a: Any, b: Any) -> np.ndarray:
 
 def _loglinear_jac(t: np.ndarray, a: Any, b: Any) -> np.ndarray:
     f = np.exp(a + b * t)
-    return growth._stack([f, f * t])
+    return registry._stack([f, f * t])
 
 
 LOGLINEAR = growth.Model(
@@ -1337,7 +1338,7 @@ def holdout_table(
     ``median, lo, hi, itu, covered, interval_score, crps, ape`` (counts in subscriptions; APE of the median in
     percent); the ITU counts are not used in any fit.
     """
-    from helpers import likelihood
+    from helpers.models import averaging
 
     tr = obs[obs["t"] < origin + 1]
     d = itu.dropna(subset=["subscriptions"])
@@ -1346,7 +1347,7 @@ def holdout_table(
     y_new = d["subscriptions"].to_numpy(float)
     fits, _ = fit_models(models, fit_inputs(tr, True), loss_scale=loss_scale, epoch=epoch, method="mle")
     fits = {m: f for m, f in fits.items() if f.converged}
-    w = likelihood.akaike_weights({m: f.aicc for m, f in fits.items()})
+    w = averaging.akaike_weights({m: f.aicc for m, f in fits.items()})
     rng = np.random.default_rng([seed, 3])
     draws: dict[str, np.ndarray] = {}
     for m, f in fits.items():

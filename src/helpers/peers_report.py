@@ -36,7 +36,7 @@ import pandas as pd
 from helpers import panel as P
 from helpers._lazy import lazy
 from helpers.contracts_peers import Counterfactual, EraRow, PercentileInterval, PointPercentile
-from helpers.growth import MODELS
+from helpers.models.registry import MODELS
 
 plt = lazy("matplotlib.pyplot")
 

@@ -17,7 +17,7 @@ a NaN step, which is rejected like any step that does not lower the RSS).
 
 Users: :func:`helpers.panel.lm_batch` (panel point fits and bootstrap refits: the model kernels directly,
 box bounds) and :func:`transformed_lm` (national bootstrap refits and the fallback of
-:func:`helpers.growth.fit`: censored/log residuals, bounds by transformation, Bates-Watts check).
+:func:`helpers.models.growth.fit`: censored/log residuals, bounds by transformation, Bates-Watts check).
 """
 
 from __future__ import annotations
