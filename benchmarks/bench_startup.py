@@ -28,7 +28,7 @@ PY = sys.executable
 #: What the notebooks import from the project (cells of notebooks/*.ipynb), plus pandas.
 NOTEBOOK_IMPORTS = (
     "pandas, numpy, helpers.data.cleaning, helpers.data.external, helpers.report.figures, helpers.data.events, "
-    "helpers.data.observations, helpers.growth_report, helpers.panel, helpers.peers_report, helpers.report.text, "
+    "helpers.data.observations, helpers.growth_report, helpers.models.panel, helpers.models.panel_peers, helpers.peers_report, helpers.report.text, "
     "helpers.config"
 )
 

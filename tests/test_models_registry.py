@@ -15,8 +15,8 @@ import pandas as pd
 import pytest
 
 from helpers import growth_report
-from helpers import panel as P
-from helpers.models import bootstrap, derived, growth, registry, selection, solver
+from helpers.models import bootstrap, derived, growth, panel_fit, registry, selection, solver
+from helpers.models import panel as P
 from helpers.models.registry import MODELS, Model
 
 THETA = {
@@ -105,13 +105,13 @@ def test_problems_in_one_batch_converge_independently():
     """A problem that cannot converge (iteration cap) or has non-finite data does not change the others."""
     t = np.arange(20.0)
     truth = np.array([[80.0, 0.5, 9.0], [40.0, 0.3, 12.0], [60.0, 0.8, 6.0]])
-    Y = P._fj("logistic", t, truth)[0]
+    Y = panel_fit._fj("logistic", t, truth)[0]
     Y[1, 3] = np.nan  # non-finite data in one problem
     X0 = np.array([[60.0, 0.2, 5.0], [70.0, 1.0, 5.0], [20.0, 5.0, 40.0]])
     lo, hi = np.array([1e-6, 1e-4, -50]), np.array([500.0, 10.0, 150.0])
-    together = P.lm_batch("logistic", t, Y, X0, lo, hi, max_iter=60)
+    together = panel_fit.lm_batch("logistic", t, Y, X0, lo, hi, max_iter=60)
     for b in range(3):
-        alone = P.lm_batch("logistic", t, Y[b], X0[b : b + 1], lo, hi, max_iter=60)
+        alone = panel_fit.lm_batch("logistic", t, Y[b], X0[b : b + 1], lo, hi, max_iter=60)
         np.testing.assert_array_equal(together.x[b], alone.x[0])
         assert together.converged[b] == alone.converged[0] and together.n_iter[b] == alone.n_iter[0]
     assert together.converged[0] and not together.converged[1]

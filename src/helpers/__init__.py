@@ -7,9 +7,8 @@ Notebooks stay thin; everything they compute comes from modules here:
 - :mod:`helpers.data`         the data layer: observations (schema, validation, CLI), events, the external
                               readers (``data/external``), step 01's cleaning, series, reconciliation, figures
 - :mod:`helpers.models`       the models layer: registry, solver, least-squares and censored-likelihood fits,
-                              bootstrap, profile intervals, model selection, backtests
+                              bootstrap, profile intervals, model selection, backtests, the panel of every country
 - :mod:`helpers.growth`       the public entry point for fitting (``helpers.growth.fit``): re-exports helpers.models
-- :mod:`helpers.panel`        batched fits for every country in the ITU panel
 - :mod:`helpers.render`       the render layer: notebook -> offline HTML, Typst PDF, Quarto edition
 """
 

@@ -33,9 +33,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from helpers import panel as P
 from helpers._lazy import lazy
 from helpers.contracts_peers import Counterfactual, EraRow, PercentileInterval, PointPercentile
+from helpers.models import panel as P
+from helpers.models import panel_fit, panel_peers
 from helpers.models.registry import MODELS
 
 plt = lazy("matplotlib.pyplot")
@@ -144,7 +145,7 @@ def ceiling_ci_at_bound(fits: pd.DataFrame, ceiling_factor: float | None = None)
     Informational: the fit stays usable, but resamples piled up on the bound, so ``ceiling_hi`` understates
     the upper end of the uncertainty.
     """
-    factor = P.FitOptions().ceiling_factor if ceiling_factor is None else float(ceiling_factor)
+    factor = panel_fit.FitOptions().ceiling_factor if ceiling_factor is None else float(ceiling_factor)
     hi = fits["ceiling_hi"].astype(float)
     bound = factor * fits["peak_per100"].astype(float)
     return (hi >= bound * (1.0 - 1e-6)) & ~fits["ceiling_at_bound"].astype(bool)
@@ -227,7 +228,7 @@ def rank_summary(
     }
     frames = []
     for ref_name, f in refs.items():
-        rk = P.rank_table(f, iso3=iso3, metrics=metrics)
+        rk = panel_peers.rank_table(f, iso3=iso3, metrics=metrics)
         if rk.empty:
             continue
         rk.insert(2, "reference", ref_name)
@@ -458,7 +459,7 @@ def bootstrap_bands(
             with np.errstate(all="ignore"):
                 B = fm.f(tt[None, :], *[theta[:, j : j + 1] for j in range(theta.shape[1])])
             lo, hi = np.nanquantile(B, [alpha, 1.0 - alpha], axis=0)
-            K = P.derived(m, theta)["ceiling"]
+            K = panel_fit.derived(m, theta)["ceiling"]
             qlo, qhi = np.quantile(K[np.isfinite(K)], [alpha, 1.0 - alpha])
             checks.append({"iso3": c, "model": m, "ceiling_lo": float(qlo), "ceiling_hi": float(qhi)})
         curves.append(
@@ -637,7 +638,7 @@ def counterfactual(
         raise ValueError(f"{iso3} never reaches {threshold} per 100 in the panel")
     if int(horizon_year) < first:
         raise ValueError(f"horizon {horizon_year} precedes {iso3}'s launch in {first}")
-    cf = P.counterfactual(
+    cf = panel_peers.counterfactual(
         fits, panel_df, iso3=iso3, peers=list(peers), horizon=int(horizon_year) - first, model=model,
         threshold=threshold, band=band,
     )  # fmt: skip
@@ -797,7 +798,7 @@ def leave_one_out(
     rows = []
     for drop in ["", *peers]:
         sub = [p for p in peers if p != drop]
-        cf = P.counterfactual(
+        cf = panel_peers.counterfactual(
             fits, panel_df, iso3=iso3, peers=sub, horizon=horizon, model=model, threshold=threshold
         )
         last = cf.iloc[-1]

@@ -1,4 +1,4 @@
-"""The models layer: growth-model registry, solver, least-squares and censored-likelihood fits, uncertainty.
+"""The models layer: growth-model registry, solver, national fits (least squares, censored MLE), uncertainty, panel.
 
 - :mod:`~helpers.models.registry`   :class:`~helpers.models.registry.Model` entries (function, Jacobian, bounds,
   start grid, inflection, speed, display name, colour, LaTeX)
@@ -13,6 +13,9 @@
   maximum; :mod:`~helpers.models.batch_mle` the batched Newton; :mod:`~helpers.models.profile` profile intervals
 - :mod:`~helpers.models.simulation` parametric bootstrap and coverage study; :mod:`~helpers.models.averaging`
   Akaike weights and model-averaged draws
+- :mod:`~helpers.models.panel`      fits for every country of the ITU panel (parallel map); :mod:`~helpers.models.panel_fit`
+  the batched engine (options, bounds, LM, starts, bootstrap); :mod:`~helpers.models.panel_peers` notebook 03's
+  comparisons (aligned series, rank table, counterfactual)
 - :mod:`~helpers.models.nist`       NIST StRD problems in this project's parameterisations
 """
 
