@@ -1,5 +1,6 @@
-"""Censored maximum likelihood for growth curves: estimator, observed information, profile intervals,
-parametric bootstrap from the censored model, and Akaike model averaging.
+"""Censored maximum likelihood for growth curves: the model, the estimator and its observed information.
+
+Profile intervals, the parametric bootstrap and Akaike model averaging build on it (modules listed below).
 
 The model
 ---------

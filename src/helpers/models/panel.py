@@ -1,4 +1,4 @@
-"""Growth curves for every country in the ITU mobile panel: batched fits, bootstrap, parallel map.
+"""Growth curves for every country in the ITU mobile panel: per-country batched fits and bootstraps, parallel map.
 
 Per country (:func:`fit_countries`, :func:`fit_country`)
 -------------------------------------------------------

@@ -1,5 +1,7 @@
-"""Model selection and backtests of growth fits: :func:`compare_models` (information criteria) and
-:func:`backtest` (refit on the first years, score the forecast of the rest).
+"""Model selection and backtests of growth fits.
+
+:func:`compare_models` ranks models by information criteria; :func:`backtest` refits on the first years and
+scores the forecast of the rest.
 """
 
 from __future__ import annotations
