@@ -4,7 +4,7 @@ Design: the project's own, i.e. the curated national series exactly as notebook 
 (``data/processed/national_series.csv`` from step 01, settings of ``params/02_fit_growth.yaml``: same times,
 same exact figures, same "more than" bounds, rounded figures as rounding intervals when the parameter says so).
 The censored-MLE Gompertz fit of those figures is the truth; ``N_SETS`` data sets are simulated from it
-(:func:`helpers.likelihood.simulate`: new exact values, bounds kept at their thresholds, rounded figures
+(:func:`helpers.models.simulation.simulate`: new exact values, bounds kept at their thresholds, rounded figures
 re-rounded), each refitted by maximum likelihood, and its 95% profile interval of the saturation checked.
 
 Figures
@@ -34,8 +34,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from helpers import likelihood, pipeline
+from helpers import pipeline
 from helpers.config import ROOT
+from helpers.models import simulation
 from helpers.steps import growth_observations as gobs
 from helpers.steps import growth_tables as gtab
 
@@ -110,7 +111,7 @@ def run() -> dict[str, object]:
     inputs = gobs.fit_inputs(obs, use_bounds=True)
     fits, _ = gtab.fit_models([MODEL], inputs, loss_scale="log", epoch=params["epoch"], method="mle")
     start = time.perf_counter()
-    cov = likelihood.coverage_study(
+    cov = simulation.coverage_study(
         fits[MODEL], n_sets=N_SETS, seed=SEED, level=0.95, calibration=CALIBRATION
     )
     figures = {

@@ -1,4 +1,4 @@
-"""Benchmark of :func:`helpers.panel.fit_panel`: the whole ITU panel, and batched vs a per-fit scipy loop.
+"""Benchmark of :func:`helpers.models.panel.fit_panel`: the whole ITU panel, and batched vs a per-fit scipy loop.
 
 ``run()`` returns
 
@@ -13,7 +13,7 @@
   CPU time for the *whole panel*. The scipy side is measured on a sample (``sample`` countries x 4
   models: every multi-start point fit, then ``sample_resamples`` refits each, on the panel's own
   resamples and starts) with :func:`scipy.optimize.least_squares` once per fit
-  (:func:`helpers.panel.scipy_fit`) at the production tolerances of :class:`helpers.panel.FitOptions`
+  (:func:`helpers.models.panel_fit.scipy_fit`) at the production tolerances of :class:`helpers.models.panel_fit.FitOptions`
   (point fits ``xtol``/``ftol``, refits ``boot_xtol``/``boot_ftol``), and extrapolated: CPU per point-fit
   start x the panel's starts + CPU per refit x the panel's refits (``scipy_seconds_per_refit``,
   ``scipy_seconds_per_start``). The batched side is the real full-panel run, not a sample.
@@ -32,12 +32,13 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from helpers import panel as P
 from helpers.data import external
-from helpers.growth import CUMULATIVE_MODELS
+from helpers.models import panel as P
+from helpers.models import panel_fit
+from helpers.models.registry import CUMULATIVE_MODELS
 
 
-def _scipy_sample(pan, sample: Sequence[str], n_boot: int, seed: int, opts: P.FitOptions) -> dict:
+def _scipy_sample(pan, sample: Sequence[str], n_boot: int, seed: int, opts: panel_fit.FitOptions) -> dict:
     """Per-fit scipy loop on the sample at production tolerances: CPU seconds per point-fit start and per
     refit (refits started as the batched ones, on the same resamples)."""
     start_cpu = refit_cpu = 0.0
@@ -45,19 +46,21 @@ def _scipy_sample(pan, sample: Sequence[str], n_boot: int, seed: int, opts: P.Fi
     for iso3 in sample:
         first, t, y = P.country_series(pan, iso3)
         for model in CUMULATIVE_MODELS:
-            lo, hi = P.model_bounds(model, float(np.max(y)), opts)
-            starts = P.start_values(model, t, y, lo, hi, opts.n_starts)
+            lo, hi = panel_fit.model_bounds(model, float(np.max(y)), opts)
+            starts = panel_fit.start_values(model, t, y, lo, hi, opts.n_starts)
             c = time.process_time()
             for s in starts:
-                P.scipy_fit(model, t, y, s, lo, hi, xtol=opts.xtol, ftol=opts.ftol)
+                panel_fit.scipy_fit(model, t, y, s, lo, hi, xtol=opts.xtol, ftol=opts.ftol)
             start_cpu += time.process_time() - c
             n_start += len(starts)
-            pf = P.point_fit(model, t, y, opts)  # the batched point fit: the refits' centre and start
-            Ys = P.residual_resamples(pf.fitted, y, pf.x.size, n_boot, P._rng(seed, iso3, model))
-            X0 = P._linear_starts(model, pf, t, Ys)
+            pf = panel_fit.point_fit(model, t, y, opts)  # the batched point fit: the refits' centre and start
+            Ys = panel_fit.residual_resamples(
+                pf.fitted, y, pf.x.size, n_boot, panel_fit._rng(seed, iso3, model)
+            )
+            X0 = panel_fit._linear_starts(model, pf, t, Ys)
             c = time.process_time()
             for b in range(n_boot):
-                P.scipy_fit(model, t, Ys[b], X0[b], lo, hi, xtol=opts.boot_xtol, ftol=opts.boot_ftol)
+                panel_fit.scipy_fit(model, t, Ys[b], X0[b], lo, hi, xtol=opts.boot_xtol, ftol=opts.boot_ftol)
             refit_cpu += time.process_time() - c
             n_refit += n_boot
     return {"per_start": start_cpu / n_start, "per_refit": refit_cpu / n_refit, "n": n_start + n_refit}
@@ -72,7 +75,7 @@ def run(
 ) -> dict:
     """Time the full panel and the batched-vs-scipy comparison; see the module docstring."""
     pan = external.panel()
-    opts = P.FitOptions()
+    opts = panel_fit.FitOptions()
 
     t0 = time.perf_counter()
     fits = P.fit_panel(pan, n_bootstrap=n_bootstrap, seed=seed, n_jobs=n_jobs, opts=opts)
@@ -88,8 +91,8 @@ def run(
     n_starts = 0
     for r in fitted.itertuples():
         _, t, y = P.country_series(pan, r.iso3)
-        lo, hi = P.model_bounds(r.model, float(np.max(y)), opts)
-        n_starts += len(P.start_values(r.model, t, y, lo, hi, opts.n_starts))
+        lo, hi = panel_fit.model_bounds(r.model, float(np.max(y)), opts)
+        n_starts += len(panel_fit.start_values(r.model, t, y, lo, hi, opts.n_starts))
     n_refits = int(fitted["n_boot"].sum())
     scipy_cpu = sc["per_start"] * n_starts + sc["per_refit"] * n_refits
     return {

@@ -30,7 +30,7 @@ NOTEBOOK_IMPORTS = (
     "pandas, numpy, helpers.data.cleaning, helpers.data.external, helpers.report.figures, helpers.data.events, "
     "helpers.data.observations, helpers.steps.growth_observations, helpers.steps.growth_tables, "
     "helpers.steps.growth_intervals, helpers.steps.growth_checks, helpers.steps.growth_figures, "
-    "helpers.steps.growth_summary, helpers.panel, helpers.steps.peers_tables, helpers.steps.peers_intervals, helpers.steps.peers_counterfactual, helpers.steps.peers_figures, helpers.steps.peers_summary, helpers.report.text, "
+    "helpers.steps.growth_summary, helpers.models.panel, helpers.models.panel_peers, helpers.steps.peers_tables, helpers.steps.peers_intervals, helpers.steps.peers_counterfactual, helpers.steps.peers_figures, helpers.steps.peers_summary, helpers.report.text, "
     "helpers.config"
 )
 

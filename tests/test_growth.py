@@ -1,4 +1,5 @@
-"""Tests of helpers.growth: models, fitting, censored data, bootstrap, model selection, backtests, bad input."""
+"""Tests of the least-squares fits (helpers.models: growth, inputs, derived, bootstrap, selection) and of the
+helpers.growth facade: models, fitting, censored data, bootstrap, model selection, backtests, bad input."""
 
 from __future__ import annotations
 
@@ -6,8 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from helpers import growth
-from helpers.growth import MODELS
+from helpers.models import bootstrap, derived, growth, inputs, registry, selection
+from helpers.models.registry import MODELS
 
 TRUE = {
     "logistic": (5e6, 0.6, 6.0),
@@ -22,15 +23,30 @@ T = np.arange(0.0, 16.0)
 # ---------------------------------------------------------------------------------------------- models
 
 
+def test_facade_reexports_the_public_api() -> None:
+    # `import helpers.growth; helpers.growth.fit(...)` is the public entry point: every name it promises is
+    # the models layer's own object, and it fits like helpers.models.growth.fit
+    import helpers.growth
+
+    for name in helpers.growth.__all__:
+        obj = getattr(helpers.growth, name)
+        assert getattr(obj, "__module__", "helpers.models").startswith("helpers.models"), name
+    assert helpers.growth.fit is growth.fit
+    assert helpers.growth.FitResult is growth.FitResult
+    assert helpers.growth.bootstrap is bootstrap.bootstrap
+    res = helpers.growth.fit("logistic", T, MODELS["logistic"].f(T, *TRUE["logistic"]))
+    assert res.converged and helpers.growth.saturation(res) == pytest.approx(TRUE["logistic"][0], rel=1e-9)
+
+
 def test_registry() -> None:
-    assert growth.CUMULATIVE_MODELS == ("logistic", "gompertz", "richards", "bass")
+    assert registry.CUMULATIVE_MODELS == ("logistic", "gompertz", "richards", "bass")
     assert MODELS["logistic"].param_names == ("K", "r", "t0")
     assert MODELS["gompertz"].param_names == ("K", "b", "c")
     assert MODELS["richards"].param_names == ("K", "r", "t0", "nu")
     assert MODELS["bass"].param_names == ("m", "p", "q")
     assert MODELS["bass_rate"].param_names == ("m", "p", "q")
     with pytest.raises(ValueError, match="unknown model"):
-        growth.get_model("weibull")
+        registry.get_model("weibull")
 
 
 def test_formulas() -> None:
@@ -95,7 +111,7 @@ def test_recovers_known_parameters_exact(name: str) -> None:
     np.testing.assert_allclose(res.theta, TRUE[name], rtol=1e-6)
 
 
-@pytest.mark.parametrize("name", growth.CUMULATIVE_MODELS)
+@pytest.mark.parametrize("name", registry.CUMULATIVE_MODELS)
 def test_recovers_known_parameters_noisy(name: str) -> None:
     rng = np.random.default_rng(42)
     t = np.arange(1.0, 25.0)
@@ -113,7 +129,7 @@ def test_user_p0_honoured_and_epoch() -> None:
     res = growth.fit("logistic", years, y, epoch=2008, p0={"K": 7e6, "r": 0.3, "t0": 4.0})
     assert res.converged
     assert res.params["t0"] == pytest.approx(5.5, rel=1e-8)
-    assert growth.inflection(res) == pytest.approx(2013.5, rel=1e-10)
+    assert derived.inflection(res) == pytest.approx(2013.5, rel=1e-10)
     assert res.predict([2030.0])[0] == pytest.approx(MODELS["logistic"].f(22.0, 6e6, 0.5, 5.5), rel=1e-8)
     # p0 must name every parameter
     with pytest.raises(ValueError, match="p0 must give"):
@@ -154,7 +170,7 @@ def test_non_convergence_is_reported() -> None:
     res = growth.fit("logistic", t, 1000 * np.exp(0.3 * t))
     assert not res.converged
     with pytest.raises(ValueError, match="did not converge"):
-        growth.bootstrap(res, n=10)
+        bootstrap.bootstrap(res, n=10)
 
 
 def test_open_positivity_bound_is_not_convergence() -> None:
@@ -179,44 +195,44 @@ def _numeric_inflection(name: str, theta: tuple[float, ...]) -> float:
 def test_inflection_formulas(name: str) -> None:
     y = MODELS[name].f(T, *TRUE[name])
     res = growth.fit(name, T, y, epoch=0.0)
-    assert growth.inflection(res) == pytest.approx(_numeric_inflection(name, TRUE[name]), abs=2e-3)
+    assert derived.inflection(res) == pytest.approx(_numeric_inflection(name, TRUE[name]), abs=2e-3)
 
 
 def test_inflection_closed_forms() -> None:
     th = np.array([[1.0, 3.0, 0.5]])
-    assert growth._inflection_tau(MODELS["gompertz"], th)[0] == pytest.approx(np.log(3.0) / 0.5)
+    assert derived._inflection_tau(MODELS["gompertz"], th)[0] == pytest.approx(np.log(3.0) / 0.5)
     th = np.array([[1.0, 0.5, 4.0, 2.0]])
-    assert growth._inflection_tau(MODELS["richards"], th)[0] == pytest.approx(4.0 - np.log(2.0) / 0.5)
+    assert derived._inflection_tau(MODELS["richards"], th)[0] == pytest.approx(4.0 - np.log(2.0) / 0.5)
     # Bass with q <= p: adoptions peak at launch
-    assert growth._inflection_tau(MODELS["bass"], np.array([[1.0, 0.5, 0.2]]))[0] == 0.0
+    assert derived._inflection_tau(MODELS["bass"], np.array([[1.0, 0.5, 0.2]]))[0] == 0.0
 
 
-@pytest.mark.parametrize("name", growth.CUMULATIVE_MODELS)
+@pytest.mark.parametrize("name", registry.CUMULATIVE_MODELS)
 def test_year_reaching(name: str) -> None:
     y = MODELS[name].f(T, *TRUE[name])
     res = growth.fit(name, T, y, epoch=0.0)
     K = TRUE[name][0]
     for frac in (0.1, 0.5, 0.9):
-        tr = growth.year_reaching(res, frac * K)
+        tr = derived.year_reaching(res, frac * K)
         assert res.predict([tr])[0] == pytest.approx(frac * K, rel=1e-8)
-    assert growth.year_reaching(res, 0.25, population=2 * K) == pytest.approx(
-        growth.year_reaching(res, 0.5 * K)
+    assert derived.year_reaching(res, 0.25, population=2 * K) == pytest.approx(
+        derived.year_reaching(res, 0.5 * K)
     )
-    assert growth.year_reaching(res, 1.2 * K) == np.inf
+    assert derived.year_reaching(res, 1.2 * K) == np.inf
     with pytest.raises(ValueError, match="fraction"):
-        growth.year_reaching(res, 5.0, population=100.0)
+        derived.year_reaching(res, 5.0, population=100.0)
 
 
 def test_year_reaching_needs_cumulative() -> None:
     y = MODELS["bass_rate"].f(T, *TRUE["bass_rate"])
     res = growth.fit("bass_rate", T, y)
     with pytest.raises(ValueError, match="cumulative"):
-        growth.year_reaching(res, 10.0)
+        derived.year_reaching(res, 10.0)
 
 
 def test_percentile_interval_handles_nan_and_inf() -> None:
-    assert growth.percentile_interval([1.0, 2.0, np.nan, 3.0], 0.5) == pytest.approx((1.5, 2.5))
-    lo, hi = growth.percentile_interval(np.r_[np.arange(100.0), [np.inf] * 10], 0.9)
+    assert derived.percentile_interval([1.0, 2.0, np.nan, 3.0], 0.5) == pytest.approx((1.5, 2.5))
+    lo, hi = derived.percentile_interval(np.r_[np.arange(100.0), [np.inf] * 10], 0.9)
     assert np.isfinite(lo) and hi == np.inf
 
 
@@ -240,13 +256,13 @@ def test_naive_points() -> None:
     y = np.array([1.0, np.nan, np.nan, np.nan])
     lo = np.array([np.nan, 2.0, 3.0, np.nan])
     hi = np.array([np.nan, np.nan, 5.0, 7.0])
-    np.testing.assert_allclose(growth.naive_points(y, lo, hi), [1.0, 2.0, 4.0, 7.0])
+    np.testing.assert_allclose(inputs.naive_points(y, lo, hi), [1.0, 2.0, 4.0, 7.0])
 
 
 def test_censored_fit_respects_bounds_and_differs_from_naive() -> None:
     years, y, lo, hi, truth = _censored_series()
     cens = growth.fit("logistic", years, y, lower=lo, upper=hi, loss_scale="log", epoch=2008)
-    naive = growth.fit("logistic", years, growth.naive_points(y, lo, hi), loss_scale="log", epoch=2008)
+    naive = growth.fit("logistic", years, inputs.naive_points(y, lo, hi), loss_scale="log", epoch=2008)
     assert cens.converged and cens.censored and "approximate" in cens.message
     assert not naive.censored
     pred = cens.predict(years)
@@ -289,9 +305,9 @@ def national_fit() -> growth.FitResult:
 
 @pytest.mark.parametrize("kind", ["residual", "parametric", "case"])
 def test_bootstrap_reproducible_and_seed_dependent(national_fit: growth.FitResult, kind: str) -> None:
-    a = growth.bootstrap(national_fit, n=200, seed=7, kind=kind)
-    b = growth.bootstrap(national_fit, n=200, seed=7, kind=kind)
-    c = growth.bootstrap(national_fit, n=200, seed=8, kind=kind)
+    a = bootstrap.bootstrap(national_fit, n=200, seed=7, kind=kind)
+    b = bootstrap.bootstrap(national_fit, n=200, seed=7, kind=kind)
+    c = bootstrap.bootstrap(national_fit, n=200, seed=8, kind=kind)
     pd.testing.assert_frame_equal(a.params, b.params)
     assert not np.allclose(a.params.to_numpy(), c.params.to_numpy(), equal_nan=True)
     assert a.params.shape == (200, 3)
@@ -303,14 +319,14 @@ def test_bootstrap_reproducible_and_seed_dependent(national_fit: growth.FitResul
     assert list(s.columns) == ["estimate", "lo", "hi", "boot_median", "n_used"]
     assert np.all(s["n_used"] == 200 - a.n_failed)
     basic = a.summary(method="basic")
-    lo, hi = growth.percentile_interval(a.params["K"], 0.95)
+    lo, hi = derived.percentile_interval(a.params["K"], 0.95)
     assert basic.loc["K", "lo"] == pytest.approx(2 * a.fit.params["K"] - hi)
     assert basic.loc["K", "hi"] == pytest.approx(2 * a.fit.params["K"] - lo)
 
 
 def test_bootstrap_matches_individual_refits(national_fit: growth.FitResult) -> None:
     """The batched solver gives the same optimum as fit() on the same resampled data."""
-    boot = growth.bootstrap(national_fit, n=5, seed=11, kind="residual")
+    boot = bootstrap.bootstrap(national_fit, n=5, seed=11, kind="residual")
     rng = np.random.default_rng(11)
     d = growth._data_of(national_fit)
     e = -national_fit.residuals[d.exact]
@@ -339,7 +355,7 @@ def test_bootstrap_failures_counted() -> None:
     y = MODELS["bass"].f(t, 1e6, 0.02, 0.35) * (1 + rng.normal(0, 0.04, t.size))
     res = growth.fit("bass", t, y)
     assert res.converged, res.message
-    boot = growth.bootstrap(res, n=300, seed=1)
+    boot = bootstrap.bootstrap(res, n=300, seed=1)
     assert boot.n_failed == int((~boot.converged).sum())
     assert boot.n_failed + int(boot.converged.sum()) == 300
     assert sum(boot.failures.values()) == boot.n_failed
@@ -348,26 +364,26 @@ def test_bootstrap_failures_counted() -> None:
 
 
 def test_prediction_interval(national_fit: growth.FitResult) -> None:
-    boot = growth.bootstrap(national_fit, n=300, seed=2)
-    pi = growth.prediction_interval(boot)
+    boot = bootstrap.bootstrap(national_fit, n=300, seed=2)
+    pi = bootstrap.prediction_interval(boot)
     assert pi["t"].iloc[0] == 2009 and pi["t"].iloc[-1] == 2030
     assert list(pi.columns) == ["t", "fit", "mean_lo", "mean_hi", "pred_lo", "pred_hi"]
     assert np.all(pi["pred_lo"] <= pi["mean_lo"] + 1e-6) and np.all(pi["pred_hi"] >= pi["mean_hi"] - 1e-6)
     assert np.all((pi["mean_lo"] <= pi["fit"]) & (pi["fit"] <= pi["mean_hi"]))
     assert np.all(pi["pred_hi"] - pi["pred_lo"] > 0)
-    pd.testing.assert_frame_equal(pi, growth.prediction_interval(boot))
-    pi2 = growth.prediction_interval(boot, [2025.0], level=0.5)
+    pd.testing.assert_frame_equal(pi, bootstrap.prediction_interval(boot))
+    pi2 = bootstrap.prediction_interval(boot, [2025.0], level=0.5)
     assert pi2.shape == (1, 6)
 
 
 def test_bootstrap_from_model_name() -> None:
     y = MODELS["gompertz"].f(T, *TRUE["gompertz"]) * np.exp(np.random.default_rng(0).normal(0, 0.02, T.size))
-    boot = growth.bootstrap("gompertz", T, y, n=50, seed=1, fit_kwargs={"loss_scale": "log"})
+    boot = bootstrap.bootstrap("gompertz", T, y, n=50, seed=1, fit_kwargs={"loss_scale": "log"})
     assert boot.fit.model.name == "gompertz" and boot.n == 50
     with pytest.raises(ValueError, match="kind"):
-        growth.bootstrap(boot.fit, n=5, kind="jackknife")
+        bootstrap.bootstrap(boot.fit, n=5, kind="jackknife")
     with pytest.raises(ValueError, match="needs t and y"):
-        growth.bootstrap("gompertz")
+        bootstrap.bootstrap("gompertz")
 
 
 # ------------------------------------------------------------------------------- compare and backtest
@@ -376,8 +392,8 @@ def test_bootstrap_from_model_name() -> None:
 def test_compare_models() -> None:
     rng = np.random.default_rng(4)
     y = MODELS["logistic"].f(T, *TRUE["logistic"]) * np.exp(rng.normal(0, 0.01, T.size))
-    df = growth.compare_models(T, y, loss_scale="log")
-    assert set(df.index) == set(growth.CUMULATIVE_MODELS)
+    df = selection.compare_models(T, y, loss_scale="log")
+    assert set(df.index) == set(registry.CUMULATIVE_MODELS)
     for col in ("aicc", "bic", "delta_aicc", "akaike_weight", "converged"):
         assert col in df.columns
     assert df["aicc"].dropna().is_monotonic_increasing
@@ -388,14 +404,14 @@ def test_compare_models() -> None:
     w = np.exp(-0.5 * conv["delta_aicc"])
     np.testing.assert_allclose(conv["akaike_weight"], w / w.sum())
     # a model that cannot be fitted is listed, not dropped
-    small = growth.compare_models(T[:4], y[:4], models=["logistic", "richards"])
+    small = selection.compare_models(T[:4], y[:4], models=["logistic", "richards"])
     assert "not fitted" in small.loc["richards", "message"]
     assert np.isnan(small.loc["richards", "akaike_weight"])
 
 
 def test_backtest() -> None:
     y = MODELS["logistic"].f(T, *TRUE["logistic"])
-    bt = growth.backtest(T, y, ["logistic", "gompertz"], [2.0, 8.0, 11.0])
+    bt = selection.backtest(T, y, ["logistic", "gompertz"], [2.0, 8.0, 11.0])
     assert bt.shape[0] == 6
     assert list(bt.columns) == [
         "model",
@@ -414,7 +430,7 @@ def test_backtest() -> None:
     assert "not fitted" in early.message and np.isnan(early.mae)
     gomp = bt[(bt.model == "gompertz") & (bt.origin == 11.0)].iloc[0]
     assert gomp.mape > row.mape
-    det = growth.backtest(T, y, ["logistic"], [11.0], detail=True)
+    det = selection.backtest(T, y, ["logistic"], [11.0], detail=True)
     assert len(det) == 4 and set(det.horizon) == {1.0, 2.0, 3.0, 4.0}
 
 
@@ -423,14 +439,14 @@ def test_score_of_bounds() -> None:
     y = np.array([8.0, np.nan, np.nan, np.nan])
     lo = np.array([np.nan, 5.0, 12.0, np.nan])
     hi = np.array([np.nan, np.nan, 15.0, 9.0])
-    err, ape = growth._score(pred, y, lo, hi)
+    err, ape = selection._score(pred, y, lo, hi)
     np.testing.assert_allclose(err, [2.0, 0.0, 2.0, 1.0])
     np.testing.assert_allclose(ape, [0.25, 0.0, 2 / 12, 1 / 9])
 
 
 def test_backtest_scores_censored_later_observations() -> None:
     years, y, lo, hi, _ = _censored_series()
-    bt = growth.backtest(
+    bt = selection.backtest(
         years, y, ["logistic"], [2016.0], lower=lo, upper=hi, loss_scale="log", epoch=2008, detail=True
     )
     bound_rows = bt[bt.y.isna()]

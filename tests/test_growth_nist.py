@@ -1,4 +1,4 @@
-"""helpers.growth.fit against the NIST StRD certified results for Rat42 (logistic) and Rat43 (Richards).
+"""helpers.models.growth.fit against the NIST StRD certified results for Rat42 (logistic) and Rat43 (Richards).
 
 Both NIST starting points are converted to our parameterisation (K = b1, r = b3, t0 = b2/b3, nu = b4) and
 the results are compared in NIST's b-parameterisation.  b2 = r * t0 and its standard error comes from the
@@ -19,8 +19,8 @@ import pandas as pd
 import pytest
 from scipy import special
 
-from helpers import growth, nist
 from helpers.config import ROOT
+from helpers.models import growth, nist, registry
 
 NIST = ROOT / "tests" / "data" / "nist"
 CERT = json.loads((NIST / "certified.json").read_text())
@@ -52,7 +52,7 @@ def test_nist_certified(problem: str, model: str, start: str | None) -> None:
     assert res.sigma == pytest.approx(cert["residual_sd"], rel=1e-8)
 
 
-def _b_model(problem: str) -> growth.Model:
+def _b_model(problem: str) -> registry.Model:
     """NIST's own parameterisation as a Model, to check the delta-method standard error of b2."""
 
     def f(x, b1, b2, b3, b4=1.0):
@@ -64,10 +64,10 @@ def _b_model(problem: str) -> growth.Model:
         g = np.exp(-L / b4)
         dz = -b1 * g * special.expit(z) / b4
         cols = [g, dz, -dz * x] + ([b1 * g * L / b4**2] if problem == "Rat43" else [])
-        return growth._stack(cols)
+        return registry._stack(cols)
 
     if problem == "Rat42":
-        return growth.Model(
+        return registry.Model(
             "rat42_b",
             ("b1", "b2", "b3"),
             lambda x, a, b, c: f(x, a, b, c),
@@ -76,7 +76,7 @@ def _b_model(problem: str) -> growth.Model:
             True,
             "b1/(1+exp(b2-b3 x))",
         )
-    return growth.Model("rat43_b", ("b1", "b2", "b3", "b4"), f, jac, (False,) * 4, True, "Rat43")
+    return registry.Model("rat43_b", ("b1", "b2", "b3", "b4"), f, jac, (False,) * 4, True, "Rat43")
 
 
 @pytest.mark.parametrize("problem", ["Rat42", "Rat43"])

@@ -503,7 +503,7 @@ def test_loglinear_benchmark_is_fitted_like_the_curves_and_has_a_finite_predicti
 def test_reparameterised_inflection_profile_equals_the_constrained_one(synthetic, model):
     # the inflection as a parameter (t0; Gompertz/Bass re-expressed) gives the interval the constrained
     # maximisation (SLSQP) of the same likelihood gives
-    from helpers import likelihood
+    from helpers.models import derived, profile
 
     obs = pd.DataFrame(synthetic)
     obs["kind"] = np.where(np.isfinite(obs["y"]), "exact", "lower")
@@ -515,9 +515,9 @@ def test_reparameterised_inflection_profile_equals_the_constrained_one(synthetic
     fast = gint._inflection_profile(r, 0.95)
 
     def infl(th):
-        return float(growth._inflection_tau(r.model, th)) + r.epoch
+        return float(derived._inflection_tau(r.model, th)) + r.epoch
 
-    slow = likelihood.profile_interval(r, infl, span=50.0)
+    slow = profile.profile_interval(r, infl, span=50.0)
     assert fast.estimate == pytest.approx(slow.estimate, abs=1e-6)
     for a, b in ((fast.lo, slow.lo), (fast.hi, slow.hi)):
         assert (a is None) == (b is None)

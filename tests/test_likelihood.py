@@ -1,5 +1,6 @@
-"""Tests of helpers.likelihood: the censored log-normal MLE against an independent implementation, replicates,
-tail stability, profile intervals, the parametric bootstrap, model averaging and interval coverage."""
+"""Tests of the censored likelihood (helpers.models: censored, likelihood, profile, simulation, averaging):
+the censored log-normal MLE against an independent implementation, replicates, tail stability, profile
+intervals, the parametric bootstrap, model averaging and interval coverage."""
 
 from __future__ import annotations
 
@@ -9,8 +10,19 @@ import numpy as np
 import pytest
 from scipy import optimize, stats
 
-from helpers import growth, likelihood
-from helpers.growth import MODELS
+from helpers.models import (
+    averaging,
+    bootstrap,
+    censored,
+    derived,
+    growth,
+    inputs,
+    likelihood,
+    profile,
+    selection,
+    simulation,
+)
+from helpers.models.registry import MODELS
 
 # The project's design (notebook 02, curated series, 2009 on): times, and which figures are exact ("e") or
 # "more than" bounds ("l"); the truth is the censored-MLE Gompertz fit of the real figures (K in counts,
@@ -135,7 +147,7 @@ def test_observed_information_standard_errors_match_a_numerical_hessian() -> Non
     x_hat = np.array([*res.theta, res.sigma])
 
     def nll(x):
-        return -likelihood.loglik(res.model, x[:-1], x[-1], res)
+        return -censored.loglik(res.model, x[:-1], x[-1], res)
 
     H = np.empty((4, 4))
     h = 1e-4 * np.abs(x_hat)
@@ -172,7 +184,7 @@ def test_replicate_times_are_accepted_and_duplicating_the_data_changes_nothing()
     w2 = growth.fit("logistic", t, y, weights=np.full(t.size, 2.0), loss_scale="log", epoch=2008)
     rep = growth.fit("logistic", np.repeat(t, 2), np.repeat(y, 2), loss_scale="log", epoch=2008)
     np.testing.assert_allclose(rep.theta, w2.theta, rtol=1e-6)
-    backtest = growth.backtest(
+    backtest = selection.backtest(
         np.repeat(t, 2), np.repeat(y, 2), ["logistic"], [2016.0], loss_scale="log", epoch=2008
     )
     assert backtest["n_train"].iloc[0] == 16
@@ -182,34 +194,34 @@ def test_far_tail_terms_stay_finite() -> None:
     # a "more than" bound 40 sigma above the curve: log S(z) must be the asymptotic -z^2/2 - log(z sqrt(2 pi))
     d = _design_data(3)
     res = growth.fit("gompertz", **d, loss_scale="log", epoch=2008, method="mle")
-    o = likelihood._obs_from(growth._data_of(res))
+    o = censored._obs_from(growth._data_of(res))
     mu = np.log(res.predict(res.t))
     z = 40.0
     glo = mu + z * res.sigma
-    o2 = likelihood._Obs(o.tau, np.full_like(mu, np.nan), glo, np.full_like(mu, np.inf), 0.0, True)
-    ll, dmu, _ = likelihood._terms(o2, mu, math.log(res.sigma))
+    o2 = censored._Obs(o.tau, np.full_like(mu, np.nan), glo, np.full_like(mu, np.inf), 0.0, True)
+    ll, dmu, _ = censored._terms(o2, mu, math.log(res.sigma))
     assert np.all(np.isfinite(ll)) and np.all(np.isfinite(dmu))
     np.testing.assert_allclose(ll, -z * z / 2 - math.log(z * math.sqrt(2 * math.pi)), rtol=1e-3)
     # a narrow range far in the upper tail: CDF difference computed without cancellation
-    o3 = likelihood._Obs(o.tau, np.full_like(mu, np.nan), glo, glo + 0.01 * res.sigma, 0.0, True)
-    ll3, _, _ = likelihood._terms(o3, mu, math.log(res.sigma))
+    o3 = censored._Obs(o.tau, np.full_like(mu, np.nan), glo, glo + 0.01 * res.sigma, 0.0, True)
+    ll3, _, _ = censored._terms(o3, mu, math.log(res.sigma))
     assert np.all(np.isfinite(ll3)) and np.all(ll3 < ll)
 
 
 def test_profile_interval_ends_sit_on_the_threshold() -> None:
     d = _design_data(21)
     res = growth.fit("gompertz", **d, loss_scale="log", epoch=2008, method="mle")
-    iv = likelihood.profile_interval(res, "saturation")
-    crit = likelihood.profile_threshold(0.95, res.t.size, 4)
+    iv = profile.profile_interval(res, "saturation")
+    crit = profile.profile_threshold(0.95, res.t.size, 4)
     assert iv.lo is not None and iv.lo < res.params["K"]
     for end in (iv.lo, iv.hi):
         if end is None:
             continue
-        lp, _ = likelihood._profile_param(res, 0, end)
+        lp, _ = profile._profile_param(res, 0, end)
         assert 2 * (res.loglik - lp) == pytest.approx(crit, abs=1e-3)
     # a derived quantity (the inflection year) profiled by constrained maximisation contains its estimate
-    infl = likelihood.profile_interval(res, lambda th: growth._inflection_tau(res.model, th) + 2008, span=30)
-    assert infl.lo is not None and infl.lo < growth.inflection(res) < (infl.hi or math.inf)
+    infl = profile.profile_interval(res, lambda th: derived._inflection_tau(res.model, th) + 2008, span=30)
+    assert infl.lo is not None and infl.lo < derived.inflection(res) < (infl.hi or math.inf)
 
 
 def test_parametric_bootstrap_redraws_values_and_bound_positions() -> None:
@@ -223,7 +235,7 @@ def test_parametric_bootstrap_redraws_values_and_bound_positions() -> None:
     rounded[12] = True
     res = growth.fit("gompertz", **d, loss_scale="log", epoch=2008, method="mle", rounded=rounded)
     rng = np.random.default_rng(0)
-    sims = [likelihood.simulate(res, rng, rounded) for _ in range(200)]
+    sims = [simulation.simulate(res, rng, rounded) for _ in range(200)]
     lows = np.array([s["lower"][12] for s in sims])
     assert len(set(lows.tolist())) > 1 and np.allclose(np.mod(lows - 5.5e6, 1e6), 0, atol=1e-3)
     # fixed-threshold censoring: a "more than" figure stays a bound exactly when the new value exceeds it
@@ -231,16 +243,16 @@ def test_parametric_bootstrap_redraws_values_and_bound_positions() -> None:
     f11 = res.predict(res.t[11])
     p_below = stats.norm.cdf((math.log(3.9e6) - math.log(f11)) / res.sigma)
     assert became_exact == pytest.approx(p_below, abs=0.1)
-    boot = growth.bootstrap(res, n=30, seed=1, kind="parametric")
+    boot = bootstrap.bootstrap(res, n=30, seed=1, kind="parametric")
     assert boot.kind == "parametric" and boot.converged.sum() >= 27
     with pytest.raises(ValueError, match="parametrically"):
-        growth.bootstrap(res, n=5, seed=1)
+        bootstrap.bootstrap(res, n=5, seed=1)
 
 
 def test_akaike_weights_and_model_average_mixture() -> None:
-    w = likelihood.akaike_weights({"a": 100.0, "b": 102.0, "c": math.nan})
+    w = averaging.akaike_weights({"a": 100.0, "b": 102.0, "c": math.nan})
     assert w["c"] == 0 and w["a"] == pytest.approx(1 / (1 + math.exp(-1)))
-    mix = likelihood.model_average_draws({"a": np.zeros(500), "b": np.ones(500)}, w, n=10000, seed=0)
+    mix = averaging.model_average_draws({"a": np.zeros(500), "b": np.ones(500)}, w, n=10000, seed=0)
     assert mix.mean() == pytest.approx(w["b"], abs=0.01)
 
 
@@ -263,31 +275,29 @@ def test_profile_interval_of_the_saturation_covers() -> None:
     d = _design_data(0)
     res = growth.fit("gompertz", **d, loss_scale="log", epoch=2008, method="mle")
     assert res.converged
-    cov = likelihood.coverage_study(res, n_sets=40, seed=20240602)
+    cov = simulation.coverage_study(res, n_sets=40, seed=20240602)
     assert cov.n_used >= 36, cov
     assert cov.coverage >= COVERAGE_FLOOR, cov
 
 
 def test_profile_threshold_is_the_small_sample_f_calibration() -> None:
     # n log(1 + F(1, n-p) / (n-p)): R's profile.nls threshold; it exceeds chi2_1 and tends to it as n grows
-    chi2 = likelihood.profile_threshold(0.95, 15, 4, "chi2")
+    chi2 = profile.profile_threshold(0.95, 15, 4, "chi2")
     assert chi2 == pytest.approx(3.841458820694124)
-    f15 = likelihood.profile_threshold(0.95, 15, 4)
+    f15 = profile.profile_threshold(0.95, 15, 4)
     assert f15 == pytest.approx(15 * math.log1p(stats.f.ppf(0.95, 1, 11) / 11), rel=1e-12)
-    assert (
-        f15 > likelihood.profile_threshold(0.95, 40, 4) > likelihood.profile_threshold(0.95, 4000, 4) > chi2
-    )
-    assert likelihood.profile_threshold(0.95, 4000, 4) == pytest.approx(chi2, rel=2e-3)
-    assert likelihood.profile_threshold(0.95, 4, 4) == math.inf
+    assert f15 > profile.profile_threshold(0.95, 40, 4) > profile.profile_threshold(0.95, 4000, 4) > chi2
+    assert profile.profile_threshold(0.95, 4000, 4) == pytest.approx(chi2, rel=2e-3)
+    assert profile.profile_threshold(0.95, 4, 4) == math.inf
     with pytest.raises(ValueError, match="calibration"):
-        likelihood.profile_threshold(0.95, 15, 4, "wald")
+        profile.profile_threshold(0.95, 15, 4, "wald")
 
 
 def test_f_calibrated_profile_interval_contains_the_chi2_one() -> None:
     d = _design_data(0)
     res = growth.fit("gompertz", **d, loss_scale="log", epoch=2008, method="mle")
-    f_iv = likelihood.profile_interval(res, "saturation")
-    c_iv = likelihood.profile_interval(res, "saturation", calibration="chi2")
+    f_iv = profile.profile_interval(res, "saturation")
+    c_iv = profile.profile_interval(res, "saturation", calibration="chi2")
     assert f_iv.lo < c_iv.lo < res.theta[0] < c_iv.hi
     assert f_iv.hi is None or f_iv.hi > c_iv.hi
 
@@ -298,10 +308,10 @@ def test_simulate_batch_draws_what_simulate_draws_one_by_one() -> None:
     rounded = np.zeros(d["t"].size, bool)
     rounded[12] = True
     res = growth.fit("gompertz", **d, loss_scale="log", epoch=2008, method="mle", rounded=rounded)
-    batch = likelihood.simulate_batch(res, np.random.default_rng(7), 50, rounded)
+    batch = simulation.simulate_batch(res, np.random.default_rng(7), 50, rounded)
     rng = np.random.default_rng(7)
     for i in range(50):
-        one = likelihood.simulate(res, rng, rounded)
+        one = simulation.simulate(res, rng, rounded)
         for k in ("y", "lower", "upper"):
             np.testing.assert_array_equal(batch[k][i], one[k])
 
@@ -309,9 +319,9 @@ def test_simulate_batch_draws_what_simulate_draws_one_by_one() -> None:
 def _bfgs_refit(res: growth.FitResult, sim: dict[str, np.ndarray]) -> tuple[np.ndarray, bool]:
     """The former scalar path (BFGS, then Newton steps: likelihood._minimise) from the estimate; converged
     = gradient < 1e-4 and no positive parameter run past exp(50) / below exp(-25)."""
-    d = growth._validate(res.model, sim["t"], sim["y"], sim["lower"], sim["upper"], None, "log", 2008)
-    o = likelihood._obs_from(d)
-    P = likelihood._param_space(*res.bounds)
+    d = inputs._validate(res.model, sim["t"], sim["y"], sim["lower"], sim["upper"], None, "log", 2008)
+    o = censored._obs_from(d)
+    P = censored._param_space(*res.bounds)
     v0 = np.r_[P.to_u(res.theta), math.log(likelihood._initial_sigma(res.model, res.theta, o))]
     sol = likelihood._minimise(likelihood._neg(res.model, P, o), v0)
     u = np.asarray(sol.x)[:-1]
@@ -326,8 +336,8 @@ def test_batched_refits_match_one_by_one_bfgs_refits(model: str) -> None:
     d = _design_data(3)
     res = growth.fit(model, **d, loss_scale="log", epoch=2008, method="mle")
     assert res.converged
-    sims = likelihood.simulate_batch(res, np.random.default_rng(11), 30)
-    theta, conv, invalid = likelihood.refit_batch(res, sims)
+    sims = simulation.simulate_batch(res, np.random.default_rng(11), 30)
+    theta, conv, invalid = simulation.refit_batch(res, sims)
     assert not invalid.any()
     for i in range(30):
         th, ok = _bfgs_refit(res, {"t": sims["t"], **{k: sims[k][i] for k in ("y", "lower", "upper")}})

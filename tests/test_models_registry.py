@@ -14,9 +14,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from helpers import growth
-from helpers import panel as P
-from helpers.models import registry, solver
+from helpers.models import bootstrap, derived, growth, panel_fit, registry, selection, solver
+from helpers.models import panel as P
 from helpers.models.registry import MODELS, Model
 from helpers.steps import growth_figures
 
@@ -85,7 +84,7 @@ def test_register_refuses_a_taken_name_and_builtins_stay():
         registry.register(MODELS["logistic"])
     with pytest.raises(ValueError, match="built-in"):
         registry.unregister("logistic")
-    assert growth.MODELS is registry.MODELS and growth.get_model("bass") is MODELS["bass"]
+    assert registry.MODELS is registry.MODELS and registry.get_model("bass") is MODELS["bass"]
 
 
 # --------------------------------------------------------------------------- the solver
@@ -106,13 +105,13 @@ def test_problems_in_one_batch_converge_independently():
     """A problem that cannot converge (iteration cap) or has non-finite data does not change the others."""
     t = np.arange(20.0)
     truth = np.array([[80.0, 0.5, 9.0], [40.0, 0.3, 12.0], [60.0, 0.8, 6.0]])
-    Y = P._fj("logistic", t, truth)[0]
+    Y = panel_fit._fj("logistic", t, truth)[0]
     Y[1, 3] = np.nan  # non-finite data in one problem
     X0 = np.array([[60.0, 0.2, 5.0], [70.0, 1.0, 5.0], [20.0, 5.0, 40.0]])
     lo, hi = np.array([1e-6, 1e-4, -50]), np.array([500.0, 10.0, 150.0])
-    together = P.lm_batch("logistic", t, Y, X0, lo, hi, max_iter=60)
+    together = panel_fit.lm_batch("logistic", t, Y, X0, lo, hi, max_iter=60)
     for b in range(3):
-        alone = P.lm_batch("logistic", t, Y[b], X0[b : b + 1], lo, hi, max_iter=60)
+        alone = panel_fit.lm_batch("logistic", t, Y[b], X0[b : b + 1], lo, hi, max_iter=60)
         np.testing.assert_array_equal(together.x[b], alone.x[0])
         assert together.converged[b] == alone.converged[0] and together.n_iter[b] == alone.n_iter[0]
     assert together.converged[0] and not together.converged[1]
@@ -174,20 +173,20 @@ def test_toy_model_is_fitted_bootstrapped_panelled_and_plotted(toy, tmp_path):
     fit = growth.fit(toy, t, y, loss_scale="log", epoch=2008.0)
     assert fit.converged, fit.message
     assert fit.params["K"] == pytest.approx(K, rel=0.1) and fit.params["r"] == pytest.approx(r, rel=0.1)
-    assert growth.inflection(fit) == 2008.0
-    assert growth.year_reaching(fit, 0.5 * fit.params["K"]) == pytest.approx(
+    assert derived.inflection(fit) == 2008.0
+    assert derived.year_reaching(fit, 0.5 * fit.params["K"]) == pytest.approx(
         2008 + math.log(2) / fit.params["r"]
     )
     # bootstrap through the shared batched solver
-    boot = growth.bootstrap(fit, n=200, seed=3)
+    boot = bootstrap.bootstrap(fit, n=200, seed=3)
     assert boot.n_failed <= 4
     summ = boot.summary()
     assert summ.loc["K", "lo"] < fit.params["K"] < summ.loc["K", "hi"]
     assert summ.loc["r", "lo"] < r < summ.loc["r", "hi"]
-    pi = growth.prediction_interval(boot, horizon=2030)
+    pi = bootstrap.prediction_interval(boot, horizon=2030)
     assert (pi["mean_lo"] <= pi["fit"]).all() and (pi["fit"] <= pi["mean_hi"]).all()
     # model comparison ranks it with the built-in models
-    cmp = growth.compare_models(t, y, [toy, "logistic"], loss_scale="log", epoch=2008.0)
+    cmp = selection.compare_models(t, y, [toy, "logistic"], loss_scale="log", epoch=2008.0)
     assert set(cmp.index) == {toy, "logistic"} and np.isfinite(cmp.loc[toy, "aicc"])
     # the panel fits it like any other model (registry bounds, grid, speed, inflection)
     years = np.arange(1995, 2021)

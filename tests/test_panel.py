@@ -1,4 +1,5 @@
-"""Tests for :mod:`helpers.panel`: kernels, batched LM vs scalar fits, bootstrap, backends, notebook helpers."""
+"""Tests for :mod:`helpers.models.panel` (+ panel_fit, panel_peers): kernels, batched LM vs scalar fits,
+bootstrap, backends, notebook helpers."""
 
 from __future__ import annotations
 
@@ -8,9 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from helpers import growth
-from helpers import panel as P
 from helpers.data import external
+from helpers.models import growth, panel_fit, panel_peers, registry
+from helpers.models import panel as P
 
 REAL = ["KOR", "CHN", "CUB", "DEU", "PRK"]
 
@@ -58,22 +59,22 @@ def _synthetic_panel() -> pd.DataFrame:
 def test_fused_kernels_match_growth_models(model, x):
     t = np.arange(0.0, 30.0)
     X = np.array(x)
-    F, JT = P._fj(model, t, X)
-    F2, J2 = P._eval(P.SOLVER_MODELS[model], t, X, jac=True)
+    F, JT = panel_fit._fj(model, t, X)
+    F2, J2 = panel_fit._eval(panel_fit.SOLVER_MODELS[model], t, X, jac=True)
     np.testing.assert_allclose(F, F2, rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(JT[:, :-1].transpose(0, 2, 1), J2, rtol=1e-10, atol=1e-10 * np.abs(J2).max())
-    # the solver parametrisation is the same curve as helpers.growth's
-    nat = P.to_natural(model, X)
+    # the solver parametrisation is the same curve as helpers.models.growth's
+    nat = panel_fit.to_natural(model, X)
     cols = [nat[:, j : j + 1] for j in range(nat.shape[1])]
-    np.testing.assert_allclose(F, growth.MODELS[model].f(t, *cols), rtol=1e-12)
-    np.testing.assert_allclose(P.to_internal(model, nat), X, rtol=1e-12)
+    np.testing.assert_allclose(F, registry.MODELS[model].f(t, *cols), rtol=1e-12)
+    np.testing.assert_allclose(panel_fit.to_internal(model, nat), X, rtol=1e-12)
     # Jacobian against central differences
     for j in range(X.shape[1]):
         h = 1e-6 * np.maximum(np.abs(X[:, j]), 1e-2)
         Xp, Xm = X.copy(), X.copy()
         Xp[:, j] += h
         Xm[:, j] -= h
-        fd = (P._fj(model, t, Xp)[0] - P._fj(model, t, Xm)[0]) / (2 * h[:, None])
+        fd = (panel_fit._fj(model, t, Xp)[0] - panel_fit._fj(model, t, Xm)[0]) / (2 * h[:, None])
         np.testing.assert_allclose(JT[:, j], fd, rtol=1e-5, atol=1e-6 * np.abs(F).max())
 
 
@@ -89,8 +90,8 @@ def test_fused_kernels_match_growth_models(model, x):
 )
 def test_derived_speed_and_inflection_match_numerical_curve(model, theta):
     t = np.linspace(-40.0, 80.0, 1_200_001)
-    y = growth.MODELS[model].f(t, *theta)
-    dq = P.derived(model, np.array(theta))
+    y = registry.MODELS[model].f(t, *theta)
+    dq = panel_fit.derived(model, np.array(theta))
     K = theta[0]
     t10 = t[np.searchsorted(y, 0.1 * K)]
     t90 = t[np.searchsorted(y, 0.9 * K)]
@@ -100,7 +101,7 @@ def test_derived_speed_and_inflection_match_numerical_curve(model, theta):
 
 
 def test_bass_inflection_is_launch_when_q_below_p():
-    assert float(P.derived("bass", np.array([100.0, 0.3, 0.1]))["inflection_t"]) == 0.0
+    assert float(panel_fit.derived("bass", np.array([100.0, 0.3, 0.1]))["inflection_t"]) == 0.0
 
 
 def test_aicc_matches_growth_convention():
@@ -109,30 +110,30 @@ def test_aicc_matches_growth_convention():
         [0.3, -0.2, 0.1, 0.4, -0.5, 0.2, 0.0, -0.1, 0.3, -0.3, 0.2, -0.1]
     )
     res = growth.fit("logistic", t, y)
-    assert float(P.aicc(res.rss, 12, 3)) == pytest.approx(res.aicc, rel=1e-12)
-    assert math.isinf(float(P.aicc(1.0, 5, 3)))
+    assert float(registry.aicc(res.rss, 12, 3)) == pytest.approx(res.aicc, rel=1e-12)
+    assert math.isinf(float(registry.aicc(1.0, 5, 3)))
 
 
 # --------------------------------------------------------------------------- solver
 def test_lm_batch_recovers_exact_parameters_and_respects_bounds():
     t = np.arange(20.0)
     truth = np.array([[80.0, 0.5, 9.0], [40.0, 0.3, 12.0]])
-    Y = P._fj("logistic", t, truth)[0]
+    Y = panel_fit._fj("logistic", t, truth)[0]
     X0 = np.array([[60.0, 0.2, 5.0], [70.0, 1.0, 5.0]])
     lo, hi = np.array([1e-6, 1e-4, -50]), np.array([500.0, 10.0, 150.0])
-    res = P.lm_batch("logistic", t, Y, X0, lo, hi)
+    res = panel_fit.lm_batch("logistic", t, Y, X0, lo, hi)
     assert res.converged.all()
     np.testing.assert_allclose(res.x, truth, rtol=1e-8)
     # a ceiling capped below the truth ends exactly on its bound
     hi2 = np.array([50.0, 10.0, 150.0])
-    res2 = P.lm_batch("logistic", t, Y[0], X0[:1], lo, hi2)
+    res2 = panel_fit.lm_batch("logistic", t, Y[0], X0[:1], lo, hi2)
     assert res2.x[0, 0] == pytest.approx(50.0) and np.all(res2.x <= hi2) and res2.converged.all()
 
 
 def test_lm_batch_reports_non_convergence_at_max_iter():
     t = np.arange(20.0)
-    Y = P._fj("logistic", t, np.array([[80.0, 0.5, 9.0]]))[0][0]
-    res = P.lm_batch("logistic", t, Y, np.array([[10.0, 5.0, 40.0]]), np.array([1e-6, 1e-4, -50]),
+    Y = panel_fit._fj("logistic", t, np.array([[80.0, 0.5, 9.0]]))[0][0]
+    res = panel_fit.lm_batch("logistic", t, Y, np.array([[10.0, 5.0, 40.0]]), np.array([1e-6, 1e-4, -50]),
                      np.array([500.0, 10.0, 150.0]), max_iter=2)  # fmt: skip
     assert not res.converged[0] and res.n_iter[0] == 2
 
@@ -140,17 +141,17 @@ def test_lm_batch_reports_non_convergence_at_max_iter():
 @pytest.mark.parametrize("iso3", REAL)
 def test_batched_point_fit_equals_scalar_fits_on_real_series(real_panel, iso3):
     first, t, y = P.country_series(real_panel, iso3)
-    for model in growth.CUMULATIVE_MODELS:
-        pf = P.point_fit(model, t, y)
-        names = growth.MODELS[model].param_names
+    for model in registry.CUMULATIVE_MODELS:
+        pf = panel_fit.point_fit(model, t, y)
+        names = registry.MODELS[model].param_names
         assert pf.converged
-        x_ref, rss_ref, ok = P.scipy_fit(model, t, y, pf.start, pf.lower, pf.upper)
+        x_ref, rss_ref, ok = panel_fit.scipy_fit(model, t, y, pf.start, pf.lower, pf.upper)
         assert ok
         assert pf.rss == pytest.approx(rss_ref, rel=1e-10)
-        _close(pf.x, x_ref, P.SOLVER_MODELS[model].param_names, t, 1e-6)
-        _close(pf.theta, P.to_natural(model, x_ref), names, t, 1e-6)
-        # and helpers.growth.fit, started at our estimate with the same bounds (Richards: t0 left free)
-        sol_names = P.SOLVER_MODELS[model].param_names
+        _close(pf.x, x_ref, panel_fit.SOLVER_MODELS[model].param_names, t, 1e-6)
+        _close(pf.theta, panel_fit.to_natural(model, x_ref), names, t, 1e-6)
+        # and helpers.models.growth.fit, started at our estimate with the same bounds (Richards: t0 left free)
+        sol_names = panel_fit.SOLVER_MODELS[model].param_names
         bounds = {
             n: (float(a), float(b))
             for n, a, b in zip(sol_names, pf.lower, pf.upper, strict=True)
@@ -164,14 +165,14 @@ def test_batched_point_fit_equals_scalar_fits_on_real_series(real_panel, iso3):
 @pytest.mark.parametrize("iso3", ["KOR", "CHN", "CUB", "DEU", "PRK"])
 def test_batched_bootstrap_refits_equal_scalar_refits(real_panel, iso3):
     first, t, y = P.country_series(real_panel, iso3)
-    for model in growth.CUMULATIVE_MODELS:
-        pf = P.point_fit(model, t, y)
+    for model in registry.CUMULATIVE_MODELS:
+        pf = panel_fit.point_fit(model, t, y)
         rng = np.random.default_rng(11)
-        Ys = P.residual_resamples(pf.fitted, y, pf.x.size, 12, rng)
-        br = P.lm_batch(model, t, Ys, np.broadcast_to(pf.x, (12, pf.x.size)), pf.lower, pf.upper)
+        Ys = panel_fit.residual_resamples(pf.fitted, y, pf.x.size, 12, rng)
+        br = panel_fit.lm_batch(model, t, Ys, np.broadcast_to(pf.x, (12, pf.x.size)), pf.lower, pf.upper)
         agree = 0
         for b in range(12):
-            x_ref, rss_ref, ok = P.scipy_fit(model, t, Ys[b], pf.x, pf.lower, pf.upper)
+            x_ref, rss_ref, ok = panel_fit.scipy_fit(model, t, Ys[b], pf.x, pf.lower, pf.upper)
             if not (ok and br.converged[b]):
                 continue
             if rss_ref < br.rss[b] * (1 - 1e-9):  # scipy found a lower optimum: the batch would be wrong
@@ -179,11 +180,11 @@ def test_batched_bootstrap_refits_equal_scalar_refits(real_panel, iso3):
             if br.rss[b] < rss_ref * (1 - 1e-9):  # scipy stopped short (tolerances); skip
                 continue
             # solver parameters agree to 1e-6; Richards' natural t0 = ti + ln(nu)/r loses a digit to cancellation
-            _close(br.x[b], x_ref, P.SOLVER_MODELS[model].param_names, t, 1e-6)
+            _close(br.x[b], x_ref, panel_fit.SOLVER_MODELS[model].param_names, t, 1e-6)
             _close(
-                P.to_natural(model, br.x[b]),
-                P.to_natural(model, x_ref),
-                growth.MODELS[model].param_names,
+                panel_fit.to_natural(model, br.x[b]),
+                panel_fit.to_natural(model, x_ref),
+                registry.MODELS[model].param_names,
                 t,
                 1e-5,
             )
@@ -197,18 +198,18 @@ def test_bootstrap_refits_at_production_tolerance_are_as_accurate_as_claimed(rea
     solved to 1e-14: every RSS within 1e-12 relative; parameters within 1e-6 relative (location
     parameters: of the time span) for >= 95 % of the resamples and within 1e-5 for >= 99 %."""
     first, t, y = P.country_series(real_panel, iso3)
-    o = P.FitOptions()
-    for model in growth.CUMULATIVE_MODELS:
-        pf = P.point_fit(model, t, y)
-        Ys = P.residual_resamples(pf.fitted, y, pf.x.size, 200, np.random.default_rng(11))
-        X0 = P._linear_starts(model, pf, t, Ys)
-        a = P.lm_batch(model, t, Ys, X0, pf.lower, pf.upper, xtol=o.boot_xtol, ftol=o.boot_ftol,
+    o = panel_fit.FitOptions()
+    for model in registry.CUMULATIVE_MODELS:
+        pf = panel_fit.point_fit(model, t, y)
+        Ys = panel_fit.residual_resamples(pf.fitted, y, pf.x.size, 200, np.random.default_rng(11))
+        X0 = panel_fit._linear_starts(model, pf, t, Ys)
+        a = panel_fit.lm_batch(model, t, Ys, X0, pf.lower, pf.upper, xtol=o.boot_xtol, ftol=o.boot_ftol,
                        max_iter=o.boot_max_iter)  # fmt: skip
-        b = P.lm_batch(model, t, Ys, X0, pf.lower, pf.upper, xtol=1e-14, ftol=1e-16, max_iter=3000)
+        b = panel_fit.lm_batch(model, t, Ys, X0, pf.lower, pf.upper, xtol=1e-14, ftol=1e-16, max_iter=3000)
         ok = a.converged & b.converged
         assert ok.sum() >= 190, f"{iso3} {model}: {ok.sum()}/200 converged"
         assert np.all(np.abs(a.rss - b.rss)[ok] <= 1e-12 * b.rss[ok]), f"{iso3} {model}: RSS"
-        names = P.SOLVER_MODELS[model].param_names
+        names = panel_fit.SOLVER_MODELS[model].param_names
         scale = np.array([max(float(t.max()), 1.0) if n in ("t0", "ti") else 0.0 for n in names])
         rel = (np.abs(a.x - b.x) / np.maximum(np.abs(b.x), scale)).max(axis=1)[ok]
         assert np.mean(rel <= 1e-6) >= 0.95 and np.mean(rel <= 1e-5) >= 0.99, f"{iso3} {model}: {rel.max()}"
@@ -218,11 +219,11 @@ def test_linear_starts_are_closer_and_never_worse(real_panel):
     """The refits' starts (one shared Gauss-Newton step from the point estimate) lower every resample's RSS
     below the point estimate's or keep the point estimate."""
     first, t, y = P.country_series(real_panel, "PRK")
-    for model in growth.CUMULATIVE_MODELS:
-        pf = P.point_fit(model, t, y)
-        Ys = P.residual_resamples(pf.fitted, y, pf.x.size, 100, np.random.default_rng(2))
-        X0 = P._linear_starts(model, pf, t, Ys)
-        F = P.SOLVER_MODELS[model].f(t, *[X0[:, j : j + 1] for j in range(X0.shape[1])])
+    for model in registry.CUMULATIVE_MODELS:
+        pf = panel_fit.point_fit(model, t, y)
+        Ys = panel_fit.residual_resamples(pf.fitted, y, pf.x.size, 100, np.random.default_rng(2))
+        X0 = panel_fit._linear_starts(model, pf, t, Ys)
+        F = panel_fit.SOLVER_MODELS[model].f(t, *[X0[:, j : j + 1] for j in range(X0.shape[1])])
         rss0 = ((pf.fitted - Ys) ** 2).sum(axis=1)
         rss1 = ((F - Ys) ** 2).sum(axis=1)
         moved = np.any(X0 != pf.x, axis=1)
@@ -314,7 +315,7 @@ def test_dask_path_equals_local_path(small_real, local_table, monkeypatch):
 
 # --------------------------------------------------------------------------- notebook helpers
 def test_align_on_launch():
-    al = P.align_on_launch(_synthetic_panel(), ["CCC", "DDD", "AAA"], threshold=1.0)
+    al = panel_peers.align_on_launch(_synthetic_panel(), ["CCC", "DDD", "AAA"], threshold=1.0)
     assert set(al["iso3"]) == {"CCC", "AAA"}
     c = al[al["iso3"] == "CCC"]
     assert c["years_since_launch"].tolist() == [0, 1, 2] and c["year"].tolist() == [2018, 2019, 2020]
@@ -335,7 +336,7 @@ def _fake_fits() -> pd.DataFrame:
 
 
 def test_rank_table_percentiles_exclude_unusable_fits():
-    rt = P.rank_table(_fake_fits(), iso3="XXX").set_index("metric")
+    rt = panel_peers.rank_table(_fake_fits(), iso3="XXX").set_index("metric")
     assert rt.loc["ceiling", "n_countries"] == 4  # P05 (ceiling on its bound) left out
     assert rt.loc["ceiling", "percentile"] == 0.0
     assert rt.loc["speed", "percentile"] == 100.0  # slowest of all
@@ -346,7 +347,9 @@ def test_counterfactual_median_peer_curve():
     pan = pd.DataFrame(
         {"iso3": "XXX", "name": "X", "year": range(2010, 2016), "per100": [1.0, 2, 3, 4, 5, 6]}
     )
-    cf = P.counterfactual(_fake_fits(), pan, iso3="XXX", peers=["P01", "P02", "P03", "P05"], horizon=10)
+    cf = panel_peers.counterfactual(
+        _fake_fits(), pan, iso3="XXX", peers=["P01", "P02", "P03", "P05"], horizon=10
+    )
     assert cf["year"].tolist() == list(range(2010, 2021))
     t = np.arange(11.0)
     curves = np.vstack([K / (1 + np.exp(-0.5 * (t - 6.0))) for K in (50.0, 75.0, 100.0)])
@@ -356,7 +359,7 @@ def test_counterfactual_median_peer_curve():
     assert cf["actual"].iloc[5] == 6.0 and np.isnan(cf["actual"].iloc[6])
     assert "by 2020" in cf.attrs["sentence"] and f"{cf['median'].iloc[-1]:.1f}" in cf.attrs["sentence"]
     with pytest.raises(ValueError, match="no usable peer"):
-        P.counterfactual(_fake_fits(), pan, iso3="XXX", peers=["P05"])
+        panel_peers.counterfactual(_fake_fits(), pan, iso3="XXX", peers=["P05"])
 
 
 def test_batching_countries_together_does_not_change_results(real_panel):

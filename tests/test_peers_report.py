@@ -12,7 +12,8 @@ import pandas as pd
 import pytest
 
 from helpers import io as hio
-from helpers import panel as P
+from helpers.models import panel as P
+from helpers.models import panel_fit, panel_peers
 from helpers.steps import peers_counterfactual as pcf
 from helpers.steps import peers_figures as pfig
 from helpers.steps import peers_intervals as pint
@@ -195,9 +196,9 @@ def test_kept_draws_are_the_fit_tables_resamples(synth_panel, synth_fd):
     assert draws.n_bootstrap == 60 and set(draws.theta) == {(c, m) for c in "FOC PA PB PC PD".split()
                                                              for m in ("logistic", "gompertz")}  # fmt: skip
     _, t, y = P.country_series(synth_panel, "PB")
-    pf = P.point_fit("gompertz", t, y)
-    br = P.bootstrap_country(pf, t, y, 60, P._rng(1, "PB", "gompertz"))
-    fresh = np.where(br.converged[:, None], P.to_natural("gompertz", br.x), np.nan)
+    pf = panel_fit.point_fit("gompertz", t, y)
+    br = panel_fit.bootstrap_country(pf, t, y, 60, panel_fit._rng(1, "PB", "gompertz"))
+    fresh = np.where(br.converged[:, None], panel_fit.to_natural("gompertz", br.x), np.nan)
     np.testing.assert_allclose(draws.theta[("PB", "gompertz")], fresh, rtol=1e-12, equal_nan=True)
     row = fits.set_index(["iso3", "model"]).loc[("PB", "gompertz")]
     speed = draws.metrics("PB", "gompertz")["speed"]
@@ -250,7 +251,7 @@ def test_figures_build(synth_panel, synth_fd):
     peers = ["PA", "PB", "PC", "PD"]
     f1 = pfig.fig_distribution(synth_fits, "FOC", peers, names={"FOC": "Focalia"})
     assert len(f1.axes) == 3
-    al = P.align_on_launch(synth_panel, ["FOC", *peers])
+    al = panel_peers.align_on_launch(synth_panel, ["FOC", *peers])
     f2 = pfig.fig_aligned(al, al, "FOC")
     assert len(f2.axes) == 1
     years = np.arange(1995, 2031)

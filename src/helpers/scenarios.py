@@ -87,7 +87,8 @@ def summary_numbers(params: dict[str, Any]) -> dict[str, Any]:
     intervals (lowest lower end to highest upper end; ``None`` = not bounded by the data)."""
     import numpy as np
 
-    from helpers import growth, likelihood
+    from helpers import growth
+    from helpers.models import averaging, profile
     from helpers.steps import growth_intervals as gint
     from helpers.steps import growth_observations as gobs
     from helpers.steps import growth_tables as gtab
@@ -109,14 +110,14 @@ def summary_numbers(params: dict[str, Any]) -> dict[str, Any]:
         method=params.get("method", "mle"),
     )  # fmt: skip
     fits = {m: f for m, f in fits.items() if f.converged}
-    w = likelihood.akaike_weights({m: f.aicc for m, f in fits.items()})
+    w = averaging.akaike_weights({m: f.aicc for m, f in fits.items()})
     pop_h = population.at_year(horizon)
     sat = sum(w[m] * growth.saturation(f) for m, f in fits.items())
     infl = sum(w[m] * growth.inflection(f) for m, f in fits.items())
     los, his = [], []
     for f in fits.values():
         if f.method == "mle":
-            iv = likelihood.profile_interval(f, "saturation", level=float(params["level"]))
+            iv = profile.profile_interval(f, "saturation", level=float(params["level"]))
             los.append(iv.lo)
             his.append(iv.hi)
     lo = None if not los or any(v is None for v in los) else min(los)

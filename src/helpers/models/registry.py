@@ -54,7 +54,7 @@ def _stack(parts: Sequence[np.ndarray]) -> np.ndarray:
 class Model:
     """A growth model (one registry entry).
 
-    The first seven fields are the historical ``helpers.growth.Model`` (positional order kept).  The rest
+    The first seven fields are the historical ``helpers.models.registry.Model`` (positional order kept).  The rest
     have defaults, so a new model needs only what it uses:
 
     - ``display_name``, ``colour``, ``latex``: how the report and the figures show it;
@@ -513,7 +513,7 @@ def aicc(rss: np.ndarray | float, n: int, k: int) -> np.ndarray:
     """Gaussian AICc with sigma counted as a parameter (``k + 1`` parameters in all), vectorised over ``rss``.
 
     ``n (log(2 pi) + log(rss/n) + 1) + 2 (k+1) + 2 (k+1)(k+2) / (n - k - 2)``; ``inf`` when ``n <= k + 2``;
-    ``-inf`` for ``rss <= 0``.  The same convention as :attr:`helpers.growth.FitResult.aicc`.
+    ``-inf`` for ``rss <= 0``.  The same convention as :attr:`helpers.models.growth.FitResult.aicc`.
     """
     kk = k + 1
     rss = np.asarray(rss, dtype=float)

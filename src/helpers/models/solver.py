@@ -15,9 +15,9 @@ are frozen for that iteration; the step is clipped to the box); unbounded proble
 The damped ``k x k`` systems are solved by a vectorised Cholesky factorisation (a non-positive pivot gives
 a NaN step, which is rejected like any step that does not lower the RSS).
 
-Users: :func:`helpers.panel.lm_batch` (panel point fits and bootstrap refits: the model kernels directly,
+Users: :func:`helpers.models.panel_fit.lm_batch` (panel point fits and bootstrap refits: the model kernels directly,
 box bounds) and :func:`transformed_lm` (national bootstrap refits and the fallback of
-:func:`helpers.growth.fit`: censored/log residuals, bounds by transformation, Bates-Watts check).
+:func:`helpers.models.growth.fit`: censored/log residuals, bounds by transformation, Bates-Watts check).
 """
 
 from __future__ import annotations

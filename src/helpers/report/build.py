@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from helpers import config, nist
+from helpers import config
+from helpers.models import nist
 
 KEY_PACKAGES = (
     "numpy", "pandas", "scipy", "matplotlib", "seaborn", "pandera", "papermill", "nbconvert",
@@ -88,7 +89,7 @@ def nist_comparison(nist_dir: Path | str) -> pd.DataFrame:
     """
     import json
 
-    from helpers import growth
+    from helpers.models import growth
 
     nist_dir = Path(nist_dir)
     cert_all = json.loads((nist_dir / "certified.json").read_text(encoding="utf-8"))

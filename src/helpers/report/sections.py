@@ -184,7 +184,7 @@ def methods_uncertainty(
 ) -> str:
     """The likelihood, why it replaced hinge least squares, intervals, averaging, the measured coverage,
     backtests and the holdout, in words (numbers from the step-02 summary)."""
-    from helpers.likelihood import profile_threshold
+    from helpers.models.profile import profile_threshold
 
     g = GrowthText(summary, p, file)
     s = g.s
@@ -218,7 +218,7 @@ def methods_uncertainty(
         n_params=n_params,
         chi2_threshold=f"{profile_threshold(s.level, n_obs, n_params, 'chi2'):.2f}",
         f_threshold=Quoted(p, profile_threshold(s.level, n_obs, n_params, "f"), "{:.2f}", "profile deviance threshold",
-                           "computation: helpers.likelihood.profile_threshold",
+                           "computation: helpers.models.profile.profile_threshold",
                            f"level {s.level}, n = {n_obs}, p = 4"),
         rounded_as_interval=s.settings.get("rounded_figures") == "interval",
         coverage=coverage,

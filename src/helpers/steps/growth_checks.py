@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from helpers import growth
+from helpers.models import registry
 from helpers.steps.growth_observations import ITU_T_OFFSET, Population, fit_inputs
 from helpers.steps.growth_tables import fit_models, json_number
 
@@ -170,7 +171,7 @@ def loo_table(
     saturation and the level in the horizon year (mid-year).  The first row (``left_out = "none"``) is the
     full fit.  Columns: ``left_out, t, figure, <model>_saturation..., saturation_averaged,
     value_<horizon>_averaged, weights``."""
-    from helpers import likelihood
+    from helpers.models import averaging
 
     key = obs["kind"].eq("exact") | obs.get("rounded", pd.Series(False, index=obs.index)).astype(bool)
     cases = [("none", math.nan, math.nan, np.ones(len(obs), bool))]
@@ -187,7 +188,7 @@ def loo_table(
             models, fit_inputs(obs[mask], True), loss_scale=loss_scale, epoch=epoch, method="mle"
         )
         ok = {m: f for m, f in fits.items() if f.converged}
-        w = likelihood.akaike_weights({m: f.aicc for m, f in ok.items()})
+        w = averaging.akaike_weights({m: f.aicc for m, f in ok.items()})
         row: dict[str, Any] = dict(left_out=name, t=t, figure=fig)
         for m in models:
             row[f"{m}_saturation"] = growth.saturation(ok[m]) if m in ok else math.nan
@@ -225,7 +226,7 @@ def _loglinear_f(t: np.ndarray, a: Any, b: Any) -> np.ndarray:
 
 def _loglinear_jac(t: np.ndarray, a: Any, b: Any) -> np.ndarray:
     f = np.exp(a + b * t)
-    return growth._stack([f, f * t])
+    return registry._stack([f, f * t])
 
 
 LOGLINEAR = growth.Model(
@@ -306,7 +307,7 @@ def holdout_table(
     ``median, lo, hi, itu, covered, interval_score, crps, ape`` (counts in subscriptions; APE of the median in
     percent); the ITU counts are not used in any fit.
     """
-    from helpers import likelihood
+    from helpers.models import averaging
 
     tr = obs[obs["t"] < origin + 1]
     d = itu.dropna(subset=["subscriptions"])
@@ -315,7 +316,7 @@ def holdout_table(
     y_new = d["subscriptions"].to_numpy(float)
     fits, _ = fit_models(models, fit_inputs(tr, True), loss_scale=loss_scale, epoch=epoch, method="mle")
     fits = {m: f for m, f in fits.items() if f.converged}
-    w = likelihood.akaike_weights({m: f.aicc for m, f in fits.items()})
+    w = averaging.akaike_weights({m: f.aicc for m, f in fits.items()})
     rng = np.random.default_rng([seed, 3])
     draws: dict[str, np.ndarray] = {}
     for m, f in fits.items():

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from helpers import growth
+from helpers.models import averaging, derived, profile, registry
 from helpers.steps.growth_observations import Population, year_reaching_per100
 
 
@@ -191,7 +192,7 @@ def _gompertz_infl_f(t: np.ndarray, K: Any, tau: Any, c: Any) -> np.ndarray:
 def _gompertz_infl_jac(t: np.ndarray, K: Any, tau: Any, c: Any) -> np.ndarray:
     e = np.exp(-c * (t - tau))
     g = np.exp(-e)
-    return growth._stack([g, -K * c * e * g, K * (t - tau) * e * g])
+    return registry._stack([g, -K * c * e * g, K * (t - tau) * e * g])
 
 
 GOMPERTZ_INFLECTION = growth.Model(
@@ -209,7 +210,7 @@ def _bass_infl_jac(t: np.ndarray, m: Any, tau: Any, s: Any) -> np.ndarray:
     A = 1.0 - np.exp(-s * t)
     E = np.exp(s * (tau - t))
     B = 1.0 + E
-    return growth._stack(
+    return registry._stack(
         [A / B, -m * A * E * s / B**2, m * (t * np.exp(-s * t) * B - A * (tau - t) * E) / B**2]
     )
 
@@ -229,7 +230,6 @@ def _inflection_profile(r: growth.FitResult, level: float) -> Any:
     as a parameter (:data:`GOMPERTZ_INFLECTION`, :data:`BASS_INFLECTION`; the same curves, so the same
     likelihood), so each is profiled by fixing one parameter instead of a constrained maximisation (SLSQP,
     still used for any other curve)."""
-    from helpers import likelihood
 
     def shift(iv: Any) -> Any:
         add = float(r.epoch)
@@ -243,7 +243,7 @@ def _inflection_profile(r: growth.FitResult, level: float) -> Any:
         )
 
     if r.model.name == "logistic" and "t0" in r.model.param_names:
-        return shift(likelihood.profile_interval(r, "t0", level=level, span=50.0))
+        return shift(profile.profile_interval(r, "t0", level=level, span=50.0))
     if r.model.name == "gompertz" and r.model.param_names == ("K", "b", "c"):
         K, b, c = (float(v) for v in r.theta)
         lo_b, hi_b = (list(x) for x in r.bounds)
@@ -253,7 +253,7 @@ def _inflection_profile(r: growth.FitResult, level: float) -> Any:
             params={"K": K, "tau": math.log(b) / c, "c": c},
             bounds=((lo_b[0], -math.inf, lo_b[2]), (hi_b[0], math.inf, hi_b[2])),
         )
-        return shift(likelihood.profile_interval(rp, "tau", level=level, span=50.0))
+        return shift(profile.profile_interval(rp, "tau", level=level, span=50.0))
     if r.model.name == "bass" and r.model.param_names == ("m", "p", "q"):
         m, p_, q = (float(v) for v in r.theta)
         lo_b, hi_b = (list(x) for x in r.bounds)
@@ -264,15 +264,15 @@ def _inflection_profile(r: growth.FitResult, level: float) -> Any:
                 params={"m": m, "tau": math.log(q / p_) / (p_ + q), "s": p_ + q},
                 bounds=((lo_b[0], -math.inf, 0.0), (hi_b[0], math.inf, math.inf)),
             )
-            iv = likelihood.profile_interval(rp, "tau", level=level, span=50.0)
+            iv = profile.profile_interval(rp, "tau", level=level, span=50.0)
             # the inflection is max(tau, 0): adoptions peak at launch when q <= p
             iv = dataclasses.replace(iv, lo=None if iv.lo is None else max(iv.lo, 0.0))
             return shift(iv)
 
     def infl(th: np.ndarray) -> float:
-        return float(growth._inflection_tau(r.model, th)) + r.epoch
+        return float(derived._inflection_tau(r.model, th)) + r.epoch
 
-    return likelihood.profile_interval(r, infl, level=level, span=50.0)
+    return profile.profile_interval(r, infl, level=level, span=50.0)
 
 
 def profile_table(
@@ -283,14 +283,13 @@ def profile_table(
     and ``inflection`` (the year of fastest growth, profiled by constrained maximisation).  ``lo``/``hi`` are
     NaN where the likelihood does not bound that end within the search range (100x the estimate for the
     saturation, 50 years for the inflection); ``open_hi`` marks it."""
-    from helpers import likelihood
 
     pop_h = population.at_year(horizon)
     rows = []
     for m, r in fits.items():
         if not r.converged or r.method != "mle":
             continue
-        sat = likelihood.profile_interval(r, "saturation", level=level)
+        sat = profile.profile_interval(r, "saturation", level=level)
 
         inf_iv = _inflection_profile(r, level)
         for q, iv, scale in (
@@ -317,10 +316,9 @@ def profile_table(
 def averaging_weights(selection: pd.DataFrame, models: Sequence[str] = AVERAGED_MODELS) -> dict[str, float]:
     """Akaike (AICc) weights renormalised over the averaged models that converged (Richards is left out of
     the average: see :func:`richards_check`)."""
-    from helpers import likelihood
 
     sel = selection[selection["model"].isin(models) & selection["converged"].astype(bool)]
-    return likelihood.akaike_weights(dict(zip(sel["model"], sel["aicc"].astype(float), strict=True)))
+    return averaging.akaike_weights(dict(zip(sel["model"], sel["aicc"].astype(float), strict=True)))
 
 
 def averaged_table(
@@ -334,8 +332,7 @@ def averaged_table(
 ) -> pd.DataFrame:
     """Model-averaged quantities: ``estimate`` = Akaike-weighted mean of the models' estimates; ``lo``/``hi``
     = percentile interval of the weighted mixture of their parametric-bootstrap draws (parameter and model
-    uncertainty together, :func:`helpers.likelihood.model_average_draws`)."""
-    from helpers import likelihood
+    uncertainty together, :func:`helpers.averaging.model_average_draws`)."""
 
     per = {m: quantity_draws(b, population, horizon, reach_levels) for m, b in boots.items() if m in weights}
     if not per:
@@ -348,7 +345,7 @@ def averaged_table(
         w = {m: weights[m] for m in per}
         tot = sum(w.values())
         est = sum(w[m] * ests[m] for m in per) / tot if all(np.isfinite(list(ests.values()))) else math.nan
-        mix = likelihood.model_average_draws({m: per[m][q][1] for m in per}, w, n=20000, seed=seed)
+        mix = averaging.model_average_draws({m: per[m][q][1] for m in per}, w, n=20000, seed=seed)
         lo, hi = growth.percentile_interval(mix, level)
         rows.append(
             dict(

@@ -13,8 +13,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from helpers import panel as P
-from helpers.growth import MODELS
+from helpers.models import panel as P
+from helpers.models import panel_peers
+from helpers.models.registry import MODELS
 from helpers.steps.peers_tables import best_rows, usable
 
 
@@ -37,7 +38,7 @@ def counterfactual(
         raise ValueError(f"{iso3} never reaches {threshold} per 100 in the panel")
     if int(horizon_year) < first:
         raise ValueError(f"horizon {horizon_year} precedes {iso3}'s launch in {first}")
-    cf = P.counterfactual(
+    cf = panel_peers.counterfactual(
         fits, panel_df, iso3=iso3, peers=list(peers), horizon=int(horizon_year) - first, model=model,
         threshold=threshold, band=band,
     )  # fmt: skip
@@ -197,7 +198,7 @@ def leave_one_out(
     rows = []
     for drop in ["", *peers]:
         sub = [p for p in peers if p != drop]
-        cf = P.counterfactual(
+        cf = panel_peers.counterfactual(
             fits, panel_df, iso3=iso3, peers=sub, horizon=horizon, model=model, threshold=threshold
         )
         last = cf.iloc[-1]

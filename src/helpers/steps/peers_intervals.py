@@ -18,8 +18,9 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from helpers import panel as P
-from helpers.growth import MODELS
+from helpers.models import panel as P
+from helpers.models import panel_fit, panel_peers
+from helpers.models.registry import MODELS
 from helpers.steps.peers_tables import best_rows, usable
 
 
@@ -54,7 +55,7 @@ def rank_summary(
     }
     frames = []
     for ref_name, f in refs.items():
-        rk = P.rank_table(f, iso3=iso3, metrics=metrics)
+        rk = panel_peers.rank_table(f, iso3=iso3, metrics=metrics)
         if rk.empty:
             continue
         rk.insert(2, "reference", ref_name)
@@ -131,7 +132,7 @@ def bootstrap_bands(
             with np.errstate(all="ignore"):
                 B = fm.f(tt[None, :], *[theta[:, j : j + 1] for j in range(theta.shape[1])])
             lo, hi = np.nanquantile(B, [alpha, 1.0 - alpha], axis=0)
-            K = P.derived(m, theta)["ceiling"]
+            K = panel_fit.derived(m, theta)["ceiling"]
             qlo, qhi = np.quantile(K[np.isfinite(K)], [alpha, 1.0 - alpha])
             checks.append({"iso3": c, "model": m, "ceiling_lo": float(qlo), "ceiling_hi": float(qhi)})
         curves.append(

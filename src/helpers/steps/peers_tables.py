@@ -16,8 +16,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from helpers import panel as P
-from helpers.growth import MODELS
+from helpers.models import panel as P
+from helpers.models import panel_fit
+from helpers.models.registry import MODELS
 
 #: Flags of :func:`helpers.panel.fit_panel`, in reporting order.
 FLAGS: tuple[str, ...] = ("too_few_points", "no_convergence", "not_s_shaped", "ceiling_at_bound")
@@ -77,7 +78,7 @@ def ceiling_ci_at_bound(fits: pd.DataFrame, ceiling_factor: float | None = None)
     Informational: the fit stays usable, but resamples piled up on the bound, so ``ceiling_hi`` understates
     the upper end of the uncertainty.
     """
-    factor = P.FitOptions().ceiling_factor if ceiling_factor is None else float(ceiling_factor)
+    factor = panel_fit.FitOptions().ceiling_factor if ceiling_factor is None else float(ceiling_factor)
     hi = fits["ceiling_hi"].astype(float)
     bound = factor * fits["peak_per100"].astype(float)
     return (hi >= bound * (1.0 - 1e-6)) & ~fits["ceiling_at_bound"].astype(bool)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from helpers.growth import FitResult
+from helpers.models.growth import FitResult
 
 
 def from_b(b: dict[str, float]) -> dict[str, float]:
