@@ -35,8 +35,9 @@ from pathlib import Path
 import pandas as pd
 
 from helpers import growth_report as gr
-from helpers import likelihood, pipeline
+from helpers import likelihood
 from helpers.config import ROOT
+from helpers.pipeline import dag
 
 N_SETS = 200
 SEED = 20240602
@@ -90,7 +91,7 @@ def write_result(figures: dict[str, object], path: Path = RESULT) -> Path:
 
 
 def run() -> dict[str, object]:
-    params = pipeline.load_params(ROOT / "params" / "02_fit_growth.yaml")
+    params = dag.load_params(ROOT / "params" / "02_fit_growth.yaml")
     path = ROOT / params["in_national_series"]
     if not path.exists():
         return {"coverage_saturation_95": None, "coverage_note": f"{path} missing: run `make pipeline` first"}

@@ -6,7 +6,7 @@ import ast
 
 import pytest
 
-from helpers import pipeline
+from helpers.pipeline import manifest
 from tests.conftest import ROOT
 
 HELPERS = ROOT / "src" / "helpers"
@@ -25,24 +25,24 @@ MAX_LINES = 620
     ],
 )
 def test_closure_finds_subpackage_modules_and_what_they_import(code: str) -> None:
-    mods = pipeline.helpers_closure([code])
+    mods = manifest.helpers_closure([code])
     assert {"helpers", "helpers.data", "helpers.data.cleaning"} <= mods.keys()
     assert mods["helpers.data.cleaning"] == "src/helpers/data/cleaning.py"
 
 
 def test_closure_is_transitive_through_subpackages() -> None:
     # reconcile imports national and pairs (helpers.data.*); the notebook only names reconcile
-    mods = pipeline.helpers_closure(["from helpers.data import reconcile"])
+    mods = manifest.helpers_closure(["from helpers.data import reconcile"])
     assert {"helpers.data.national", "helpers.data.pairs", "helpers.data.cleaning"} <= mods.keys()
     # and a name that is not a module is no module
-    assert "helpers.data.reconcile.reconcile_sources" not in pipeline.helpers_closure(
+    assert "helpers.data.reconcile.reconcile_sources" not in manifest.helpers_closure(
         ["from helpers.data.reconcile import reconcile_sources"]
     )
 
 
 def test_closure_of_the_render_cli_covers_every_render_module() -> None:
     """The render guards trace ``helpers.render.__main__``: an edit to any render module reruns the renders."""
-    mods = pipeline.helpers_closure(["import helpers.render.__main__"])
+    mods = manifest.helpers_closure(["import helpers.render.__main__"])
     on_disk = {f"helpers.render.{p.stem}" for p in (HELPERS / "render").glob("*.py") if p.stem != "__init__"}
     assert on_disk <= mods.keys(), on_disk - mods.keys()
 
@@ -53,7 +53,7 @@ def test_every_notebook_import_of_a_subpackage_is_traced() -> None:
 
     nb = json.loads((ROOT / "notebooks" / "01_clean.ipynb").read_text(encoding="utf-8"))
     code = ["".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code"]
-    mods = pipeline.helpers_closure(code)
+    mods = manifest.helpers_closure(code)
     for name in ("cleaning", "external", "national", "reconcile", "timeline", "observations", "sources"):
         assert f"helpers.data.{name}" in mods
 
