@@ -65,8 +65,8 @@ lock: $(VENV_OK) ## Re-resolve requirements.lock from pyproject.toml (then updat
 	$(VENV)/bin/uv pip compile pyproject.toml --universal --python-version 3.11 -o requirements.lock
 	$(VPY) tools/sync_environment_yml.py
 
-# Every parameters file is checked (helpers.params) here, before any kernel starts.
-$(PIPELINE_MK): $(wildcard params/*.yaml) src/helpers/pipeline.py src/helpers/params.py data/sources/sources.csv | $(VENV_OK)
+# Every parameters file is checked (helpers.pipeline.params) here, before any kernel starts.
+$(PIPELINE_MK): $(wildcard params/*.yaml) $(addprefix src/helpers/pipeline/,__main__.py dag.py makefile.py params.py) data/sources/sources.csv | $(VENV_OK)
 	@mkdir -p $(BUILD)
 	@$(VPY) -m helpers.pipeline makefile > $@.tmp || { rm -f $@.tmp; exit 1; }
 	@mv $@.tmp $@
@@ -124,21 +124,21 @@ $(REPORT_PDF): FORCE $(STEP_04_REPORT_MANIFEST) | $(VENV_OK)
 	  --in $(REPORT_NB) $(RENDER_FILES) --out $@ -- $(TIMED) "render pdf" $(VPY) -m helpers.render pdf $(REPORT_NB) $@
 
 # Sensitivity sweep: step 02's summary numbers over the data treatments in params/scenarios.yaml, computed in one
-# process by helpers.scenarios (no notebook); the collected table is an input of the report. Rerun on content
+# process by helpers.pipeline.scenarios (no notebook); the collected table is an input of the report. Rerun on content
 # (.build/manifests/scenarios.json): the grid, step 02's parameters and input files, the helpers modules the sweep
 # imports, or the table itself changed. Step 02's notebook is not among them: the sweep does not run it.
 SCENARIOS_OUT := data/processed/scenarios.csv
 $(SCENARIOS_OUT): FORCE $(STEP_01_CLEAN_MANIFEST) | $(VENV_OK)
-	@$(VPY) -m helpers.pipeline guard scenarios --module helpers.scenarios \
+	@$(VPY) -m helpers.pipeline guard scenarios --module helpers.pipeline.scenarios \
 	  --in params/scenarios.yaml $(filter-out notebooks/%,$(STEP_02_FIT_GROWTH_IN)) --out $@ -- \
-	  $(TIMED) "scenarios" $(VPY) -m helpers.scenarios run --grid params/scenarios.yaml --jobs 2 --out $@
+	  $(TIMED) "scenarios" $(VPY) -m helpers.pipeline.scenarios run --grid params/scenarios.yaml --jobs 2 --out $@
 
 .PHONY: scenarios
 scenarios: $(SCENARIOS_OUT) ## Sensitivity sweep: step 02's numbers over the data treatments in params/scenarios.yaml, one table
 
 SITE_INPUTS = $(REPORT_HTML) $(REPORT_PDF) $(filter data/processed/%.csv,$(STEP_PRODUCTS))
-site/index.html: $(SITE_INPUTS) src/helpers/publish.py | $(VENV_OK)
-	@$(TIMED) "publish site/" $(VPY) -m helpers.publish site
+site/index.html: $(SITE_INPUTS) src/helpers/pipeline/publish.py | $(VENV_OK)
+	@$(TIMED) "publish site/" $(VPY) -m helpers.pipeline.publish site
 
 .PHONY: publish serve
 publish: site/index.html ## Write a static site/ (report, PDF, cleaned CSVs, data README) for any static host

@@ -34,9 +34,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from helpers import pipeline
 from helpers.config import ROOT
 from helpers.models import simulation
+from helpers.pipeline import dag
 from helpers.steps import growth_observations as gobs
 from helpers.steps import growth_tables as gtab
 
@@ -92,7 +92,7 @@ def write_result(figures: dict[str, object], path: Path = RESULT) -> Path:
 
 
 def run() -> dict[str, object]:
-    params = pipeline.load_params(ROOT / "params" / "02_fit_growth.yaml")
+    params = dag.load_params(ROOT / "params" / "02_fit_growth.yaml")
     path = ROOT / params["in_national_series"]
     if not path.exists():
         return {"coverage_saturation_95": None, "coverage_note": f"{path} missing: run `make pipeline` first"}

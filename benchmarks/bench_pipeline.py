@@ -66,10 +66,10 @@ def step_durations(log: str) -> dict[str, float]:
 def dag(root: Path) -> dict[str, tuple[list[str], list[str]]]:
     """``{node: (inputs, outputs)}`` of the build: the notebook steps (params/*.yaml), the sweep, renders."""
     sys.path.insert(0, str(root / "src"))
-    from helpers import pipeline
+    from helpers.pipeline import dag
 
     nodes: dict[str, tuple[list[str], list[str]]] = {}
-    steps = pipeline.steps(root / "params")
+    steps = dag.steps(root / "params")
     for s in steps:
         nodes[s.name] = (s.inputs, [*s.outputs, s.executed])
     s02 = next((s for s in steps if s.name.startswith("02")), None)

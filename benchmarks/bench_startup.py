@@ -79,7 +79,7 @@ def kernel_step_overhead() -> dict[str, float]:
         nbformat.write(nb, src)
         script.write_text("pass\n")
         code = (
-            "from helpers import pipeline; pipeline.skip_iri_grammars(); import papermill as pm; "
+            "from helpers.pipeline import run; run.skip_iri_grammars(); import papermill as pm; "
             f"pm.execute_notebook({str(src)!r}, {str(out)!r}, kernel_name={config.KERNEL_NAME!r}, "
             "progress_bar=False)"
         )

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-# Many tests read or write notebooks: spare this process jsonschema's IRI grammars (helpers.pipeline's
+# Many tests read or write notebooks: spare this process jsonschema's IRI grammars (helpers.pipeline.run's
 # skip_iri_grammars says why; about 1.2 s of CPU).
 sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
 

@@ -73,7 +73,7 @@ def test_python_is_311() -> None:
 _PROBE = """if True:
     import sys
     import pandas, numpy, scipy.stats, matplotlib.pyplot, nbformat
-    import helpers.data.cleaning, helpers.steps.growth_summary, helpers.steps.peers_summary, helpers.report, helpers.pipeline
+    import helpers.data.cleaning, helpers.steps.growth_summary, helpers.steps.peers_summary, helpers.report, helpers.pipeline.run
     missing = sorted(
         m.__name__ for m in list(sys.modules.values())
         if getattr(m, "__file__", None) and m.__file__.endswith(".py") and getattr(m, "__cached__", None)

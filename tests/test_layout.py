@@ -6,12 +6,12 @@ import ast
 
 import pytest
 
-from helpers import pipeline
+from helpers.pipeline import manifest
 from tests.conftest import ROOT
 
 HELPERS = ROOT / "src" / "helpers"
 #: Subpackages this layout introduced (issue #13 item 4); each module at most ~600 lines.
-LAYERS = ("data", "render")
+LAYERS = ("data", "render", "pipeline")
 MAX_LINES = 620
 
 
@@ -25,24 +25,24 @@ MAX_LINES = 620
     ],
 )
 def test_closure_finds_subpackage_modules_and_what_they_import(code: str) -> None:
-    mods = pipeline.helpers_closure([code])
+    mods = manifest.helpers_closure([code])
     assert {"helpers", "helpers.data", "helpers.data.cleaning"} <= mods.keys()
     assert mods["helpers.data.cleaning"] == "src/helpers/data/cleaning.py"
 
 
 def test_closure_is_transitive_through_subpackages() -> None:
     # reconcile imports national and pairs (helpers.data.*); the notebook only names reconcile
-    mods = pipeline.helpers_closure(["from helpers.data import reconcile"])
+    mods = manifest.helpers_closure(["from helpers.data import reconcile"])
     assert {"helpers.data.national", "helpers.data.pairs", "helpers.data.cleaning"} <= mods.keys()
     # and a name that is not a module is no module
-    assert "helpers.data.reconcile.reconcile_sources" not in pipeline.helpers_closure(
+    assert "helpers.data.reconcile.reconcile_sources" not in manifest.helpers_closure(
         ["from helpers.data.reconcile import reconcile_sources"]
     )
 
 
 def test_closure_of_the_render_cli_covers_every_render_module() -> None:
     """The render guards trace ``helpers.render.__main__``: an edit to any render module reruns the renders."""
-    mods = pipeline.helpers_closure(["import helpers.render.__main__"])
+    mods = manifest.helpers_closure(["import helpers.render.__main__"])
     on_disk = {f"helpers.render.{p.stem}" for p in (HELPERS / "render").glob("*.py") if p.stem != "__init__"}
     assert on_disk <= mods.keys(), on_disk - mods.keys()
 
@@ -53,9 +53,39 @@ def test_every_notebook_import_of_a_subpackage_is_traced() -> None:
 
     nb = json.loads((ROOT / "notebooks" / "01_clean.ipynb").read_text(encoding="utf-8"))
     code = ["".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code"]
-    mods = pipeline.helpers_closure(code)
+    mods = manifest.helpers_closure(code)
     for name in ("cleaning", "external", "national", "reconcile", "timeline", "observations", "sources"):
         assert f"helpers.data.{name}" in mods
+
+
+def test_notebook_params_line_is_traced_but_the_rules_module_is_not_hashed() -> None:
+    """Every notebook's first line imports ``helpers.pipeline.params``: the closure finds it (and its package);
+    the manifest leaves the rules module out (its effect is the resolved parameters, hashed themselves)."""
+    code = 'from helpers.pipeline import params; globals().update(params.notebook("01_clean", globals()))'
+    mods = manifest.helpers_closure([code])
+    assert {"helpers.pipeline", "helpers.pipeline.params", "helpers.config"} <= mods.keys()
+    assert "helpers.pipeline.params" in manifest.UNTRACKED_MODULES
+
+
+def test_closure_of_the_sweep_covers_the_pipeline_modules_it_uses() -> None:
+    """The scenarios guard traces ``--module helpers.pipeline.scenarios``: the step definitions it reads are in it."""
+    mods = manifest.helpers_closure(["import helpers.pipeline.scenarios"])
+    assert {"helpers.pipeline.scenarios", "helpers.pipeline.dag", "helpers.pipeline.params"} <= mods.keys()
+    makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
+    assert "--module helpers.pipeline.scenarios" in makefile
+
+
+def test_importing_the_params_of_a_notebook_does_not_import_papermill() -> None:
+    """``from helpers.pipeline import params`` (each notebook's first line) stays light: no papermill/nbconvert."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from helpers.pipeline import params; "
+        "print(sorted(m for m in ('papermill', 'nbconvert', 'nbformat') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
 
 
 @pytest.mark.parametrize("layer", LAYERS)
@@ -72,7 +102,17 @@ def test_layer_modules_are_short_and_the_package_says_what_it_holds(layer: str) 
 
 
 def test_no_module_left_at_the_old_flat_paths() -> None:
-    old = ("observations", "events", "external", "cleaning", "render")
+    old = (
+        "observations",
+        "events",
+        "external",
+        "cleaning",
+        "render",
+        "pipeline",
+        "params",
+        "publish",
+        "scenarios",
+    )
     assert not [m for m in old if (HELPERS / f"{m}.py").exists()]
     assert not [d for d in ("pandoc", "quarto", "fonts", "templates") if (HELPERS / d).exists()]
 

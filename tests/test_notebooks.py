@@ -7,14 +7,14 @@ import ast
 import nbformat
 import pytest
 
-from helpers import pipeline
+from helpers.pipeline import dag
 from tests.conftest import ROOT
 
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 
 
 def test_there_are_four_steps() -> None:
-    assert [s.name for s in pipeline.steps()] == [nb.stem for nb in NOTEBOOKS]
+    assert [s.name for s in dag.steps()] == [nb.stem for nb in NOTEBOOKS]
     assert len(NOTEBOOKS) >= 4
 
 
@@ -32,7 +32,7 @@ def test_parameters_cell_matches_yaml(path) -> None:
     assert len(cells) == 1, f"{path.name}: expected exactly one cell tagged 'parameters'"
     tree = ast.parse(cells[0].source)
     names = {t.id for node in tree.body if isinstance(node, ast.Assign) for t in node.targets}
-    yaml_keys = set(pipeline.load_params(ROOT / "params" / f"{path.stem}.yaml"))
+    yaml_keys = set(dag.load_params(ROOT / "params" / f"{path.stem}.yaml"))
     assert names == yaml_keys, (
         f"{path.name}: parameters cell and params/{path.stem}.yaml disagree: "
         f"only in notebook {sorted(names - yaml_keys)}, only in YAML {sorted(yaml_keys - names)}"
@@ -54,8 +54,8 @@ def _makefile_products() -> set[str]:
 
 
 def test_declared_inputs_exist_or_are_produced() -> None:
-    produced = {o for s in pipeline.steps() for o in s.outputs} | _makefile_products()
-    for step in pipeline.steps():
+    produced = {o for s in dag.steps() for o in s.outputs} | _makefile_products()
+    for step in dag.steps():
         for inp in step.inputs:
             assert inp in produced or (ROOT / inp).exists(), (
                 f"{step.name}: input {inp} is neither a file nor produced"
@@ -72,7 +72,7 @@ def test_parameter_defaults_equal_yaml(path) -> None:
         for node in ast.parse(cell.source).body
         if isinstance(node, ast.Assign)
     }
-    yaml_values = pipeline.load_params(ROOT / "params" / f"{path.stem}.yaml")
+    yaml_values = dag.load_params(ROOT / "params" / f"{path.stem}.yaml")
     differ = {k: (defaults[k], v) for k, v in yaml_values.items() if defaults.get(k) != v}
     assert not differ, f"{path.name}: parameters cell defaults differ from params/{path.stem}.yaml: {differ}"
 

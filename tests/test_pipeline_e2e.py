@@ -105,9 +105,9 @@ def test_report_written(built_project: Path) -> None:
 
 
 def test_step_products_exist_and_manifests_match(built_project: Path) -> None:
-    from helpers import pipeline
+    from helpers.pipeline import dag
 
-    for step in pipeline.steps(built_project / "params"):
+    for step in dag.steps(built_project / "params"):
         for out in [*step.outputs, f"reports/executed/{step.name}.ipynb", step.manifest]:
             assert (built_project / out).exists(), f"{step.name} did not write {out}"
     assert not list((built_project / ".build" / "staging").glob("*")), "staging left behind"

@@ -1,4 +1,4 @@
-"""helpers.params: one schema per step, checked the same way by make, `pipeline run` and the notebooks."""
+"""helpers.pipeline.params: one schema per step, checked the same way by make, `pipeline run` and the notebooks."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from helpers import config, params, pipeline
+from helpers import config
+from helpers.pipeline import dag, params, run
 from tests.conftest import ROOT
 
 
@@ -23,7 +24,9 @@ def _good(step: str) -> dict:
 @pytest.mark.parametrize("step", sorted(params.SCHEMA))
 def test_committed_params_pass_and_every_key_has_a_rule(step: str) -> None:
     values = _good(step)
-    assert set(values) == set(params.declared(step)), "params file and helpers.params.SCHEMA disagree"
+    assert set(values) == set(params.declared(step)), (
+        "params file and helpers.pipeline.params.SCHEMA disagree"
+    )
     params.check(step, values, source=f"params/{step}.yaml")
 
 
@@ -116,23 +119,23 @@ def test_pipeline_refuses_a_typo_before_any_kernel_starts(tmp_path: Path, monkey
         (pdir / f.name).write_text(f.read_text())
     p = pdir / "02_fit_growth.yaml"
     p.write_text(p.read_text().replace("n_bootstrap:", "n_bootsrap:"))
-    with pytest.raises(pipeline.PipelineError, match="02_fit_growth.yaml: n_bootsrap: .*did you mean"):
-        pipeline.steps(pdir)
+    with pytest.raises(dag.PipelineError, match="02_fit_growth.yaml: n_bootsrap: .*did you mean"):
+        dag.steps(pdir)
 
 
 def test_run_params_override_only_given_keys_and_default_to_scratch(tmp_path: Path) -> None:
-    step = pipeline.get_step("02_fit_growth")
+    step = dag.get_step("02_fit_growth")
     mine = tmp_path / "my.yaml"
     mine.write_text("n_bootstrap: 50\nhorizon: 2028\nout_summary: data/processed/mine/summary.json\n")
-    values, is_pipeline = pipeline.resolve_run_params(step, mine)
+    values, is_pipeline = run.resolve_run_params(step, mine)
     assert not is_pipeline
     assert values["n_bootstrap"] == 50 and values["horizon"] == 2028
     assert values["seed"] == step.params["seed"] and values["models"] == step.params["models"]
     assert values["out_summary"] == "data/processed/mine/summary.json"  # given: honoured
     assert values["out_fits"] == f".build/scratch/02_fit_growth/{step.params['out_fits']}"
     mine.write_text("n_bootsrap: 50\n")
-    with pytest.raises(pipeline.PipelineError, match="my.yaml: n_bootsrap"):
-        pipeline.resolve_run_params(step, mine)
+    with pytest.raises(dag.PipelineError, match="my.yaml: n_bootsrap"):
+        run.resolve_run_params(step, mine)
 
 
 def _params_copy(tmp_path: Path) -> Path:
@@ -147,7 +150,7 @@ def test_another_horizon_is_accepted_when_the_population_covers_it(tmp_path: Pat
     pdir = _params_copy(tmp_path)
     p = pdir / "02_fit_growth.yaml"
     p.write_text(p.read_text().replace("\nhorizon: 2030", "\nhorizon: 2028"))
-    assert {s.name: s.params for s in pipeline.steps(pdir)}["02_fit_growth"]["horizon"] == 2028
+    assert {s.name: s.params for s in dag.steps(pdir)}["02_fit_growth"]["horizon"] == 2028
 
 
 def test_forecast_beyond_the_population_table_is_refused_before_any_kernel(tmp_path: Path) -> None:
@@ -155,7 +158,7 @@ def test_forecast_beyond_the_population_table_is_refused_before_any_kernel(tmp_p
     p = pdir / "02_fit_growth.yaml"
     p.write_text(p.read_text().replace("\nhorizon: 2030", "\nhorizon: 2035"))
     with pytest.raises(
-        pipeline.PipelineError,
+        dag.PipelineError,
         match=r"02_fit_growth.yaml: horizon: must be <= the population table's last year",
     ):
-        pipeline.steps(pdir)
+        dag.steps(pdir)

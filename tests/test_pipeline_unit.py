@@ -1,4 +1,4 @@
-"""helpers.pipeline on small, made-up parameter files."""
+"""helpers.pipeline (dag, makefile, manifest, run) on small, made-up parameter files."""
 
 from __future__ import annotations
 
@@ -6,13 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from helpers import pipeline
+from helpers import config
+from helpers.pipeline import dag, makefile, manifest, run
 
 
-def _step(tmp_path: Path, text: str) -> pipeline.Step:
+def _step(tmp_path: Path, text: str) -> dag.Step:
     p = tmp_path / "07_demo.yaml"
     p.write_text(text)
-    return pipeline.Step("07_demo", tmp_path / "07_demo.ipynb", p, pipeline.load_params(p))
+    return dag.Step("07_demo", tmp_path / "07_demo.ipynb", p, dag.load_params(p))
 
 
 def test_inputs_outputs_from_prefixes(tmp_path: Path) -> None:
@@ -22,9 +23,9 @@ def test_inputs_outputs_from_prefixes(tmp_path: Path) -> None:
 
 
 def test_makefile_rule_checks_content_after_upstream_and_products_follow_manifest(tmp_path: Path) -> None:
-    up = pipeline.Step("06_up", tmp_path / "06_up.ipynb", tmp_path / "06_up.yaml", {"out_a": "data/a.csv"})
+    up = dag.Step("06_up", tmp_path / "06_up.ipynb", tmp_path / "06_up.yaml", {"out_a": "data/a.csv"})
     s = _step(tmp_path, "in_a: data/a.csv\nin_raw: data/raw.csv\nout_x: data/x.csv\n")
-    rules = pipeline.makefile_rules([up, s]).splitlines()
+    rules = makefile.makefile_rules([up, s]).splitlines()
     rule = next(line for line in rules if line.startswith(".build/manifests/07_demo.json:"))
     prereqs = rule.split(":", 1)[1].split("|")[0].split()
     # always checked (content decides), after the upstream step's manifest, and the raw input must exist
@@ -38,28 +39,28 @@ def test_makefile_rule_checks_content_after_upstream_and_products_follow_manifes
 def test_bad_yaml_is_a_clear_error(tmp_path: Path) -> None:
     p = tmp_path / "x.yaml"
     p.write_text("- a list\n- not a mapping\n")
-    with pytest.raises(pipeline.PipelineError, match="expected a mapping"):
-        pipeline.load_params(p)
+    with pytest.raises(dag.PipelineError, match="expected a mapping"):
+        dag.load_params(p)
     p.write_text("in_a: [unclosed\n")
-    with pytest.raises(pipeline.PipelineError, match="not valid YAML"):
-        pipeline.load_params(p)
+    with pytest.raises(dag.PipelineError, match="not valid YAML"):
+        dag.load_params(p)
 
 
 def test_path_values_must_be_strings(tmp_path: Path) -> None:
     s = _step(tmp_path, "in_a: 3\n")
-    with pytest.raises(pipeline.PipelineError, match="in_a"):
+    with pytest.raises(dag.PipelineError, match="in_a"):
         _ = s.inputs
 
 
 def test_overrides_touch_only_existing_ordinary_parameters() -> None:
     params = {"in_a": "data/a.csv", "out_x": "data/x.csv", "n_bootstrap": 1000, "seed": 1}
-    out = pipeline.apply_overrides(params, "{n_bootstrap: 50, not_here: 3}")
+    out = dag.apply_overrides(params, "{n_bootstrap: 50, not_here: 3}")
     assert out == {**params, "n_bootstrap": 50}
-    assert pipeline.apply_overrides(params, "") == params
-    with pytest.raises(pipeline.PipelineError, match="cannot be overridden"):
-        pipeline.apply_overrides(params, "{out_x: elsewhere.csv}")
-    with pytest.raises(pipeline.PipelineError, match="expected a mapping"):
-        pipeline.apply_overrides(params, "[1, 2]")
+    assert dag.apply_overrides(params, "") == params
+    with pytest.raises(dag.PipelineError, match="cannot be overridden"):
+        dag.apply_overrides(params, "{out_x: elsewhere.csv}")
+    with pytest.raises(dag.PipelineError, match="expected a mapping"):
+        dag.apply_overrides(params, "[1, 2]")
 
 
 def _nb(path: Path, cells: list, metadata: dict | None = None) -> Path:
@@ -77,44 +78,44 @@ def test_notebook_hash_ignores_metadata_outputs_and_counts_but_not_code_or_text(
 
     code = nbformat.v4.new_code_cell("x = 1")
     text = nbformat.v4.new_markdown_cell("The report says *this*.")
-    base = pipeline.notebook_source_hash(_nb(tmp_path / "a.ipynb", [code, text]))
+    base = manifest.notebook_source_hash(_nb(tmp_path / "a.ipynb", [code, text]))
     # what JupyterLab's autosave changes: language_info, outputs, execution counts, cell ids
     saved = nbformat.v4.new_code_cell("x = 1", execution_count=7)
     saved.outputs = [nbformat.v4.new_output("stream", text="hello")]
     lab = _nb(tmp_path / "b.ipynb", [saved, text], {"language_info": {"name": "python", "version": "3.11.7"}})
-    assert pipeline.notebook_source_hash(lab) == base
+    assert manifest.notebook_source_hash(lab) == base
     prose = nbformat.v4.new_markdown_cell("The report says *that*.")
-    assert pipeline.notebook_source_hash(_nb(tmp_path / "c.ipynb", [code, prose])) != base
+    assert manifest.notebook_source_hash(_nb(tmp_path / "c.ipynb", [code, prose])) != base
     assert (
-        pipeline.notebook_source_hash(_nb(tmp_path / "d.ipynb", [nbformat.v4.new_code_cell("x = 2"), text]))
+        manifest.notebook_source_hash(_nb(tmp_path / "d.ipynb", [nbformat.v4.new_code_cell("x = 2"), text]))
         != base
     )
 
 
 def test_helpers_closure_follows_imports_of_imports_only() -> None:
-    mods = pipeline.helpers_closure(["from helpers.steps import growth_summary as gsum\nimport numpy"])
+    mods = manifest.helpers_closure(["from helpers.steps import growth_summary as gsum\nimport numpy"])
     assert "helpers.steps.growth_summary" in mods and "helpers" in mods
     assert (
         "helpers.report" not in mods and "helpers.models.panel" not in mods
     )  # not imported by step 02's code
     # transitive: whatever growth_summary imports from helpers is tracked too
-    src = (Path(pipeline.config.ROOT) / "src/helpers/steps/growth_summary.py").read_text()
-    for direct in pipeline._helpers_imports(src):
-        if pipeline._module_file(direct):
+    src = (Path(config.ROOT) / "src/helpers/steps/growth_summary.py").read_text()
+    for direct in manifest._helpers_imports(src):
+        if manifest._module_file(direct):
             assert direct in mods
 
 
 def test_differences_name_what_changed(tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.setattr(pipeline.config, "ROOT", tmp_path)
+    monkeypatch.setattr(config, "ROOT", tmp_path)
     (tmp_path / "in.csv").write_text("a\n1\n")
     (tmp_path / "out.csv").write_text("b\n2\n")
     nb = _nb(tmp_path / "s.ipynb", [])
-    fp = pipeline.fingerprint(notebook=nb, params={"k": 1}, inputs=["in.csv"], outputs=["out.csv"])
-    assert pipeline.differences(fp, fp) == []
-    assert pipeline.differences(None, fp) == ["never built by the pipeline (no manifest)"]
+    fp = manifest.fingerprint(notebook=nb, params={"k": 1}, inputs=["in.csv"], outputs=["out.csv"])
+    assert manifest.differences(fp, fp) == []
+    assert manifest.differences(None, fp) == ["never built by the pipeline (no manifest)"]
     (tmp_path / "out.csv").write_text("b\n3\n")  # e.g. papermill run by hand
-    now = pipeline.fingerprint(notebook=nb, params={"k": 2}, inputs=["in.csv"], outputs=["out.csv"])
-    assert pipeline.differences(fp, now) == [
+    now = manifest.fingerprint(notebook=nb, params={"k": 2}, inputs=["in.csv"], outputs=["out.csv"])
+    assert manifest.differences(fp, now) == [
         "parameters changed",
         "product out.csv changed outside the pipeline",
     ]
@@ -122,8 +123,8 @@ def test_differences_name_what_changed(tmp_path: Path, monkeypatch) -> None:
 
     os.utime(tmp_path / "in.csv", (1, 1))  # timestamps alone change nothing
     assert (
-        pipeline.differences(
-            now, pipeline.fingerprint(notebook=nb, params={"k": 2}, inputs=["in.csv"], outputs=["out.csv"])
+        manifest.differences(
+            now, manifest.fingerprint(notebook=nb, params={"k": 2}, inputs=["in.csv"], outputs=["out.csv"])
         )
         == []
     )
@@ -142,10 +143,10 @@ def test_failing_cell_number_counts_source_cells_only(tmp_path: Path) -> None:
     title = nbformat.v4.new_markdown_cell("# Title")
     # the first cell after the parameters fails: it is cell 3 of the source notebook (title, parameters, it)
     path = _nb(tmp_path / "x.ipynb", [banner, title, params, injected, bad])
-    assert pipeline._source_cell(path) == (3, "1/0")
+    assert run._source_cell(path) == (3, "1/0")
     running = nbformat.v4.new_code_cell("while True: pass", metadata={"papermill": {"status": "running"}})
     path = _nb(tmp_path / "y.ipynb", [title, params, injected, nbformat.v4.new_code_cell("ok"), running])
-    assert pipeline._source_cell(path) == (4, "while True: pass")
+    assert run._source_cell(path) == (4, "while True: pass")
 
 
 def test_install_leaves_identical_products_untouched(tmp_path: Path) -> None:
@@ -155,22 +156,22 @@ def test_install_leaves_identical_products_untouched(tmp_path: Path) -> None:
     final.write_text("same\n")
     os.utime(final, (1000, 1000))
     staged.write_text("same\n")
-    pipeline._install(staged, final)
+    run._install(staged, final)
     assert final.stat().st_mtime == 1000 and not staged.exists()
     staged.write_text("new\n")
-    pipeline._install(staged, final)
+    run._install(staged, final)
     assert final.read_text() == "new\n"
 
 
 def test_parameter_rules_module_is_not_a_code_dependency(tmp_path: Path, monkeypatch) -> None:
-    """Editing a rule in helpers.params must not rerun every step: its effect is the resolved parameters."""
+    """Editing a rule in helpers.pipeline.params must not rerun every step: its effect is the resolved parameters."""
     nb = _nb(tmp_path / "s.ipynb", [])
-    fp = pipeline.fingerprint(
-        notebook=nb, params={}, inputs=[], outputs=[], extra_modules=("helpers.params",)
+    fp = manifest.fingerprint(
+        notebook=nb, params={}, inputs=[], outputs=[], extra_modules=("helpers.pipeline.params",)
     )
-    assert "helpers.params" not in fp["modules"] and "helpers.config" in fp["modules"]
-    old = {**fp, "modules": {**fp["modules"], "helpers.params": "an older hash"}}
-    assert pipeline.differences(old, fp) == []
+    assert "helpers.pipeline.params" not in fp["modules"] and "helpers.config" in fp["modules"]
+    old = {**fp, "modules": {**fp["modules"], "helpers.pipeline.params": "an older hash"}}
+    assert manifest.differences(old, fp) == []
 
 
 # ---- start-up costs a step pays before its first cell ----------------------------------------------------
@@ -183,11 +184,11 @@ def test_stale_helpers_bytecode_is_rewritten_even_with_dontwritebytecode(tmp_pat
     import subprocess
     import sys
 
-    source = Path(pipeline.__file__).resolve().parent / "config.py"
+    source = Path(config.__file__).resolve()
     cached = Path(importlib.util.cache_from_source(str(source)))
     cached.unlink(missing_ok=True)
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
-    code = "from helpers import pipeline; raise SystemExit(0 if pipeline.compile_helpers() else 1)"
+    code = "from helpers.pipeline import run; raise SystemExit(0 if run.compile_helpers() else 1)"
     assert subprocess.run([sys.executable, "-c", code], env=env).returncode == 0
     assert cached.is_file()
     # the header records the source's mtime and size: Python takes this .pyc as valid for config.py
@@ -206,8 +207,8 @@ def test_notebook_io_without_the_iri_grammars_still_validates() -> None:
     code = """if True:
         import sys
         sys.modules.pop("rfc3987_syntax", None)  # undo the venv's start-up line: test the function alone
-        from helpers import pipeline
-        pipeline.skip_iri_grammars()
+        from helpers.pipeline import run
+        run.skip_iri_grammars()
         import nbformat, papermill
         assert "lark" not in sys.modules, "the IRI grammars were built"
         nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("1")])

@@ -1,4 +1,4 @@
-"""Tests for helpers.publish.build_site and the optional Quarto entry point of helpers.render."""
+"""Tests for helpers.pipeline.publish.build_site and the optional Quarto entry point of helpers.render."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import publish
+from helpers.pipeline import publish
 from helpers.render import common as rcommon
 from helpers.render import quarto as rquarto
 

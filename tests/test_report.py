@@ -734,9 +734,9 @@ def test_glossary_is_valid_and_checked(tmp_path) -> None:
 def test_editing_a_template_makes_step_04_out_of_date() -> None:
     """Step 04's fingerprint (helpers.pipeline) holds the hash of every report module and every template its text is
     filled from, so a changed sentence rebuilds the report like a changed module does."""
-    from helpers import pipeline
+    from helpers.pipeline import manifest
 
-    fp = pipeline.fingerprint(notebook=ROOT / "notebooks/04_report.ipynb", params={}, inputs=[], outputs=[])
+    fp = manifest.fingerprint(notebook=ROOT / "notebooks/04_report.ipynb", params={}, inputs=[], outputs=[])
     # `from helpers.report import sections, text` tracks the submodules, not only the package's __init__
     assert {"helpers.report.text", "helpers.report.sections", "helpers.report.sections_peers"} <= fp[
         "modules"
@@ -745,4 +745,4 @@ def test_editing_a_template_makes_step_04_out_of_date() -> None:
     assert templates
     for t in templates:
         key = f"src/helpers/report/templates/{t.name}"
-        assert fp["modules"].get(key) == pipeline.file_hash(t), key
+        assert fp["modules"].get(key) == manifest.file_hash(t), key

@@ -1,4 +1,4 @@
-"""helpers.scenarios: grid expansion (the parallel run itself is exercised by `make scenarios`)."""
+"""helpers.pipeline.scenarios: grid expansion (the parallel run itself is exercised by `make scenarios`)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import pipeline, scenarios
+from helpers.pipeline import dag, scenarios
 
 
 def _grid(tmp_path: Path, body: str) -> Path:
@@ -16,7 +16,7 @@ def _grid(tmp_path: Path, body: str) -> Path:
 
 
 def test_cross_product_and_outputs_moved(tmp_path: Path) -> None:
-    step = pipeline.steps()[1]
+    step = dag.steps()[1]
     keys = [k for k in step.params if not k.startswith(("in_", "out_"))][:2]
     assert len(keys) == 2, "step 02 needs two ordinary parameters for this test"
     a, b = keys
@@ -38,12 +38,12 @@ def test_cross_product_and_outputs_moved(tmp_path: Path) -> None:
 
 
 def test_unknown_parameter_is_a_clear_error(tmp_path: Path) -> None:
-    step = pipeline.steps()[1]
+    step = dag.steps()[1]
     grid = _grid(tmp_path, f"step: {step.name}\nout_dir: d\nsummary_key: x\ngrid:\n  no_such_param: [1]\n")
-    with pytest.raises(pipeline.PipelineError, match="no_such_param"):
+    with pytest.raises(dag.PipelineError, match="no_such_param"):
         scenarios.expand(grid)
 
 
 def test_missing_key_is_a_clear_error(tmp_path: Path) -> None:
-    with pytest.raises(pipeline.PipelineError, match="missing key 'grid'"):
+    with pytest.raises(dag.PipelineError, match="missing key 'grid'"):
         scenarios.expand(_grid(tmp_path, "step: 02_fit_growth\nout_dir: d\nsummary_key: x\n"))

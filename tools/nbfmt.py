@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 # jsonschema (imported by nbformat) would compile rfc3987_syntax's 38 Lark grammars for a format checker
-# nbformat never uses (~1.2 s per call; see helpers.pipeline.skip_iri_grammars).
+# nbformat never uses (~1.2 s per call; see helpers.pipeline.run.skip_iri_grammars).
 sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
 
 import nbformat  # noqa: E402

@@ -81,7 +81,7 @@ fi
 # the renders, the test suite's subprocesses), compiles rfc3987_syntax's 38 Lark grammars at import for an
 # IRI format checker nbformat never uses: ~1.2 s of CPU per process (`python -m helpers.render quarto`:
 # 1.45 -> 0.22 s). This start-up line makes jsonschema skip that checker, as when the optional package is
-# not installed; nothing else changes (see helpers.pipeline.skip_iri_grammars).
+# not installed; nothing else changes (see helpers.pipeline.run.skip_iri_grammars).
 echo 'import sys; sys.modules.setdefault("rfc3987_syntax", None)' \
   > "$VENV/lib/python3.11/site-packages/_nk_telecom_skip_iri_grammars.pth"
 "$VENV/bin/python" -m ipykernel install --sys-prefix --name nk-telecom --display-name "Python (nk-telecom)" >/dev/null

@@ -232,7 +232,9 @@ def schema(step: str) -> dict[str, Rule]:
         return SCHEMA[step]
     except KeyError:
         raise ParamsError(
-            [f"step {step!r} has no parameter schema: declare its keys in src/helpers/params.py (SCHEMA)"]
+            [
+                f"step {step!r} has no parameter schema: declare its keys in src/helpers/pipeline/params.py (SCHEMA)"
+            ]
         ) from None
 
 
@@ -325,7 +327,7 @@ def _check_value(key: str, rule: Rule, value: Any) -> tuple[Any, str | None]:
             dup = sorted({repr(v) for v in out if [repr(o) for o in out].count(repr(v)) > 1})
             return out, f"must not repeat items: {', '.join(dup)}"
         return out, None
-    return value, f"unknown rule kind {kind!r} in helpers.params.SCHEMA"
+    return value, f"unknown rule kind {kind!r} in helpers.pipeline.params.SCHEMA"
 
 
 def _unknown(step: str, key: str, known: list[str]) -> str:

@@ -16,7 +16,7 @@ Every scenario gets the step's own parameters with the common and grid overrides
 resampling), so the whole grid costs about as much as one notebook run. The collected table has one row per
 scenario: the override values and those numbers.
 
-    python -m helpers.scenarios run [--grid params/scenarios.yaml] [--jobs 2] [--out data/processed/scenarios.csv]
+    python -m helpers.pipeline.scenarios run [--grid params/scenarios.yaml] [--jobs 2] [--out data/processed/scenarios.csv]
 """
 
 from __future__ import annotations
@@ -32,7 +32,8 @@ from typing import Any
 
 import pandas as pd
 
-from helpers import config, pipeline
+from helpers import config
+from helpers.pipeline.dag import PipelineError, get_step, load_params
 
 
 @dataclass(frozen=True)
@@ -54,15 +55,15 @@ def _slug(value: Any) -> str:
 
 def expand(grid_file: Path) -> tuple[str, list[Scenario], dict[str, Any]]:
     """Read a grid file and return (step name, scenarios, the grid spec)."""
-    spec = pipeline.load_params(grid_file)
+    spec = load_params(grid_file)
     for key in ("step", "grid", "out_dir", "summary_key"):
         if key not in spec:
-            raise pipeline.PipelineError(f"{config.rel(grid_file)}: missing key {key!r}")
-    step = pipeline.get_step(spec["step"])
+            raise PipelineError(f"{config.rel(grid_file)}: missing key {key!r}")
+    step = get_step(spec["step"])
     grid: dict[str, list[Any]] = spec["grid"]
     unknown = [k for k in [*grid, *spec.get("common", {})] if k not in step.params]
     if unknown:
-        raise pipeline.PipelineError(
+        raise PipelineError(
             f"{config.rel(grid_file)}: {', '.join(unknown)} not parameters of {step.name} "
             f"(known: {', '.join(step.params)})"
         )
@@ -179,7 +180,7 @@ def run(grid_file: Path, out: Path, jobs: int = 2) -> pd.DataFrame:
 
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point (see module docstring)."""
-    parser = argparse.ArgumentParser(prog="python -m helpers.scenarios")
+    parser = argparse.ArgumentParser(prog="python -m helpers.pipeline.scenarios")
     sub = parser.add_subparsers(dest="cmd", required=True)
     r = sub.add_parser("run", help="run the grid and collect the table")
     r.add_argument("--grid", type=Path, default=config.PARAMS / "scenarios.yaml")
@@ -188,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         run(args.grid, args.out, args.jobs)
-    except pipeline.PipelineError as exc:
+    except PipelineError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     return 0

@@ -7,7 +7,7 @@ listings), so two builds from the same inputs are byte-identical.
 
 CLI::
 
-    python -m helpers.publish [OUT_DIR]     # default: <root>/site
+    python -m helpers.pipeline.publish [OUT_DIR]     # default: <root>/site
 
 On failure it prints one line ``publish: <reason>`` to stderr and exits 1.
 """
@@ -167,11 +167,12 @@ def build_site(
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m helpers.publish [OUT_DIR]``."""
+    """``python -m helpers.pipeline.publish [OUT_DIR]``."""
     import argparse
 
     parser = argparse.ArgumentParser(
-        prog="python -m helpers.publish", description="Write the static site (report, PDF, cleaned CSVs)."
+        prog="python -m helpers.pipeline.publish",
+        description="Write the static site (report, PDF, cleaned CSVs).",
     )
     parser.add_argument("out_dir", nargs="?", type=Path, help="where to write the site (default: site/)")
     args = parser.parse_args(argv)
