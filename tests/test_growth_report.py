@@ -465,6 +465,15 @@ def test_changing_the_horizon_flows_from_the_step02_summary_into_the_report(synt
         and "censored maximum likelihood" in methods.lower()
     )
     assert len(RT.loo_table(back)) == len(loo) and not RT.holdout_table(back).empty
+    # the holdout says how many bootstrap refits of each curve made its forecast distribution
+    curves = holdout[holdout["method"].isin(["logistic", "gompertz"])]
+    assert (curves["refits_total"] == 10).all() and curves["refits_used"].between(0, 10).all()
+    assert holdout.loc[~holdout["method"].isin(["logistic", "gompertz"]), "refits_used"].isna().all()
+    by = back.holdout["by_method"]
+    for m in set(curves["method"]):
+        used = int(curves.loc[curves["method"] == m, "refits_used"].iloc[0])
+        assert by[m]["refits_used"] == used and by[m]["refits_total"] == 10
+        assert f"{used} of 10" in set(RT.holdout_table(back)["bootstrap refits used"])
     with pytest.raises(Exception, match="missing field"):
         GrowthSummary.from_dict({"settings": {}}, "growth_summary.json")
 

@@ -7,6 +7,7 @@ follows the value the register holds for it, and returns the register as {quanti
 
 from __future__ import annotations
 
+import copy
 import re
 
 import jinja2
@@ -290,6 +291,15 @@ def test_results_text_follows_the_numbers() -> None:
     q = traced(hold, p)
     assert q["holdout: ITU counts inside the averaged curves' 95% interval (%)"] == "50"
     assert q["holdout CRPS, random walk with drift (millions)"] == "0.6" and "random walk with drift" in hold
+    assert "refits" not in hold  # no curve left refits out in SUMMARY
+    partial = copy.deepcopy(SUMMARY)
+    partial["holdout"]["by_method"]["gompertz"] = {"coverage": 1.0, "interval_score_m": 9.0, "crps_m": 1.0,
+                                                   "mape": 9.0, "refits_used": 34, "refits_total": 100}  # fmt: skip
+    p = prov.Provenance(mark=MARKED)
+    hold = prose.results_holdout(partial, p)
+    q = traced(hold, p)
+    assert q["holdout: converged bootstrap refits, Gompertz"] == "34"
+    assert q["holdout: bootstrap refits, Gompertz"] == "100" and "understate" in hold
     p = prov.Provenance(mark=MARKED)
     methods = prose.methods_uncertainty(SUMMARY, p)
     q = traced(methods, p)

@@ -329,8 +329,32 @@ def results_holdout(
             if av["crps_m"] > bench[best]["crps_m"]
             else "mixed"
         )
+    dropped = [
+        {
+            "name": model_name(k),
+            "used": g.q(
+                v["refits_used"],
+                "{:.0f}",
+                f"holdout: converged bootstrap refits, {model_name(k)}",
+                f"holdout.by_method.{k}.refits_used",
+            ),
+            "total": g.q(
+                v["refits_total"],
+                "{:.0f}",
+                f"holdout: bootstrap refits, {model_name(k)}",
+                f"holdout.by_method.{k}.refits_total",
+            ),
+        }  # fmt: skip
+        for k, v in by.items()
+        if k != "averaged"
+        and k not in HOLDOUT_NAMES
+        and v.get("refits_used") is not None
+        and v.get("refits_total") is not None
+        and v["refits_used"] < v["refits_total"]
+    ]
     return render(
         "results_holdout",
+        dropped=dropped,
         origin=h["origin"],
         n_train=h.get("n_train"),
         n_train_exact=h.get("n_train_exact"),

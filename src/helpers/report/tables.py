@@ -405,6 +405,9 @@ def holdout_table(summary: Mapping[str, Any] | GrowthSummary) -> pd.DataFrame:
                 "interval score, M": "" if r["interval_score_m"] is None else f"{r['interval_score_m']:.3g}",
                 "CRPS, M": "" if r["crps_m"] is None else f"{r['crps_m']:.3g}",
                 "MAPE of median": "" if r["mape"] is None else f"{r['mape']:.0f}%",
+                "bootstrap refits used": ""
+                if r.get("refits_used") is None or r.get("refits_total") is None
+                else f"{r['refits_used']:.0f} of {r['refits_total']:.0f}",
             }
         )
     return pd.DataFrame(rows)

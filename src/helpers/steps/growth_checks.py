@@ -305,7 +305,9 @@ def holdout_table(
     parametric bootstrap: :func:`_loglinear_draws`) and a random walk with drift on the exact training figures
     (:func:`_rw_drift_draws`).  One row per method x year:
     ``median, lo, hi, itu, covered, interval_score, crps, ape`` (counts in subscriptions; APE of the median in
-    percent); the ITU counts are not used in any fit.
+    percent); the ITU counts are not used in any fit.  ``refits_used`` of ``refits_total`` parametric-bootstrap
+    refits of a curve converged and make its forecast distribution (the others are left out, which narrows it);
+    NaN for the averaged mixture and the benchmarks.
     """
     from helpers.models import averaging
 
@@ -319,9 +321,11 @@ def holdout_table(
     w = averaging.akaike_weights({m: f.aicc for m, f in fits.items()})
     rng = np.random.default_rng([seed, 3])
     draws: dict[str, np.ndarray] = {}
+    refits: dict[str, int] = {}
     for m, f in fits.items():
         b = growth.bootstrap(f, n=n_boot, seed=seed, kind="parametric")
         th = b.params.to_numpy(float)[b.converged]
+        refits[m] = int(th.shape[0])
         with np.errstate(all="ignore"):
             mu = f.model.f(t_new - f.epoch, *[th[:, j : j + 1] for j in range(th.shape[1])])
         draws[m] = mu * np.exp(rng.normal(0, f.sigma, mu.shape))
@@ -363,6 +367,8 @@ def holdout_table(
                     weight=w.get(meth, math.nan),
                     n_train=int(len(tr)),
                     n_train_exact=int(len(ex)),
+                    refits_used=refits.get(meth, math.nan),
+                    refits_total=n_boot if meth in refits else math.nan,
                 )
             )
     return pd.DataFrame(rows)
@@ -378,5 +384,7 @@ def holdout_summary(hold: pd.DataFrame) -> pd.DataFrame:
             "interval_score_m": g["interval_score"].mean() / 1e6,
             "crps_m": g["crps"].mean() / 1e6,
             "mape": g["ape"].mean(),
+            "refits_used": g["refits_used"].first() if "refits_used" in hold else math.nan,
+            "refits_total": g["refits_total"].first() if "refits_total" in hold else math.nan,
         }
     ).reset_index()

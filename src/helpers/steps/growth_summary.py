@@ -285,6 +285,8 @@ def growth_summary(
                 "interval_score_m": json_number(r["interval_score_m"], 4),
                 "crps_m": json_number(r["crps_m"], 4),
                 "mape": json_number(r["mape"], 4),
+                "refits_used": json_number(r.get("refits_used")),
+                "refits_total": json_number(r.get("refits_total")),
             }
             for _, r in hs.iterrows()
         },
