@@ -300,6 +300,7 @@ def test_results_text_follows_the_numbers() -> None:
     q = traced(hold, p)
     assert q["holdout: converged bootstrap refits, Gompertz"] == "34"
     assert q["holdout: bootstrap refits, Gompertz"] == "100" and "understate" in hold
+    assert re.search(r"Gompertz curve\S* converged", hold)
     p = prov.Provenance(mark=MARKED)
     methods = prose.methods_uncertainty(SUMMARY, p)
     q = traced(methods, p)
