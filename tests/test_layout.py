@@ -10,8 +10,10 @@ from helpers.pipeline import manifest
 from tests.conftest import ROOT
 
 HELPERS = ROOT / "src" / "helpers"
-#: Subpackages this layout introduced (issue #13 item 4); each module at most ~600 lines.
-LAYERS = ("data", "render", "pipeline")
+#: The layers (issue #13 item 4), one subpackage each; each module at most ~600 lines.
+LAYERS = ("data", "models", "steps", "report", "render", "pipeline")
+#: What may stay at the top of the package: paths, the one writer, lazy imports and the public facade.
+TOP_LEVEL = {"__init__.py", "config.py", "io.py", "_lazy.py", "growth.py"}
 MAX_LINES = 620
 
 
@@ -92,13 +94,24 @@ def test_importing_the_params_of_a_notebook_does_not_import_papermill() -> None:
 def test_layer_modules_are_short_and_the_package_says_what_it_holds(layer: str) -> None:
     pkg = HELPERS / layer
     doc = ast.get_docstring(ast.parse((pkg / "__init__.py").read_text(encoding="utf-8")))
-    assert doc and len(doc.splitlines()) == 1, f"{layer}/__init__.py: one-line docstring"
+    lines = (doc or "").splitlines()
+    assert lines and lines[0].strip() and (len(lines) == 1 or not lines[1].strip()), (
+        f"{layer}/__init__.py: a docstring whose first line alone says what the layer holds"
+    )
     long = {
         p.name: n
         for p in pkg.glob("*.py")
         if (n := len(p.read_text(encoding="utf-8").splitlines())) > MAX_LINES
     }
     assert not long, f"modules over {MAX_LINES} lines in helpers/{layer}: {long}"
+
+
+def test_the_public_facade_still_fits() -> None:
+    """``import helpers.growth; helpers.growth.fit`` is the user's entry point (kept through the move)."""
+    import helpers.growth
+    from helpers.models import growth as models_growth
+
+    assert helpers.growth.fit is models_growth.fit and helpers.growth.FitResult is models_growth.FitResult
 
 
 def test_no_module_left_at_the_old_flat_paths() -> None:
@@ -112,8 +125,21 @@ def test_no_module_left_at_the_old_flat_paths() -> None:
         "params",
         "publish",
         "scenarios",
+        "likelihood",
+        "panel",
+        "nist",
+        "growth_report",
+        "peers_report",
+        "contracts",
+        "contracts_peers",
+        "report",
+        "report_html",
+        "report_figures",
+        "figures",
     )
     assert not [m for m in old if (HELPERS / f"{m}.py").exists()]
+    assert {p.name for p in HELPERS.glob("*.py")} <= TOP_LEVEL
+    assert {p.name for p in HELPERS.iterdir() if p.is_dir() and p.name != "__pycache__"} == set(LAYERS)
     assert not [d for d in ("pandoc", "quarto", "fonts", "templates") if (HELPERS / d).exists()]
 
 
