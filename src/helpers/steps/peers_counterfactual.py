@@ -29,7 +29,7 @@ def counterfactual(
     threshold: float = 1.0,
     band: tuple[float, float] = (0.25, 0.75),
 ) -> pd.DataFrame:
-    """:func:`helpers.panel.counterfactual` up to the calendar year ``horizon_year`` (converted to years
+    """:func:`helpers.models.panel_peers.counterfactual` up to the calendar year ``horizon_year`` (converted to years
     since ``iso3``'s launch), with ``attrs["model"]`` and ``attrs["band"]`` (words for the ``band``
     quantiles across peers: ``(0.25, 0.75)`` the interquartile range, ``(0, 1)`` the range) set. Raises
     :class:`ValueError` if ``horizon_year`` precedes the launch."""
@@ -58,7 +58,7 @@ def _band_words(band: tuple[float, float]) -> str:
 
 def launch_years(panel_df: pd.DataFrame, threshold: float = 1.0) -> pd.Series:
     """Each country's launch year (first year at or above ``threshold`` per 100, as
-    :func:`helpers.panel.country_series`), indexed by ``iso3``; countries that never reach it are absent."""
+    :func:`helpers.models.panel.country_series`), indexed by ``iso3``; countries that never reach it are absent."""
     out = {}
     groups = P.by_country(panel_df)
     for c in sorted(panel_df["iso3"].dropna().unique()):
@@ -101,7 +101,7 @@ def peer_values(
     """Each peer's fitted ``model`` curve ``years_after_launch`` years after its own launch: ``iso3,
     launch_year, value, last_observed_year, observed`` (``observed``: True when that year lies within the
     peer's own data, False when the curve extrapolates). Peers without a usable fit are skipped (as in
-    :func:`helpers.panel.counterfactual`)."""
+    :func:`helpers.models.panel_peers.counterfactual`)."""
     src = fits[(fits["model"] == model) & usable(fits)] if model != "best" else (
         best_rows(fits).assign(model=lambda d: d["best_model"]).pipe(lambda d: d[usable(d)])
     )  # fmt: skip
@@ -158,7 +158,7 @@ def peer_paths(
 ) -> pd.DataFrame:
     """Each peer's fitted ``model`` curve (``"best"``: its lowest-AICc model) from its own launch, placed at
     ``launch_year``: ``iso3, model, year, value`` for ``launch_year .. horizon_year``. Peers without a usable
-    fit are skipped (as in :func:`helpers.panel.counterfactual`, whose median these curves reproduce)."""
+    fit are skipped (as in :func:`helpers.models.panel_peers.counterfactual`, whose median these curves reproduce)."""
     t = np.arange(int(horizon_year) - int(launch_year) + 1, dtype=float)
     src = (
         best_rows(fits).assign(model=lambda d: d["best_model"])
@@ -192,7 +192,7 @@ def leave_one_out(
     """The counterfactual at ``horizon`` years after launch with each peer left out in turn.
 
     Columns ``left_out, year, median, lo, hi, n_peers``; a first row ``left_out=""`` holds the full set.
-    Peers :func:`helpers.panel.counterfactual` would exclude anyway still get a row (identical to the full
+    Peers :func:`helpers.models.panel_peers.counterfactual` would exclude anyway still get a row (identical to the full
     set).
     """
     rows = []
@@ -215,7 +215,7 @@ def counterfactual_numbers(
     name: str = "North Korea",
     names: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
-    """Numbers and an English sentence for a :func:`helpers.panel.counterfactual` result.
+    """Numbers and an English sentence for a :func:`helpers.models.panel_peers.counterfactual` result.
 
     Keys: ``model, launch_year, horizon_year, median, lo, hi, band, n_peers, peers, excluded,
     not_s_shaped, last_observed_year, last_observed_per100, median_at_last_observed`` and, with ``loo``

@@ -85,7 +85,7 @@ def fig_aligned(
     aligned: pd.DataFrame, background: pd.DataFrame, iso3: str, names: Mapping[str, str] | None = None
 ) -> plt.Figure:
     """Per-100 series on years since launch: every country in grey (``background``), the peers coloured and
-    labelled at their last point, the focal country thick red (``aligned``: :func:`helpers.panel.align_on_launch`
+    labelled at their last point, the focal country thick red (``aligned``: :func:`helpers.models.panel_peers.align_on_launch`
     output for the focal country and peers)."""
     names = dict(names or {})
     fig, ax = plt.subplots(figsize=(9, 5))
@@ -183,7 +183,7 @@ def fig_counterfactual(
     alt_label: str | None = None,
 ) -> plt.Figure:
     """Observed per-100 series of ``iso3`` against the median-peer path (``cf`` from
-    :func:`helpers.panel.counterfactual`) with its band; ``peer_curves`` (``iso3, year, value``)
+    :func:`helpers.models.panel_peers.counterfactual`) with its band; ``peer_curves`` (``iso3, year, value``)
     drawn thin, ``alt`` (another counterfactual, e.g. the same-era peers; legend ``alt_label``) dashed, its
     horizon value and band annotated."""
     fig, ax = plt.subplots(figsize=(8, 4.8))

@@ -6,7 +6,7 @@ sets (every usable fit; only countries whose series never fell > 15 % below its 
 pointwise 95 % bands from the *same* residual-bootstrap resamples as the fit table (same seeds), so the bands
 and the table's intervals agree.
 
-Percentile convention (from :func:`helpers.panel.rank_table`): share of reference countries with a smaller
+Percentile convention (from :func:`helpers.models.panel_peers.rank_table`): share of reference countries with a smaller
 value, ties counting half. For ``speed`` (years from 10 % to 90 % of the ceiling) a *high* percentile means
 *slower* than most countries.
 """
@@ -36,7 +36,7 @@ def rank_summary(
 
     Columns: ``model, metric, reference, value, lo, hi, percentile, percentile_lo, percentile_hi,
     n_countries, median, p25, p75, flags``. ``reference`` is ``"all"`` (every usable fit, as in
-    :func:`helpers.panel.rank_table`) or ``"s_shaped"`` (the same without countries flagged
+    :func:`helpers.models.panel_peers.rank_table`) or ``"s_shaped"`` (the same without countries flagged
     ``not_s_shaped``: their fitted curves describe a rise that later reversed). ``percentile_lo``/``_hi``
     are the ``level`` interval of the percentile over the bootstrap draws, by the one method of
     :func:`percentile_intervals` (the focal country's draws ranked against the same reference set, the
@@ -103,7 +103,7 @@ def bootstrap_bands(
     lowest-AICc model), evaluated at the calendar ``years`` from the country's launch on.
 
     The curve is the fit table's point estimate (``p_<param>`` columns) and the band comes from ``draws``,
-    the bootstrap refits behind the table (:func:`helpers.panel.fit_panel` with ``keep_draws=True``):
+    the bootstrap refits behind the table (:func:`helpers.models.panel.fit_panel` with ``keep_draws=True``):
     nothing is refitted. Returns ``(curves, check)``: ``curves`` with ``iso3, model, year, fit, lo, hi``;
     ``check`` with ``iso3, model, ceiling_lo, ceiling_hi`` recomputed from the draws (compare with the fit
     table). Countries without a usable fit are skipped. ``draws=None``: point curves only (``lo``/``hi``
@@ -150,7 +150,7 @@ def metric_draws(draws: P.PanelDraws, iso3s: Sequence[str], model: str) -> dict[
 
     ``{iso3: {"ceiling": ..., "speed": ..., "rate": ..., "inflection_t": ...}}``, each of length
     ``draws.n_bootstrap`` in resample order: the refits behind the fit table
-    (:meth:`helpers.panel.PanelDraws.metrics`), so their percentile intervals equal the table's
+    (:meth:`helpers.models.panel.PanelDraws.metrics`), so their percentile intervals equal the table's
     ``<metric>_lo/_hi``. Resamples that did not converge (or give a non-finite value) are NaN. Countries
     without refits (never reach the threshold, too few points, point fit not converged) are absent.
     """
@@ -169,7 +169,7 @@ def percentile_draws(focal: np.ndarray, fixed: np.ndarray, uncertain: np.ndarray
     whose uncertainty cannot change the comparison (taken at their point estimate). ``uncertain``: shape
     ``(B, k)``, the other reference countries' draws, paired with the focal draws by row (independent
     resamples, so any pairing is a draw from the joint distribution). Percentile convention as in
-    :func:`helpers.panel.rank_table`: share of the ``m + k`` reference values below the focal value, ties
+    :func:`helpers.models.panel_peers.rank_table`: share of the ``m + k`` reference values below the focal value, ties
     counting half, in percent. Returns shape ``(B,)``.
     """
     f = np.asarray(focal, dtype=float)
@@ -214,10 +214,10 @@ def percentile_intervals(
 
     ``model`` may be ``"best"`` (the pseudo-model of :func:`best_rows`: each country with the draws of its
     own lowest-AICc model). ``reference``: restrict the reference set to these countries (default: every
-    usable fit of ``model`` other than ``iso3``, as in :func:`helpers.panel.rank_table`). One row per
+    usable fit of ``model`` other than ``iso3``, as in :func:`helpers.models.panel_peers.rank_table`). One row per
     metric, :data:`PERCENTILE_COLUMNS`: ``value`` (point estimate), ``lo, hi`` (``iso3``'s interval from
     the draws, equal to the fit table's), ``percentile`` (at the point estimates, as
-    :func:`helpers.panel.rank_table`), ``percentile_lo, percentile_hi`` (the ``level`` interval of the
+    :func:`helpers.models.panel_peers.rank_table`), ``percentile_lo, percentile_hi`` (the ``level`` interval of the
     percentile over the draws), ``percentile_median``, ``n_countries`` (reference countries),
     ``n_uncertain`` and ``uncertain`` (those entering with their draws, comma-separated), ``n_draws``
     (usable draws of ``iso3``).

@@ -1,6 +1,6 @@
 """The tables of step 03 (North Korea against the ITU panel): fit table, flags, best fits, peer comparison.
 
-The fitting itself lives in :mod:`helpers.panel`; this module turns its results into the step's tables:
+The fitting itself lives in :mod:`helpers.models.panel`; this module turns its results into the step's tables:
 :func:`format_fits` (the full fit table rounded for ``peer_fits.csv``), :func:`flag_counts` and
 :func:`flagged_countries` (how many fits each flag marks, and which countries: nothing is dropped silently),
 :func:`best_rows` (each country's lowest-AICc fit as a pseudo-model ``"best"``), :func:`comparison_table`
@@ -20,7 +20,7 @@ from helpers.models import panel as P
 from helpers.models import panel_fit
 from helpers.models.registry import MODELS
 
-#: Flags of :func:`helpers.panel.fit_panel`, in reporting order.
+#: Flags of :func:`helpers.models.panel.fit_panel`, in reporting order.
 FLAGS: tuple[str, ...] = ("too_few_points", "no_convergence", "not_s_shaped", "ceiling_at_bound")
 
 
@@ -61,7 +61,7 @@ def format_fits(fits: pd.DataFrame) -> pd.DataFrame:
 
 
 def usable(fits: pd.DataFrame) -> pd.Series:
-    """Fits usable as a reference (same rule as :func:`helpers.panel.rank_table`): converged, enough points,
+    """Fits usable as a reference (same rule as :func:`helpers.models.panel_peers.rank_table`): converged, enough points,
     ceiling not on its bound."""
     return (
         fits["converged"].astype(bool)
@@ -73,7 +73,7 @@ def usable(fits: pd.DataFrame) -> pd.Series:
 
 def ceiling_ci_at_bound(fits: pd.DataFrame, ceiling_factor: float | None = None) -> pd.Series:
     """Fits whose ceiling *interval* reaches the ceiling's upper bound (``ceiling_factor`` x the series peak,
-    default that of :class:`helpers.panel.FitOptions`) although the point estimate does not.
+    default that of :class:`helpers.models.panel_fit.FitOptions`) although the point estimate does not.
 
     Informational: the fit stays usable, but resamples piled up on the bound, so ``ceiling_hi`` understates
     the upper end of the uncertainty.
