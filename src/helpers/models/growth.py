@@ -76,6 +76,7 @@ import math
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -343,6 +344,20 @@ def _fit_core(
     return theta, r, J, status_ok, message, nfev
 
 
+def _data_fields(d: Any, epoch: float, r: np.ndarray, lo_b: Any, hi_b: Any, open_lo: Any) -> dict[str, Any]:
+    """The :class:`FitResult` fields that record the data and the box a fit used (shared by both estimators)."""
+    return dict(
+        t=d.tau + float(epoch),
+        y=d.y,
+        lower=np.where(np.isfinite(d.lower), d.lower, np.nan),
+        upper=np.where(np.isfinite(d.upper), d.upper, np.nan),
+        weights=d.w,
+        residuals=r,
+        bounds=(tuple(lo_b), tuple(hi_b)),
+        open_lower=tuple(open_lo),
+    )
+
+
 def fit(
     model: str | Model,
     t: ArrayLike,
@@ -492,14 +507,7 @@ def fit(
         loss_scale=loss_scale,
         censored=censored,
         at_bound=at_bound,
-        t=d.tau + float(epoch),
-        y=d.y,
-        lower=np.where(np.isfinite(d.lower), d.lower, np.nan),
-        upper=np.where(np.isfinite(d.upper), d.upper, np.nan),
-        weights=d.w,
-        residuals=r,
-        bounds=(tuple(lo_b), tuple(hi_b)),
-        open_lower=tuple(open_lo),
+        **_data_fields(d, epoch, r, lo_b, hi_b, open_lo),
         nfev=nfev,
     )
 
@@ -558,14 +566,7 @@ def _fit_mle(
         loss_scale=loss_scale,
         censored=bool(np.any(~d.exact)),
         at_bound=tuple(a for a in r_mle.at_bound if a != "sigma"),
-        t=d.tau + float(epoch),
-        y=d.y,
-        lower=np.where(np.isfinite(d.lower), d.lower, np.nan),
-        upper=np.where(np.isfinite(d.upper), d.upper, np.nan),
-        weights=d.w,
-        residuals=r,
-        bounds=(tuple(lo_b), tuple(hi_b)),
-        open_lower=tuple(open_lo),
+        **_data_fields(d, epoch, r, lo_b, hi_b, open_lo),
         nfev=r_mle.nfev,
         method="mle",
         loglik=ll,
