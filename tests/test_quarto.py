@@ -26,7 +26,7 @@ import pytest
 from helpers.render import common as rcommon
 from helpers.render import quarto as rquarto
 from tests import test_browser as tb
-from tests.conftest import ROOT, run
+from tests.conftest import run
 from tests.test_browser import browser  # noqa: F401  (the headless Chromium fixture)
 
 pytestmark = [
@@ -39,26 +39,14 @@ pytestmark = [
 NOTEBOOK = "reports/executed/04_report.ipynb"
 
 
-def _build_copy(base: Path) -> Path:
-    from tests.test_pipeline_e2e import E2E_ENV, _fresh_copy
-
-    copy = _fresh_copy(base)
-    res = run(["make", "pipeline"], cwd=copy, env={**E2E_ENV, "NKT_ROOT": str(copy)}, timeout=1800)
-    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
-    return copy
-
-
 @pytest.fixture(scope="module")
-def project(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def project(request: pytest.FixtureRequest) -> Path:
+    """The built project the editions are rendered from: ``$NKT_BUILT_PROJECT`` or the suite's one built copy
+    (``built_project`` in conftest; the former fallback that built a second copy imported helpers that no
+    longer exist and could never be reached, since that fixture always exists)."""
     if os.environ.get("NKT_BUILT_PROJECT"):
         return Path(os.environ["NKT_BUILT_PROJECT"])
-    try:
-        return Path(request.getfixturevalue("built_project"))
-    except pytest.FixtureLookupError:
-        pass
-    if (ROOT / NOTEBOOK).is_file() and (ROOT / "data/processed/observations_clean.csv").is_file():
-        return ROOT
-    return _build_copy(tmp_path_factory.mktemp("quarto_project"))
+    return Path(request.getfixturevalue("built_project"))
 
 
 @pytest.fixture(scope="module")
