@@ -346,8 +346,7 @@ def results_holdout(
             ),
         }  # fmt: skip
         for k, v in by.items()
-        if k != "averaged"
-        and k not in HOLDOUT_NAMES
+        if k not in HOLDOUT_NAMES  # the averaged mixture and the benchmarks are not refitted curves
         and v.get("refits_used") is not None
         and v.get("refits_total") is not None
         and v["refits_used"] < v["refits_total"]
