@@ -7,7 +7,6 @@ nothing it did not write.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import signal
@@ -74,28 +73,27 @@ def _source_cell(nb_path: Path) -> tuple[int, str] | None:
     return candidate
 
 
-def _running_cell(nb_path: Path) -> tuple[int, str] | None:
-    """The cell papermill marked as running in the copy it saves after each cell (for progress lines)."""
-    try:
-        nb = json.loads(nb_path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+def _running_cell(nb: Any, index: int) -> tuple[int, str] | None:
+    """(1-based number in the source notebook, first line) of cell ``index`` of the executed notebook ``nb``."""
+    if not 0 <= index < len(nb.cells):
         return None
     number = 0
-    for cell in nb.get("cells", []):
-        if _NOT_SOURCE_TAGS & set(cell.get("metadata", {}).get("tags", [])):
-            continue
-        number += 1
-        if cell.get("metadata", {}).get("papermill", {}).get("status") == "running":
-            src = "".join(cell.get("source", ""))
-            return number, next((ln for ln in src.splitlines() if ln.strip()), "").strip()[:60]
-    return None
+    for cell in nb.cells[: index + 1]:
+        if not _NOT_SOURCE_TAGS & set(cell.get("metadata", {}).get("tags", [])):
+            number += 1
+    src = "".join(nb.cells[index].get("source", ""))
+    return number, next((ln for ln in src.splitlines() if ln.strip()), "").strip()[:60]
 
 
 class _Progress:
-    """Print one line when a cell has been running for a while, then every ``every`` seconds."""
+    """Print one line when a cell has been running for a while, then every ``every`` seconds.
 
-    def __init__(self, label: str, nb_path: Path, every: float):
-        self.label, self.nb_path, self.every = label, nb_path, every
+    The running cell is read in-process from the engine's manager (:class:`helpers.pipeline.engine.LiveState`),
+    not from the executed copy on disk, which the engine writes only every few seconds.
+    """
+
+    def __init__(self, label: str, live: Any, every: float):
+        self.label, self.live, self.every = label, live, every
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True)
 
@@ -107,10 +105,15 @@ class _Progress:
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
 
+    def current(self) -> tuple[int, str] | None:
+        """The running cell as (number in the source notebook, first line), or None between cells."""
+        running, manager = self.live.running(), self.live.manager
+        return None if running is None or manager is None else _running_cell(manager.nb, running[0])
+
     def _loop(self) -> None:
-        current, since = None, time.monotonic()
+        current, since, last = None, time.monotonic(), time.monotonic()
         while not self._stop.wait(min(self.every, 5.0)):
-            cell = _running_cell(self.nb_path)
+            cell = self.current()
             now = time.monotonic()
             if cell != current:
                 current, since, last = cell, now, now
@@ -225,6 +228,8 @@ def run_step(
     import papermill as pm  # here, not above: an up-to-date check must not pay for importing it
     from papermill.exceptions import PapermillExecutionError
 
+    from helpers.pipeline import engine  # registers the engine that saves the notebook when it matters
+
     compile_helpers()  # the kernel then loads the project's modules from bytecode, not from source
 
     stage_rel = f"{STAGING}/{step.name}-{os.getpid()}"
@@ -247,7 +252,8 @@ def run_step(
         else None
     )
     try:
-        with _Progress(step.name, staged_nb, every):
+        live = engine.LiveState()
+        with _Progress(step.name, live, every):
             pm.execute_notebook(
                 str(step.notebook),
                 str(staged_nb),
@@ -257,6 +263,8 @@ def run_step(
                 progress_bar=False,
                 request_save_on_cell_execute=True,
                 extra_arguments=_kernel_quiet_args(),
+                engine_name=engine.ENGINE_NAME,
+                live=live,
             )
     except (PapermillExecutionError, KeyboardInterrupt, Exception) as exc:  # noqa: BLE001 - report any failure
         raise _failure(step, exc, staged_nb, failed, stage) from None
