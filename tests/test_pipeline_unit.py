@@ -222,3 +222,137 @@ def test_notebook_io_without_the_iri_grammars_still_validates() -> None:
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert res.returncode == 0, res.stderr
     assert res.stdout.strip() == "rejected"
+
+
+# ---- the engine: what a saved executed notebook holds, and how often it is written ---------------------------
+
+
+def _execute(
+    tmp_path: Path, cells: list[str], monkeypatch, **engine_kwargs
+) -> tuple[Path, list[str], Exception]:
+    """Run ``cells`` with the project kernel and helpers.pipeline.engine; (output path, what each write held,
+    the exception papermill raised or None)."""
+    import nbformat
+
+    run.skip_iri_grammars()
+    import papermill as pm
+    import papermill.engines as pm_engines
+    import papermill.execute as pm_execute
+
+    from helpers.pipeline import engine
+
+    src = _nb(tmp_path / "in.ipynb", [nbformat.v4.new_code_cell(c) for c in cells])
+    out = tmp_path / "out.ipynb"
+    writes: list[str] = []
+    real = pm_engines.write_ipynb
+
+    def counting(nb, path):  # every write the manager makes, as the JSON it wrote
+        real(nb, path)
+        writes.append(Path(path).read_text(encoding="utf-8"))
+
+    monkeypatch.setattr(pm_engines, "write_ipynb", counting)  # the execution manager's writes
+    monkeypatch.setattr(pm_execute, "write_ipynb", counting)  # papermill's own at the end (banner, final)
+    error = None
+    try:
+        pm.execute_notebook(
+            str(src), str(out), kernel_name=config.KERNEL_NAME, progress_bar=False, cwd=str(tmp_path),
+            engine_name=engine.ENGINE_NAME, extra_arguments=run._kernel_quiet_args(), **engine_kwargs,
+        )  # fmt: skip
+    except Exception as exc:  # noqa: BLE001 - the caller looks at it
+        error = exc
+    return out, writes, error
+
+
+def test_engine_writes_rarely_and_the_failed_copy_has_the_cell_its_error_and_the_banner(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """40 cells, the 31st fails: papermill's stock manager writes 62 times; this one writes at the start and
+    at the failure (then papermill adds its banner and writes once), and that copy holds what a user needs."""
+    import nbformat
+    from papermill.exceptions import PapermillExecutionError
+
+    from helpers.pipeline import engine
+
+    cells = [f"x{i} = {i}" for i in range(30)] + ["raise ValueError('cell 31 fails')"] + ["y = 1"] * 9
+    live = engine.LiveState()
+    out, writes, error = _execute(tmp_path, cells, monkeypatch, save_every=3600.0, live=live)
+    assert isinstance(error, PapermillExecutionError) and "cell 31 fails" in str(error)
+    assert len(writes) == 3, f"{len(writes)} writes"
+    assert live.manager is not None and live.manager.saves == len(writes) - 1  # + papermill's own final write
+    nb = nbformat.read(out, as_version=4)
+    assert "papermill-error-cell-tag" in nb.cells[0].metadata.get("tags", [])  # the red banner
+    failed = [c for c in nb.cells if c.get("metadata", {}).get("papermill", {}).get("status") == "failed"]
+    assert len(failed) == 1 and "cell 31 fails" in "".join(o.get("evalue", "") for o in failed[0].outputs)
+    assert run._source_cell(out) == (31, "raise ValueError('cell 31 fails')")
+    # the copy written at the failure itself (before papermill's banner) already names the cell
+    at_failure = nbformat.reads(writes[-2], as_version=4)
+    assert [c.source for c in at_failure.cells if c.metadata.papermill.get("status") == "failed"] == [
+        cells[30]
+    ]
+
+
+def test_engine_writes_what_ran_when_the_kernel_dies(tmp_path: Path, monkeypatch) -> None:
+    """A dead kernel ends execution with an exception, not a failed cell: the copy is still written, with the
+    outputs of every cell that ran."""
+    import nbformat
+
+    cells = ["print('before the crash')", "import os; os._exit(1)", "y = 1"]
+    out, writes, error = _execute(tmp_path, cells, monkeypatch, save_every=3600.0)
+    assert error is not None and "dead" in f"{type(error).__name__} {error}".lower(), repr(error)
+    assert len(writes) == 2  # start, and the end cut short
+    nb = nbformat.read(out, as_version=4)
+    assert "before the crash" in "".join(o.get("text", "") for o in nb.cells[0].outputs)
+
+
+def test_running_cell_is_numbered_as_in_the_source_notebook() -> None:
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_markdown_cell("# Title"),
+        nbformat.v4.new_code_cell("a = 1", metadata={"tags": ["parameters"]}),
+        nbformat.v4.new_code_cell("a = 2", metadata={"tags": ["injected-parameters"]}),
+        nbformat.v4.new_code_cell("\n# slow\nfit()"),
+    ]
+    assert run._running_cell(nb, 3) == (3, "# slow")
+    assert run._running_cell(nb, 7) is None
+
+
+def test_a_figure_is_shown_once_as_the_png_file_it_was_saved_to(tmp_path: Path, monkeypatch) -> None:
+    """figures.save_and_show in a kernel: one image output per figure, byte for byte the saved file, shown at
+    the inline backend's size; no figure left open for the inline backend to draw again."""
+    import base64
+
+    import nbformat
+
+    png = tmp_path / "f.png"
+    cells = [
+        "from helpers.report import figures\nimport matplotlib.pyplot as plt\nfigures.use_style()",
+        f"fig, ax = plt.subplots()\nax.plot([1, 2, 3])\n_ = figures.save_and_show(fig, {str(png)!r})",
+        "print(len(plt.get_fignums()))",
+    ]
+    out, _, error = _execute(tmp_path, cells, monkeypatch)
+    assert error is None, error
+    nb = nbformat.read(out, as_version=4)
+    shown = [o for o in nb.cells[1].outputs if "image/png" in o.get("data", {})]
+    assert len(shown) == 1, nb.cells[1].outputs
+    assert base64.b64decode(shown[0]["data"]["image/png"]) == png.read_bytes()
+    width = int.from_bytes(png.read_bytes()[16:20], "big")
+    assert shown[0]["metadata"]["image/png"]["width"] == round(width * 110 / 150)  # figure.dpi / savefig.dpi
+    assert nb.cells[2].outputs[0]["text"].strip() == "0"
+
+
+def test_save_and_show_outside_a_kernel_saves_and_closes(tmp_path: Path, capsys) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from helpers.report import figures
+
+    fig, ax = plt.subplots()
+    ax.plot([1, 2])
+    path = figures.save_and_show(fig, tmp_path / "g.png")
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert fig.number not in plt.get_fignums()
+    assert capsys.readouterr().out == ""
