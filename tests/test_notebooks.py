@@ -96,3 +96,15 @@ def test_nbfmt_check_and_git_filter_strip_what_lab_saves(tmp_path) -> None:
         [sys.executable, nbfmt, "--stdin"], input=path.read_text(), capture_output=True, text=True, check=True
     ).stdout
     assert cleaned == NOTEBOOKS[0].read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS[:3], ids=lambda p: p.name)
+def test_figures_are_drawn_once(path) -> None:
+    """Steps 01-03 show each figure as the PNG they saved (figures.save_and_show), so the inline backend does
+    not draw it a second time; a cell that saves a figure with plain savefig must close it."""
+    nb = nbformat.read(path, as_version=4)
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type == "code" and "savefig(" in cell.source and "save_and_show" not in cell.source:
+            assert "plt.close(" in cell.source, (
+                f"{path.name}: cell {i + 1} saves a figure the backend draws again"
+            )

@@ -38,3 +38,43 @@ def savefig(fig: plt.Figure, path: Path | str) -> Path:
     from helpers import io as hio
 
     return hio.savefig(fig, path)
+
+
+def save_and_show(fig: plt.Figure, path: Path | str) -> Path:
+    """Save ``fig`` as PNG (:func:`savefig`), show *that file* in the notebook, and close the figure.
+
+    Drawing a figure is the expensive part. The inline backend would draw it a second time at the end of the
+    cell to show it; instead the notebook shows the PNG bytes just written (one ``image/png`` output, the very
+    figure the report uses), at the size the inline backend would have shown (``figure.dpi``, not the file's
+    ``savefig.dpi``). The figure is closed in every case (in a plain script too: nothing else draws it), so
+    a cell shows each figure once. Outside a Jupyter kernel nothing is displayed. Returns ``path``.
+    """
+    path = savefig(fig, path)
+    try:
+        if _in_kernel():
+            from IPython.display import Image, display
+
+            data = Path(path).read_bytes()
+            width = _png_width(data)
+            scale = float(fig.get_dpi()) / float(plt.rcParams["savefig.dpi"])
+            shown = round(width * scale) if width and scale < 1 else None
+            display(Image(data=data, format="png", width=shown))
+    finally:
+        plt.close(fig)
+    return path
+
+
+def _in_kernel() -> bool:
+    """True inside a Jupyter kernel (not a terminal IPython, not plain Python)."""
+    import sys
+
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None else None
+    return shell is not None and getattr(shell, "kernel", None) is not None
+
+
+def _png_width(data: bytes) -> int | None:
+    """Pixel width from a PNG's IHDR chunk (None if ``data`` is not a PNG)."""
+    if data[:8] != b"\x89PNG\r\n\x1a\n" or data[12:16] != b"IHDR":
+        return None
+    return int.from_bytes(data[16:20], "big")
