@@ -77,18 +77,17 @@ $(PIPELINE_MK): $(wildcard params/*.yaml) $(addprefix src/helpers/pipeline/,__ma
 VALIDATION := data/processed/observations_validation.txt
 OBS_INPUTS := data/raw/observations.csv data/raw/indicators.csv data/raw/events.csv data/raw/glossary.csv \
   data/sources/sources.csv data/SHA256SUMS $(wildcard data/sources/*.txt) $(wildcard data/external/*.csv)
-# Every raw table and every external file (against data/SHA256SUMS) is checked here, before any kernel starts.
+# Every raw table and every external file (against data/SHA256SUMS) is checked here, before any kernel starts,
+# in one process (helpers.data.check: the observations, events and external checks in turn, stopping at the first
+# that fails, with their own messages and exit codes).
 $(VALIDATION): $(OBS_INPUTS) $(wildcard src/helpers/data/*.py) | $(VENV_OK)
 	@mkdir -p $(@D)
-	@tmp=$@.$$$$.tmp; { $(VPY) -m helpers.data.observations check data/raw/observations.csv && \
-	  $(VPY) -m helpers.data.events check && $(VPY) -m helpers.data.external check; } > $$tmp || { cat $$tmp; rm -f $$tmp; exit 1; }; \
-	  mv $$tmp $@ && cat $@
+	@tmp=$@.$$$$.tmp; $(VPY) -m helpers.data.check --observations data/raw/observations.csv > $$tmp || \
+	  { cat $$tmp; rm -f $$tmp; exit 1; }; mv $$tmp $@ && cat $@
 
 .PHONY: check
 check: $(VENV_OK) ## Validate the raw tables and external files (every problem as file:line: column: reason)
-	@$(VPY) -m helpers.data.observations check data/raw/observations.csv
-	@$(VPY) -m helpers.data.events check
-	@$(VPY) -m helpers.data.external check
+	@$(VPY) -m helpers.data.check --observations data/raw/observations.csv
 
 .PHONY: report pipeline quarto
 ifeq ($(RENDERER),quarto)
