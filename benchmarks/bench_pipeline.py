@@ -120,6 +120,35 @@ def plain_scripts(root: Path, scripts: Path) -> tuple[float, float, int]:
     return wall, cpu, len(files)
 
 
+def step_overheads(root: Path, scripts: Path, steps: list[str] | None = None) -> dict[str, dict[str, float]]:
+    """Per step, in absolute CPU seconds: ``pipeline`` (``python -m helpers.pipeline run STEP``: papermill, the
+    kernel, the saves, the step's imports and cells), ``plain`` (the notebook as a script under ``ipython
+    --quick``, as :func:`plain_scripts`) and ``overhead`` = pipeline - plain. Needs the step's inputs built.
+    """
+    vbin = root / ".venv" / "bin"
+    nbs = sorted((root / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+    if steps:
+        nbs = [nb for nb in nbs if nb.stem in steps or nb.stem[:2] in steps]
+    scripts.mkdir(parents=True, exist_ok=True)
+    _timed(
+        [str(vbin / "jupyter"), "nbconvert", "--to", "python", "--output-dir", str(scripts), *map(str, nbs)],
+        root,
+    )
+    out: dict[str, dict[str, float]] = {}
+    for nb in nbs:
+        _, pipe, _ = _timed([str(vbin / "python"), "-m", "helpers.pipeline", "run", nb.stem], root)
+        _, plain, _ = _timed(
+            [str(vbin / "ipython"), "--no-banner", "--quick", str(scripts / f"{nb.stem}.py")],
+            root / "notebooks",
+        )
+        out[nb.stem] = {
+            "pipeline": round(pipe, 2),
+            "plain": round(plain, 2),
+            "overhead": round(pipe - plain, 2),
+        }
+    return out
+
+
 def _summary(log: str) -> str:
     """pytest's last summary line (``N passed, M skipped in S s``)."""
     lines = [ln for ln in log.splitlines() if re.search(r"\d+ passed", ln)]
@@ -211,4 +240,10 @@ def run(skip: str = "") -> dict:
 
 
 if __name__ == "__main__":
-    print(json.dumps(run(sys.argv[1] if len(sys.argv) > 1 else ""), indent=2))
+    if sys.argv[1:2] == [
+        "overhead"
+    ]:  # python benchmarks/bench_pipeline.py overhead [STEP ...] (this checkout)
+        with tempfile.TemporaryDirectory(prefix="nkt-overhead-") as tmpd:
+            print(json.dumps(step_overheads(ROOT, Path(tmpd), sys.argv[2:]), indent=2))
+    else:
+        print(json.dumps(run(sys.argv[1] if len(sys.argv) > 1 else ""), indent=2))
