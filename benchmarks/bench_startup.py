@@ -66,7 +66,7 @@ def kernel_step_overhead() -> dict[str, float]:
 
     ``kernel_step_overhead_seconds`` / ``_cpu_seconds``: a fresh process that imports papermill the way
     ``helpers.pipeline run`` does (``skip_iri_grammars`` first) and executes a one-cell notebook (``pass``) with
-    the project's kernel; ``ipython_script_start_cpu_seconds``: ``ipython --quick`` running a one-line script
+    the project's kernel and the pipeline's engine (:mod:`helpers.pipeline.engine`: its kernel launcher too); ``ipython_script_start_cpu_seconds``: ``ipython --quick`` running a one-line script
     (what the plain-script measure pays per notebook). Best of 2; CPU includes the kernel process.
     """
     import nbformat
@@ -80,8 +80,9 @@ def kernel_step_overhead() -> dict[str, float]:
         script.write_text("pass\n")
         code = (
             "from helpers.pipeline import run; run.skip_iri_grammars(); import papermill as pm; "
+            "from helpers.pipeline import engine; "
             f"pm.execute_notebook({str(src)!r}, {str(out)!r}, kernel_name={config.KERNEL_NAME!r}, "
-            "progress_bar=False)"
+            "progress_bar=False, engine_name=engine.ENGINE_NAME, extra_arguments=run._kernel_quiet_args())"
         )
         # the papermill process's own start-up is part of what a pipeline step pays
         kernel = [_timed([PY, "-c", code])[:2] for _ in range(2)]

@@ -356,3 +356,18 @@ def test_save_and_show_outside_a_kernel_saves_and_closes(tmp_path: Path, capsys)
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert fig.number not in plt.get_fignums()
     assert capsys.readouterr().out == ""
+
+
+def test_the_pipelines_kernel_runs_without_the_debugger(tmp_path: Path, monkeypatch) -> None:
+    """The engine starts kernels with helpers.pipeline.kernel: ipykernel's no-debugpy start, same shell."""
+    import nbformat
+
+    cells = [
+        "import sys\nprint(sys.modules.get('debugpy', 'absent'), type(get_ipython().kernel).__name__)",
+        "print(sys.argv[0].endswith('kernel.py'), 6 * 7)",
+    ]
+    out, _, error = _execute(tmp_path, cells, monkeypatch)
+    assert error is None, error
+    nb = nbformat.read(out, as_version=4)
+    assert nb.cells[0].outputs[0]["text"].split() == ["None", "IPythonKernel"]
+    assert nb.cells[1].outputs[0]["text"].split() == ["True", "42"]

@@ -16,6 +16,7 @@ writes the notebook
   after a normal end papermill writes the final notebook itself (with its red error banner when a cell
   failed), so a second write would be the same bytes again.
 
+Its kernels start without the debugger (:mod:`helpers.pipeline.kernel`, via :class:`PipelineKernelManager`).
 The running cell is known in-process (:attr:`SavingManager.running`): :mod:`helpers.pipeline.run`'s progress
 lines read it there instead of from the copy on disk.
 """
@@ -26,6 +27,7 @@ import threading
 import time
 from typing import Any
 
+from jupyter_client.manager import AsyncKernelManager
 from papermill.engines import NBClientEngine, NotebookExecutionManager, papermill_engines
 
 ENGINE_NAME = "nk-telecom"
@@ -100,6 +102,19 @@ class SavingManager(NotebookExecutionManager):
             super().notebook_complete(**kwargs)
 
 
+class PipelineKernelManager(AsyncKernelManager):
+    """The kernel spec's command with :mod:`helpers.pipeline.kernel` in place of ``ipykernel_launcher``."""
+
+    def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
+        """The spec's command line (interpreter, its options, connection file), launcher module replaced."""
+        cmd = super().format_kernel_cmd(extra_arguments)
+        for i in range(len(cmd) - 1):
+            if cmd[i] == "-m" and cmd[i + 1] == "ipykernel_launcher":
+                cmd[i + 1] = "helpers.pipeline.kernel"
+                break
+        return cmd
+
+
 class SavingEngine(NBClientEngine):
     """papermill's nbclient engine with :class:`SavingManager` (``engine_name=ENGINE_NAME``)."""
 
@@ -127,6 +142,7 @@ class SavingEngine(NBClientEngine):
         )
         if live is not None:
             live.manager = nb_man
+        kwargs.setdefault("kernel_manager_class", PipelineKernelManager)
         nb_man.notebook_start()
         finished = False
         try:
