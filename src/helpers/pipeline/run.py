@@ -216,8 +216,11 @@ def run_step(
         output = config.ROOT / (step.executed if pipeline_run else f"{SCRATCH}/{step.name}/{step.name}.ipynb")
     output = output.resolve()
     outputs = _paths(params, "out_")
-    if pipeline_run and if_stale:
-        why = differences(read_manifest(config.ROOT / step.manifest), step_fingerprint(step, params))
+    # what the products are made from, hashed once, before the run: an input or notebook edited while the
+    # step runs then makes the next build run it again; only the products' hashes are taken afterwards
+    made_from = step_fingerprint(step, params) if pipeline_run else None
+    if made_from is not None and if_stale:
+        why = differences(read_manifest(config.ROOT / step.manifest), made_from)
         if not why:
             return None
         print(
@@ -285,8 +288,9 @@ def run_step(
     output.parent.mkdir(parents=True, exist_ok=True)
     os.replace(staged_nb, output)
     failed.unlink(missing_ok=True)
-    if pipeline_run:
-        _write_json_atomic(config.ROOT / step.manifest, step_fingerprint(step, params))
+    if made_from is not None:
+        products = {p: file_hash(config.ROOT / p) for p in made_from["outputs"]}
+        _write_json_atomic(config.ROOT / step.manifest, {**made_from, "outputs": products})
     shutil.rmtree(stage, ignore_errors=True)
     return time.perf_counter() - start
 
