@@ -371,3 +371,35 @@ def test_the_pipelines_kernel_runs_without_the_debugger(tmp_path: Path, monkeypa
     nb = nbformat.read(out, as_version=4)
     assert nb.cells[0].outputs[0]["text"].split() == ["None", "IPythonKernel"]
     assert nb.cells[1].outputs[0]["text"].split() == ["True", "42"]
+
+
+def test_lean_papermill_imports_leave_papermill_whole_and_later_imports_ordinary() -> None:
+    """run.lean_papermill_imports: papermill imports without requests, click and the format-checker
+    libraries; its http handler still reaches the real requests; a later `import requests` is the real
+    package; nbformat still rejects an invalid notebook."""
+    import subprocess
+    import sys
+
+    code = """if True:
+        import sys
+        from helpers.pipeline import run
+        with run.lean_papermill_imports():
+            import papermill, papermill.iorw
+        loaded = {name for name, module in sys.modules.items() if module is not None}
+        assert not {"requests", "click", "isoduration", "arrow"} & loaded, "imported anyway"
+        assert papermill.iorw.requests.get.__module__ == "requests.api"  # the stand-in reaches the real one
+        import requests.adapters
+        assert type(sys.modules["requests"]).__name__ == "module"
+        import nbformat
+        nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("1")])
+        nbformat.validate(nb)
+        nb.cells[0]["cell_type"] = "nonsense"
+        try:
+            nbformat.validate(nb)
+        except nbformat.ValidationError:
+            pass
+        else:
+            raise AssertionError("an invalid notebook passed")
+    """
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
