@@ -15,13 +15,17 @@ touched) and returns
   another with ``ipython`` -- the same computation without papermill, kernels, rendering or the sweep;
 - ``pipeline_cpu_over_plain_scripts``: (clean-build CPU - sweep CPU - render CPU) / plain-script CPU, the
   orchestration overhead (kernel start-up, papermill, per-step imports); ``..._with_all`` is the raw ratio;
+  ``pipeline_overhead_cpu_seconds`` the same difference in CPU seconds;
+- ``step_overhead_cpu_seconds``: per step, ``python -m helpers.pipeline run STEP`` alone against the same
+  notebook as a plain script (:func:`step_overheads`: ``pipeline``, ``plain``, ``overhead`` CPU seconds) and
+  ``..._total`` their sum -- the validation, the make rules and the guards are not in it (skip: ``overhead``);
 - ``step_seconds``: every ``[label] done in N s`` line of the clean build; ``critical_path``: the longest
   chain of the step DAG (declared inputs/outputs) weighted by those durations, ``critical_path_seconds``,
   ``total_step_seconds`` and ``two_core_bound_seconds = max(critical path, total / 2)``;
 - ``test_suite_seconds``: ``make test`` in the clone (the full suite, slow tier included), with the load
   average when it started; ``quick_tier_seconds``: ``pytest -m "not slow"`` (the edit-test loop).
 
-``skip`` (comma-separated ``scripts``, ``tests``; ``clone`` or ``all`` skip this whole module) leaves parts
+``skip`` (comma-separated ``scripts``, ``overhead``, ``tests``; ``clone`` or ``all`` skip this whole module) leaves parts
 out; ``make bench BENCH=quick`` skips everything here. Timings depend on the machine and its load (recorded).
 """
 
@@ -217,6 +221,12 @@ def run(skip: str = "") -> dict:
             out["pipeline_cpu_over_plain_scripts_with_all"] = (
                 round(float(out["clean_report_cpu_seconds"]) / cpu, 2) if cpu else None
             )
+            # the orchestration cost in absolute seconds: what the ratio hides once the steps get cheaper
+            out["pipeline_overhead_cpu_seconds"] = round(pipe_cpu - cpu, 1)
+        if "overhead" not in skips:
+            per_step = step_overheads(clone, tmp / "overhead")
+            out["step_overhead_cpu_seconds"] = per_step
+            out["step_overhead_cpu_seconds_total"] = round(sum(v["overhead"] for v in per_step.values()), 2)
         if "tests" not in skips:
             out["test_suite_load_average_1min_start"] = round(os.getloadavg()[0], 2)
             wall, cpu, log = _timed(["make", "test"], clone)
