@@ -316,6 +316,18 @@ def test_running_cell_is_numbered_as_in_the_source_notebook() -> None:
     ]
     assert run._running_cell(nb, 3) == (3, "# slow")
     assert run._running_cell(nb, 7) is None
+    # progress lines ask the engine (in this process) which cell runs, not the copy on disk
+    from types import SimpleNamespace
+
+    from helpers.pipeline import engine
+
+    live = engine.LiveState()
+    progress = run._Progress("07_demo", live, every=0)
+    assert progress.current() is None  # before the manager exists
+    live.manager = SimpleNamespace(nb=nb, running=(3, nb.cells[3]))
+    assert progress.current() == (3, "# slow")
+    live.manager.running = None
+    assert progress.current() is None
 
 
 def test_a_figure_is_shown_once_as_the_png_file_it_was_saved_to(tmp_path: Path, monkeypatch) -> None:
