@@ -215,7 +215,7 @@ def test_papermill_list_parameter_is_not_split_into_characters(project_copy: Pat
     res = run(
         [
             str(VENV_BIN / "papermill"), "notebooks/02_fit_growth.ipynb", str(tmp_path / "x.ipynb"),
-            "-p", "models", '["x"]', "--cwd", "notebooks",
+            "-p", "models", '["x"]', "--cwd", "notebooks", "--start-timeout", "3600",
         ],
         project_copy, make_env(project_copy),
     )  # fmt: skip

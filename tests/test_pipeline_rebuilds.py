@@ -27,7 +27,7 @@ def test_papermill_by_hand_is_rebuilt_and_report_matches_params(project_copy: Pa
     hand = run(
         [
             str(VENV_BIN / "papermill"), "notebooks/02_fit_growth.ipynb", str(copy / "o.ipynb"),
-            "-p", "n_bootstrap", "50", "-p", "horizon", "2028", "--cwd", "notebooks",
+            "-p", "n_bootstrap", "50", "-p", "horizon", "2028", "--cwd", "notebooks", "--start-timeout", "3600",
         ],
         copy, make_env(copy),
     )  # fmt: skip
