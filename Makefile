@@ -149,16 +149,17 @@ serve: site/index.html ## Preview site/ on http://127.0.0.1:8000 (PORT=...)
 
 ## ---- development ----------------------------------------------------------------------------------
 .PHONY: test
-# Two pytest-xdist workers: each test file runs whole in one worker (--dist loadfile), so the end-to-end tests
-# (tests/test_pipeline_e2e.py, one built copy) stay together while the other worker runs the rest; the build
-# in the copy leaves a core idle much of the time. (--dist loadgroup did not keep a marked group together
-# with pytest 9.2 / xdist 3.8 here.)
+# Two pytest-xdist workers, each test file whole in one worker (--dist loadfile), the files in the order
+# tests/conftest.py gives them (RUN_FIRST: the end-to-end files first, --no-loadscope-reorder keeps it): both
+# workers start on an end-to-end file, share ONE built copy (the first to ask builds it under a file lock) and
+# give each test that edits files its own `cp -a` of it, then take the short files.
+PYTEST_XDIST := -n $(NPROC) --dist loadfile --no-loadscope-reorder
 test: $(VENV_OK) ## Run the test suite (unit tests, pipeline run in a temp copy, JupyterLab smoke test)
-	$(VPY) -m pytest -n $(NPROC) --dist loadfile
+	$(VPY) -m pytest $(PYTEST_XDIST)
 
 .PHONY: test-quick
 test-quick: $(VENV_OK) ## The quick tier for the edit-test loop: every test not marked slow (pytest -m "not slow")
-	$(VPY) -m pytest -n $(NPROC) --dist loadfile -m "not slow"
+	$(VPY) -m pytest $(PYTEST_XDIST) -m "not slow"
 
 .PHONY: lint
 lint: $(VENV_OK) ## Lint and format-check the code with ruff

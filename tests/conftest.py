@@ -1,12 +1,20 @@
 """Shared fixtures: the project root, a helper to run commands with the project's environment, and ONE built
-temporary copy of the project for the whole session (``built_project``)."""
+temporary copy of the project for the whole session (``built_project``), shared by the pytest-xdist workers.
+
+The end-to-end tests never rebuild the copy they read: a test that changes files gets its own copy of the built
+one (``project_copy``, ``cp -a``: products, manifests and timestamps as built), so the end-to-end files can run
+in both workers at once and no test has to put back what it changed.
+"""
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -17,6 +25,24 @@ sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
 
 ROOT = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent
+
+# The files that take longest run first (`make test`: --dist loadfile --no-loadscope-reorder keeps this order),
+# so the two workers start the end-to-end builds at once and finish together on the short files.
+RUN_FIRST = (
+    "test_pipeline_e2e.py",
+    "test_pipeline_rebuilds.py",
+    "test_browser.py",
+    "test_quarto.py",
+    "test_likelihood.py",
+    "test_jupyterlab.py",
+    "test_relocatable_env.py",
+)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Put the files of RUN_FIRST first, in that order; the rest keep their order (a stable sort)."""
+    rank = {name: i for i, name in enumerate(RUN_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
 
 
 @pytest.fixture(scope="session")
@@ -74,31 +100,68 @@ def make(copy: Path, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run([*MAKE, *args], cwd=copy, env=make_env(copy), capture_output=True, text=True)
 
 
-@pytest.fixture(scope="session")
-def pipeline_builds(tmp_path_factory) -> tuple[Path, Path]:
-    """Two independent clean builds, run side by side: `make report` in one, `make pipeline` in the other.
+def _session_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder shared by all workers of this pytest session (each xdist worker's basetemp is a subfolder of
+    the session's), or this process's basetemp without xdist."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
 
-    Built once per session; tests that change the first copy restore what they changed. To iterate on the
-    end-to-end tests, ``NKT_E2E_REUSE=DIR`` reuses copies built before (``DIR/pipeline0/project`` and
-    ``DIR/pipeline_again0/project``) instead of building them again.
-    """
+
+@contextmanager
+def _exclusive(lock: Path) -> Iterator[None]:
+    """Hold an exclusive flock on ``lock`` (waits without a deadline: a loaded machine may build slowly)."""
+    with open(lock, "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def shared_build(tmp_path_factory: pytest.TempPathFactory, name: str, target: str) -> Path:
+    """``make TARGET`` in a fresh copy, ONCE per session whichever worker asks first; the others wait for it
+    and get the same folder (or the same failure, without building again)."""
     reuse = os.environ.get("NKT_E2E_REUSE")
     if reuse:
-        return Path(reuse) / "pipeline0" / "project", Path(reuse) / "pipeline_again0" / "project"
-    first = fresh_copy(tmp_path_factory.mktemp("pipeline"))
-    second = fresh_copy(tmp_path_factory.mktemp("pipeline_again"))
-    other = subprocess.Popen(
-        [*MAKE, "pipeline"], cwd=second, env=make_env(second), stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
-    res = make(first, "report")
-    out, _ = other.communicate()
-    assert res.returncode == 0, res.stdout + res.stderr
-    assert other.returncode == 0, out
-    return first, second
+        return Path(reuse) / f"{name}0" / "project"
+    home = _session_dir(tmp_path_factory) / f"shared-{name}"
+    with _exclusive(home.parent / f"shared-{name}.lock"):
+        built, failed = home / "BUILT", home / "FAILED"
+        if not built.exists() and not failed.exists():
+            shutil.rmtree(home, ignore_errors=True)  # what a build interrupted earlier may have left
+            home.mkdir()
+            res = make(fresh_copy(home), target)
+            if res.returncode == 0:
+                built.touch()
+            else:
+                failed.write_text(
+                    f"`make {target}` in {home / 'project'} failed:\n{res.stdout}\n{res.stderr}"
+                )
+        if failed.exists():
+            pytest.fail(failed.read_text(), pytrace=False)
+    return home / "project"
 
 
 @pytest.fixture(scope="session")
-def built_project(pipeline_builds: tuple[Path, Path]) -> Path:
-    """ONE temporary copy of the project, built with `make report` (few resamples)."""
-    return pipeline_builds[0]
+def built_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """ONE temporary copy of the project, built with `make report` (few resamples); tests only read it.
+
+    To iterate on the end-to-end tests, ``NKT_E2E_REUSE=DIR`` reuses copies built before
+    (``DIR/pipeline0/project`` and ``DIR/pipeline_again0/project``) instead of building them again.
+    """
+    return shared_build(tmp_path_factory, "pipeline", "report")
+
+
+@pytest.fixture(scope="session")
+def pipeline_again(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A second, independent clean build (`make pipeline`) for the determinism check."""
+    return shared_build(tmp_path_factory, "pipeline_again", "pipeline")
+
+
+@pytest.fixture
+def project_copy(built_project: Path, tmp_path: Path) -> Path:
+    """This test's own copy of the built project (``cp -a``: the products, manifests and timestamps as built,
+    the .venv symlink as it is), for a test that edits files or runs make."""
+    copy = tmp_path / "project"
+    subprocess.run(["cp", "-a", str(built_project), str(copy)], check=True)
+    return copy

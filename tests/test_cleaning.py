@@ -675,6 +675,7 @@ def test_fast_reconciliation_equals_pairwise_on_the_real_data(override):
     assert _csv(fast) == _csv(slow)  # byte-identical product
 
 
+@pytest.mark.slow  # multi-second all-pairs reference on synthetic rows (make test runs it; the quick tier does not)
 def test_fast_reconciliation_equals_pairwise_on_synthetic_rows(tmp_path):
     import importlib.util
 

@@ -508,6 +508,7 @@ def test_loglinear_benchmark_is_fitted_like_the_curves_and_has_a_finite_predicti
     assert gchk._crps_samples(draws[:, 1], float(want[1])) < want[1]
 
 
+@pytest.mark.slow  # multi-second profile likelihoods, three models (make test runs it; the quick tier does not)
 @pytest.mark.parametrize("model", ["logistic", "gompertz", "bass"])
 def test_reparameterised_inflection_profile_equals_the_constrained_one(synthetic, model):
     # the inflection as a parameter (t0; Gompertz/Bass re-expressed) gives the interval the constrained

@@ -208,6 +208,7 @@ def test_far_tail_terms_stay_finite() -> None:
     assert np.all(np.isfinite(ll3)) and np.all(ll3 < ll)
 
 
+@pytest.mark.slow  # multi-second profile likelihoods (make test runs it; the quick tier does not)
 def test_profile_interval_ends_sit_on_the_threshold() -> None:
     d = _design_data(21)
     res = growth.fit("gompertz", **d, loss_scale="log", epoch=2008, method="mle")
@@ -271,6 +272,7 @@ def test_richards_is_reported_as_not_identified_on_the_project_design() -> None:
 COVERAGE_FLOOR = 0.80
 
 
+@pytest.mark.slow  # multi-second coverage simulation (make test runs it; the quick tier does not)
 def test_profile_interval_of_the_saturation_covers() -> None:
     d = _design_data(0)
     res = growth.fit("gompertz", **d, loss_scale="log", epoch=2008, method="mle")

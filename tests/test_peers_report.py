@@ -378,6 +378,7 @@ def test_percentile_interval_known_answer_with_a_twin():
     assert 0.35 < np.mean(foc[ok] < twn[ok]) < 0.65
 
 
+@pytest.mark.slow  # multi-second coverage simulation (make test runs it; the quick tier does not)
 def test_percentile_interval_follows_the_focal_uncertainty_and_covers():
     """References with ceilings 41, 43, ..., 109 (no noise) and a focal country with true ceiling 75: its true
     percentile is 100 * 17/35 (41..73 below). Over seeded noisy replicates the interval must contain it in
