@@ -42,6 +42,9 @@ from helpers.pipeline.manifest import (
     step_fingerprint,
 )
 
+#: seconds to wait for a step's kernel to start: only a hang, never a loaded machine, should reach it
+KERNEL_START_TIMEOUT = 3600
+
 # papermill's own cells in an executed notebook: not cells of the source notebook
 _NOT_SOURCE_TAGS = {"injected-parameters", "papermill-error-cell-tag"}
 
@@ -272,6 +275,8 @@ def run_step(
                 extra_arguments=_kernel_quiet_args(),
                 engine_name=engine.ENGINE_NAME,
                 live=live,
+                # a kernel that starts slowly on a loaded machine is not an error (papermill's default: 60 s)
+                start_timeout=KERNEL_START_TIMEOUT,
             )
     except (PapermillExecutionError, KeyboardInterrupt, Exception) as exc:  # noqa: BLE001 - report any failure
         raise _failure(step, exc, staged_nb, failed, stage) from None
