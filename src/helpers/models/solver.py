@@ -76,19 +76,22 @@ def cholesky_solve(M: np.ndarray, g: np.ndarray) -> np.ndarray:
     return _cholesky_solve_t(np.ascontiguousarray(M.transpose(1, 2, 0)), np.ascontiguousarray(g.T)).T
 
 
-def _cholesky_solve_t(M: np.ndarray, g: np.ndarray) -> np.ndarray:
-    """:func:`cholesky_solve` in the batch-last layout: ``M`` (k, k, B), ``g`` (k, B) -> ``x`` (k, B)."""
+def _cholesky_solve_t(M: np.ndarray, g: np.ndarray, overwrite: bool = False) -> np.ndarray:
+    """:func:`cholesky_solve` in the batch-last layout: ``M`` (k, k, B), ``g`` (k, B) -> ``x`` (k, B)
+    (``overwrite``: ``M`` may be overwritten by its factor)."""
     k = g.shape[0]
     L = [[None] * k for _ in range(k)]
+    if not overwrite:
+        M = M.copy()
     with np.errstate(invalid="ignore", divide="ignore"):
-        for j in range(k):
-            s = M[j, j].copy()
+        for j in range(k):  # the factor overwrites the lower triangle of M
+            s = M[j, j]
             for m in range(j):
                 s -= L[j][m] * L[j][m]
             s[~(s > 0)] = np.nan
             L[j][j] = np.sqrt(s, out=s)
             for i in range(j + 1, k):
-                s = M[i, j].copy()
+                s = M[i, j]
                 for m in range(j):
                     s -= L[i][m] * L[j][m]
                 s /= L[j][j]
@@ -166,7 +169,7 @@ def _damped_step(A, g, lam, d, frozen):
         for i in range(k):
             Mx[i, i] += frozen[i]
         gx = g * keep
-    step = _cholesky_solve_t(Mx, gx)
+    step = _cholesky_solve_t(Mx, gx, overwrite=True)
     np.negative(step, out=step)
     return step
 
@@ -199,10 +202,12 @@ def _lm(
     def rows(arrays, sel):
         return [a[..., sel] if batch_last else a[sel] for a in arrays]
 
-    def size(X, Xn, *d):
+    def size(X, Xn, dx, *d):
         if step_size is not None:
             return step_size(X.T, Xn.T, *d)
-        return (np.abs(Xn - X) / (np.abs(X) + xtol)).max(axis=0)
+        den = np.abs(X)
+        den += xtol
+        return (np.abs(dx) / den).max(axis=0)
 
     idx = np.arange(B)
     X = np.ascontiguousarray(X_out.T)
@@ -243,10 +248,11 @@ def _lm(
         pred = -q.sum(axis=0)
         An, gn, rssn = ev(Xn, *data)
         ok = (rssn <= rss) & live  # False for NaN
-        small_step = size(X, Xn, *data) <= xtol
+        small_step = size(X, Xn, dx, *data) <= xtol
         drop = rss - rssn
         small_drop = drop <= ftol * rss
-        bad = ok & ~np.isfinite(An).all(axis=(0, 1))
+        # J'J is finite when its diagonal is (|A_ij| <= sqrt(A_ii A_jj); a NaN or inf in J reaches A_ii)
+        bad = ok & ~np.isfinite(An[diag, diag]).all(axis=0)
         np.copyto(X, Xn, where=ok)
         np.copyto(rss, rssn, where=ok)
         np.copyto(A, An, where=ok)
