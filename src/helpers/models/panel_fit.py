@@ -10,12 +10,12 @@ Solver
 Point fits and bootstrap refits are solved by :func:`lm_batch`, which calls the one batched solver of the
 project, :func:`helpers.models.solver.lm` (projected Levenberg-Marquardt over a batch of independent
 problems: per-problem damping -- Marquardt scaling ``lambda * diag(J'J)``, Nielsen's update --, acceptance
-and convergence masks, finished problems leave the working arrays; damped ``k x k`` systems by a vectorised Cholesky), with
-the series in the batch-last layout (points x problems, so every array operation runs over contiguous
-problems), ``J'J``, ``J'r``, ``r'r`` by one product and one sum over the points per entry, per block of
-:data:`BLOCK` problems and over only the points the block's series have (a block of equal-length series
-does no work on padding), and the registry's fused kernels (:mod:`helpers.models.registry`, checked against the generic ones in the
-tests). Bounds are handled by projection: parameters on a bound whose gradient points outwards are frozen
+and convergence masks, finished problems leave the working arrays; damped ``k x k`` systems by a
+vectorised Cholesky), with the series in the batch-last layout (points x problems, so every array
+operation runs over contiguous problems), ``J'J``, ``J'r``, ``r'r`` by one product and one sum over the
+points per entry, per block of :data:`BLOCK` problems and over only the points the block's series have (a
+block of equal-length series does no work on padding), and the registry's fused kernels
+(:mod:`helpers.models.registry`, checked against the generic ones in the tests). Bounds are handled by projection: parameters on a bound whose gradient points outwards are frozen
 for that iteration and the step is clipped to the box. Richards is solved with its inflection time in
 place of ``t0`` (:data:`SOLVER_MODELS`). The point fit is multi-start: the registry's coarse start grid
 over the nonlinear parameters with the scale (``K``/``m``) profiled out linearly, the ``n_starts`` best

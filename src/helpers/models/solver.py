@@ -51,7 +51,6 @@ __all__ = [
 
 CONVERGED = 1  #: an accepted step met the step/RSS tolerances (or the RSS is 0)
 STALLED = 2  #: no step lowers the RSS even at damping 1e16 (a minimum at machine precision, or a ridge)
-
 MAX_ITER = 0  #: iteration cap reached while still descending
 NON_FINITE = -1  #: residuals or Jacobian not finite at the start or at an accepted point
 
