@@ -115,7 +115,8 @@ class Model:
     def fj(self, t: np.ndarray, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Values ``F (B, n)`` and transposed Jacobian ``JT (B, k+1, n)`` (row ``k`` scratch) at ``X (B, k)``."""
         if self.fused is not None:
-            F, JT = self.fused(np.asarray(t, dtype=float).T.reshape(np.shape(t)[-1], -1), X.T)
+            tT = np.asarray(t, dtype=float).T.reshape(np.shape(t)[-1], -1)
+            F, JT = self.fused(tT, np.ascontiguousarray(np.asarray(X, dtype=float).T))
             return np.ascontiguousarray(F.T), np.ascontiguousarray(JT.transpose(2, 0, 1))
         return self._fj_generic(t, X)
 
