@@ -130,6 +130,36 @@ def test_lm_batch_recovers_exact_parameters_and_respects_bounds():
     assert res2.x[0, 0] == pytest.approx(50.0) and np.all(res2.x <= hi2) and res2.converged.all()
 
 
+def test_lm_batch_rows_of_different_lengths_get_the_answer_they_get_alone(real_panel):
+    """Series of different lengths in one batch (the solver evaluates each block over the points its
+    longest series has, the shorter ones masked): every row bit-for-bit as when solved on its own,
+    including a block boundary that falls inside a run of equal lengths (BLOCK rows per block)."""
+    rows = []
+    for iso3, nb in (("CUB", 3), ("DEU", panel_fit.BLOCK + 5), ("PRK", 4)):
+        first, t, y = P.country_series(real_panel, iso3)
+        pf = panel_fit.point_fit("logistic", t, y)
+        Ys = panel_fit.residual_resamples(pf.fitted, y, 3, nb, np.random.default_rng(4))
+        rows.append((t, Ys, panel_fit._linear_starts("logistic", pf, t, Ys), pf.lower, pf.upper))
+    n = max(r[0].size for r in rows)
+    T = np.vstack(
+        [np.broadcast_to(np.pad(t, (0, n - t.size), mode="edge"), (len(Y), n)) for t, Y, *_ in rows]
+    )
+    Y = np.vstack([np.pad(Y, ((0, 0), (0, n - Y.shape[1]))) for _, Y, *_ in rows])
+    X0, L, U = (np.vstack([np.broadcast_to(r[j], r[2].shape) for r in rows]) for j in (2, 3, 4))
+    n_obs = np.concatenate([np.full(len(r[1]), r[0].size) for r in rows])
+    assert len(set(n_obs)) == 3
+    together = panel_fit.lm_batch(
+        "logistic", T, Y, X0, L, U, xtol=1e-10, ftol=1e-14, max_iter=300, n_obs=n_obs
+    )
+    assert together.converged.all()
+    for b in list(range(3)) + [3, 3 + panel_fit.BLOCK, 3 + panel_fit.BLOCK + 4, len(n_obs) - 1]:
+        m = n_obs[b]
+        alone = panel_fit.lm_batch("logistic", T[b, :m], Y[b, :m], X0[b : b + 1], L[b], U[b], xtol=1e-10,
+                                   ftol=1e-14, max_iter=300)  # fmt: skip
+        np.testing.assert_array_equal(alone.x[0], together.x[b])
+        assert alone.rss[0] == together.rss[b] and alone.n_iter[0] == together.n_iter[b]
+
+
 def test_lm_batch_reports_non_convergence_at_max_iter():
     t = np.arange(20.0)
     Y = panel_fit._fj("logistic", t, np.array([[80.0, 0.5, 9.0]]))[0][0]

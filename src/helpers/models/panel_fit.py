@@ -10,10 +10,12 @@ Solver
 Point fits and bootstrap refits are solved by :func:`lm_batch`, which calls the one batched solver of the
 project, :func:`helpers.models.solver.lm` (projected Levenberg-Marquardt over a batch of independent
 problems: per-problem damping -- Marquardt scaling ``lambda * diag(J'J)``, Nielsen's update --, acceptance
-and convergence masks, finished problems leave the working arrays; ``J'J``, ``J'r``, ``r'r`` from one
-batched product per block of :data:`BLOCK` rows, damped ``k x k`` systems by a vectorised Cholesky), with
-the registry's fused kernels (:mod:`helpers.models.registry`, checked against the generic ones in the
-tests). Bounds are handled by projection: parameters on a bound whose gradient points outwards are frozen
+and convergence masks, finished problems leave the working arrays; damped ``k x k`` systems by a
+vectorised Cholesky), with the series in the batch-last layout (points x problems, so every array
+operation runs over contiguous problems), ``J'J``, ``J'r``, ``r'r`` by one product and one sum over the
+points per entry, per block of :data:`BLOCK` problems and over only the points the block's series have (a
+block of equal-length series does no work on padding), and the registry's fused kernels
+(:mod:`helpers.models.registry`, checked against the generic ones in the tests). Bounds are handled by projection: parameters on a bound whose gradient points outwards are frozen
 for that iteration and the step is clipped to the box. Richards is solved with its inflection time in
 place of ``t0`` (:data:`SOLVER_MODELS`). The point fit is multi-start: the registry's coarse start grid
 over the nonlinear parameters with the scale (``K``/``m``) profiled out linearly, the ``n_starts`` best
@@ -229,7 +231,7 @@ def _fj(model: str, t: np.ndarray, X: np.ndarray) -> tuple[np.ndarray, np.ndarra
 PAD = 8
 
 
-#: Rows per block when the solver evaluates residuals and Jacobians (arrays of a few hundred kB).
+#: Problems per block when the solver evaluates residuals and Jacobians (arrays of a few hundred kB).
 BLOCK = 512
 
 
@@ -269,31 +271,50 @@ def lm_batch(
     t = np.asarray(t, dtype=float)
     n = t.shape[-1]
     npad = _padded(n)
-    T = np.empty((B, npad))
-    Yp = np.zeros((B, npad))
-    T[:, :n] = t
-    T[:, n:] = T[:, n - 1 : n]
-    Yp[:, :n] = Y
-    used = np.full(B, n) if n_obs is None else np.asarray(n_obs)
-    W = None
-    if np.any(used < npad):
-        W = (np.arange(npad) < used[:, None]).astype(float)
+    # batch-last layout (points x problems): every array operation runs over contiguous problems
+    T = np.empty((npad, B))
+    Yp = np.zeros((npad, B))
+    T[:n] = t.T if t.ndim > 1 else t[:, None]
+    T[n:] = T[n - 1 : n]
+    Yp[:n] = np.asarray(Y, dtype=float).T if np.ndim(Y) > 1 else np.asarray(Y, dtype=float)[:, None]
+    used = np.full(B, n) if n_obs is None else np.asarray(n_obs, dtype=np.int64)
+    pairs = [(i, j) for i in range(k + 1) for j in range(i + 1)]
+    rows_t = np.arange(npad)[:, None]
 
-    def evaluate(X, T_, Y_, *W_):
-        b = X.shape[0]
-        A, g, rss = np.empty((b, k, k)), np.empty((b, k)), np.empty(b)
-        for lo_ in range(0, b, BLOCK):  # blocks that stay in cache: ~3x faster than whole-batch arrays
-            sl = slice(lo_, lo_ + BLOCK)
-            F, JT = m.fj(T_[sl], X[sl])
-            np.subtract(F, Y_[sl], out=JT[:, k])  # residuals straight into the scratch row
-            if W_:
-                JT *= W_[0][sl][:, None, :]  # residuals and Jacobian in one pass
-            M = np.matmul(JT, JT.transpose(0, 2, 1))
-            A[sl], g[sl], rss[sl] = M[:, :k, :k], M[:, :k, k], M[:, k, k]
+    def evaluate(XT, T_, Y_, used_):
+        b = XT.shape[1]
+        if b == 1:  # numpy sums a single column pairwise, wider blocks row by row: keep one summation order
+            A, g, rss = evaluate(*(np.repeat(a, 2, axis=-1) for a in (XT, T_, Y_, used_)))
+            return A[..., :1].copy(), g[:, :1].copy(), rss[:1].copy()
+        A, g, rss = np.empty((k, k, b)), np.empty((k, b)), np.empty(b)
+        tmp = np.empty((npad, min(b, BLOCK + 1)))
+        edges = [*range(0, b, BLOCK), b]
+        if len(edges) > 2 and b - edges[-2] == 1:  # no block of one problem (see above)
+            del edges[-2]
+        for lo_, hi_ in zip(edges[:-1], edges[1:], strict=True):  # blocks that stay in cache
+            sl = slice(lo_, hi_)
+            u = used_[sl]
+            nb, nmin = int(u.max()), int(u.min())  # only the points some problem of the block uses
+            F, JT = m.fj_t(T_[:nb, sl], XT[:, sl])
+            np.subtract(F, Y_[:nb, sl], out=JT[k])  # residuals straight into the scratch row
+            if nmin < nb:  # a shorter series in the block: its extra points get weight 0
+                JT *= rows_t[:nb] < u
+            tm = tmp[:nb, : JT.shape[2]]
+            for i, j in pairs:  # [J | r]' [J | r], one product of two (n, b) rows per entry
+                np.multiply(JT[i], JT[j], out=tm)
+                if i < k:
+                    np.add.reduce(tm, axis=0, out=A[i, j, sl])
+                    A[j, i, sl] = A[i, j, sl]
+                elif j < k:
+                    np.add.reduce(tm, axis=0, out=g[j, sl])
+                else:
+                    np.add.reduce(tm, axis=0, out=rss[sl])
         return A, g, rss
 
-    data = [T, Yp] + ([W] if W is not None else [])
-    res = solver.lm(evaluate, X0, lower, upper, data, xtol=xtol, ftol=ftol, max_iter=max_iter, lam0=lam0)
+    data = [T, Yp, used]
+    res = solver.lm(
+        evaluate, X0, lower, upper, data, xtol=xtol, ftol=ftol, max_iter=max_iter, lam0=lam0, batch_last=True
+    )
     conv = res.status > 0
     return BatchResult(x=res.x, rss=res.rss, converged=conv, n_iter=res.n_iter)
 

@@ -66,8 +66,10 @@ class Model:
     - ``bounds``: default bounds of the national fits beyond positivity (closed);
     - ``panel_bounds``: bounds of every parameter but the ceiling in the panel fits (solver form);
     - ``since_launch``: time is time since launch (``t - epoch >= 0`` required);
-    - ``fused(t, X) -> (F (B, n), JT (B, k+1, n))``: values and transposed Jacobian with shared
-      sub-expressions, row ``k`` scratch (see :mod:`helpers.models.solver`); ``None``: built from ``f``/``jac``;
+    - ``fused(t, XT) -> (F (n, B), JT (k+1, n, B))``: values and Jacobian with shared sub-expressions in
+      the *batch-last* layout the panel solver evaluates in (``t`` (n, B) or (n, 1), parameters ``XT``
+      (k, B); every array operation then runs over ``B`` contiguous problems instead of ``n`` points),
+      row ``k`` of ``JT`` scratch; ``None``: built from ``f``/``jac``;
     - ``solver_form``: the same curve in the parametrisation the panel solver uses (``None``: this one),
       with ``to_natural``/``to_solver`` converting ``(..., k)`` parameter arrays.
     """
@@ -113,7 +115,20 @@ class Model:
     def fj(self, t: np.ndarray, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Values ``F (B, n)`` and transposed Jacobian ``JT (B, k+1, n)`` (row ``k`` scratch) at ``X (B, k)``."""
         if self.fused is not None:
-            return self.fused(t, X)
+            tT = np.asarray(t, dtype=float).T.reshape(np.shape(t)[-1], -1)
+            F, JT = self.fused(tT, np.ascontiguousarray(np.asarray(X, dtype=float).T))
+            return np.ascontiguousarray(F.T), np.ascontiguousarray(JT.transpose(2, 0, 1))
+        return self._fj_generic(t, X)
+
+    def fj_t(self, tT: np.ndarray, XT: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`fj` in the batch-last layout: ``tT`` (n, B) or (n, 1), ``XT`` (k, B) -> ``F (n, B)``,
+        ``JT (k+1, n, B)`` (row ``k`` scratch); the fused kernel where there is one."""
+        if self.fused is not None:
+            return self.fused(tT, XT)
+        F, JT = self._fj_generic(tT.T, np.ascontiguousarray(XT.T))
+        return np.ascontiguousarray(F.T), np.ascontiguousarray(JT.transpose(1, 2, 0))
+
+    def _fj_generic(self, t: np.ndarray, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         cols = [X[:, j : j + 1] for j in range(X.shape[1])]
         with np.errstate(all="ignore"):
             F = self.f(t, *cols)
@@ -189,18 +204,21 @@ def _logistic_jac(t, K, r, t0):
     return _stack([s, K * ds * (t - t0), -K * ds * r])
 
 
-def _logistic_fused(t, X):
-    B, k = X.shape
-    JT = np.empty((B, k + 1, t.shape[-1]))
+def _logistic_fused(t, XT):
+    k, B = XT.shape
+    JT = np.empty((k + 1, t.shape[0], B))
     with np.errstate(all="ignore"):
-        K, r, t0 = X[:, 0:1], X[:, 1:2], X[:, 2:3]
+        K, r, t0 = XT
         d = t - t0
-        s = 1.0 / (1.0 + np.exp(-r * d))  # expit; numpy's SIMD exp is several times faster than scipy's
+        s = np.multiply(d, -r, out=JT[0])
+        np.exp(s, out=s)  # expit; numpy's SIMD exp is several times faster than scipy's
+        s += 1.0
+        np.reciprocal(s, out=s)
         F = K * s
-        ds = F * (1.0 - s)  # K s (1 - s)
-        JT[:, 0] = s
-        JT[:, 1] = ds * d
-        JT[:, 2] = -ds * r
+        ds = np.subtract(1.0, s)
+        ds *= F  # K s (1 - s)
+        np.multiply(ds, d, out=JT[1])
+        np.multiply(ds, -r, out=JT[2])
     return F, JT
 
 
@@ -215,18 +233,20 @@ def _gompertz_jac(t, K, b, c):
     return _stack([g, -y * e, y * b * t * e])
 
 
-def _gompertz_fused(t, X):
-    B, k = X.shape
-    JT = np.empty((B, k + 1, t.shape[-1]))
+def _gompertz_fused(t, XT):
+    k, B = XT.shape
+    JT = np.empty((k + 1, t.shape[0], B))
     with np.errstate(all="ignore"):
-        K, b, c = X[:, 0:1], X[:, 1:2], X[:, 2:3]
-        E = np.exp(-c * t)
-        G = np.exp(-b * E)
+        K, b, c = XT
+        E = np.multiply(t, -c)
+        np.exp(E, out=E)
+        G = np.multiply(E, -b, out=JT[0])
+        np.exp(G, out=G)
         F = K * G
-        FE = F * E
-        JT[:, 0] = G
-        JT[:, 1] = -FE
-        JT[:, 2] = (b * t) * FE
+        FE = np.multiply(F, E, out=JT[1])
+        np.multiply(FE, t, out=JT[2])
+        JT[2] *= b
+        np.negative(FE, out=FE)
     return F, JT
 
 
@@ -254,24 +274,34 @@ def _richards_ti_jac(t, K, r, ti, nu):
     return np.stack([J[..., 0], J[..., 1] - d_t0 * lnu / r**2, d_t0, J[..., 3] + d_t0 / (r * nu)], axis=-1)
 
 
-def _richards_ti_fused(t, X):
-    B, k = X.shape
-    JT = np.empty((B, k + 1, t.shape[-1]))
+def _richards_ti_fused(t, XT):
+    k, B = XT.shape
+    JT = np.empty((k + 1, t.shape[0], B))
     with np.errstate(all="ignore"):
-        K, r, ti, nu = X[:, 0:1], X[:, 1:2], X[:, 2:3], X[:, 3:4]
+        K, r, ti, nu = XT
         lnu = np.log(nu)
         t0 = ti + lnu / r
         d = t - t0
-        z = -r * d
-        L = np.maximum(z, 0.0) + np.log1p(np.exp(-np.abs(z)))  # logaddexp(0, z), with SIMD exp/log1p
-        G = np.exp(-L / nu)
+        z = np.multiply(d, -r)
+        L = np.abs(z)  # logaddexp(0, z) = max(z, 0) + log1p(exp(-|z|)), with SIMD exp/log1p
+        np.negative(L, out=L)
+        np.exp(L, out=L)
+        np.log1p(L, out=L)
+        L += np.maximum(z, 0.0)
+        G = np.divide(L, -nu, out=JT[0])
+        np.exp(G, out=G)
         F = K * G
-        dz = -F * np.exp(z - L) / nu  # dF/dz; expit(z) = exp(z - logaddexp(0, z))
-        d_t0 = dz * r
-        JT[:, 0] = G
-        JT[:, 1] = -dz * d - d_t0 * (lnu / r**2)
-        JT[:, 2] = d_t0
-        JT[:, 3] = F * L / nu**2 + d_t0 / (r * nu)
+        z -= L
+        dz = np.exp(z, out=z)  # expit(z) = exp(z - logaddexp(0, z))
+        dz *= F
+        dz /= -nu  # dF/dz
+        d_t0 = np.multiply(dz, r, out=JT[2])
+        np.multiply(dz, d, out=JT[1])
+        np.negative(JT[1], out=JT[1])
+        JT[1] -= d_t0 * (lnu / r**2)
+        np.multiply(F, L, out=JT[3])
+        JT[3] /= nu**2
+        JT[3] += d_t0 / (r * nu)
     return F, JT
 
 
@@ -302,21 +332,30 @@ def _bass_jac(t, m, p, q):
     return _stack([(1.0 - E) / den, dN_dE * dE_ds + dN_da * (-q / p**2), dN_dE * dE_ds + dN_da / p])
 
 
-def _bass_fused(t, X):
-    B, k = X.shape
-    JT = np.empty((B, k + 1, t.shape[-1]))
+def _bass_fused(t, XT):
+    k, B = XT.shape
+    JT = np.empty((k + 1, t.shape[0], B))
     with np.errstate(all="ignore"):
-        m, p, q = X[:, 0:1], X[:, 1:2], X[:, 2:3]
-        E = np.exp(-(p + q) * t)
+        m, p, q = XT
+        E = np.multiply(t, -(p + q))
+        np.exp(E, out=E)
         a = q / p
-        inv = 1.0 / (1.0 + a * E)
-        F1 = (1.0 - E) * inv
+        inv = np.multiply(E, a)
+        inv += 1.0
+        np.reciprocal(inv, out=inv)
+        F1 = np.subtract(1.0, E, out=JT[0])
+        F1 *= inv
         F = m * F1
-        X1 = (m * (1.0 + a)) * (t * E) * inv * inv  # dF/dE * dE/ds
-        X2 = m * F1 * E * inv  # -dF/da
-        JT[:, 0] = F1
-        JT[:, 1] = X1 + X2 * (q / p**2)
-        JT[:, 2] = X1 - X2 / p
+        tE = t * E
+        X1 = np.multiply(tE, m * (1.0 + a), out=tE)
+        X1 *= inv
+        X1 *= inv  # dF/dE * dE/ds
+        X2 = F * E
+        X2 *= inv  # -dF/da
+        np.multiply(X2, q / p**2, out=JT[1])
+        JT[1] += X1
+        np.divide(X2, p, out=JT[2])
+        np.subtract(X1, JT[2], out=JT[2])
     return F, JT
 
 

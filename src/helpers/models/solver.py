@@ -3,8 +3,15 @@
 :func:`lm` solves ``B`` problems ``min_x ||r_b(x_b)||^2`` at once.  The caller supplies ``evaluate(X,
 *data) -> (J'J, J'r, r'r)``, the normal equations of every problem at ``X``; :func:`normal_equations`
 forms them from residuals ``R`` (b, n) and the transposed Jacobian ``JT`` (b, k+1, n) whose row ``k`` is
-scratch space, in one batched product.  ``data`` are per-problem arrays (leading axis ``B``) that the solver compacts together with its
-working set as problems finish, so late iterations only cost what is left.
+scratch space, in one batched product.  ``data`` are per-problem arrays (problem axis first, or last with
+``batch_last=True``) that the solver compacts together with its working set as problems finish, so late
+iterations only cost what is left.
+
+Layout: the working arrays are *batch-last* -- ``X`` (k, b), ``J'J`` (k, k, b), ``J'r`` (k, b) -- so that
+every operation (damping, the Cholesky factorisation, the step, the acceptance masks) runs over ``b``
+contiguous problems; with problems first, the inner loops would run over ``k <= 4`` elements.  A caller
+that passes ``batch_last=True`` evaluates in that layout too (:func:`helpers.models.panel_fit.lm_batch`);
+otherwise ``X`` and the normal equations are transposed at the call.
 
 Every problem converges on its own: its own damping ``lambda`` (Marquardt scaling ``lambda diag(J'J)``,
 Nielsen's 1999 update: shrink by up to 3 according to the gain ratio, grow by 2, 4, 8, ... after
@@ -65,32 +72,42 @@ def cholesky_solve(M: np.ndarray, g: np.ndarray) -> np.ndarray:
     Column-oriented Cholesky with every operation on length-``B`` vectors (one LAPACK call per matrix costs
     more than the arithmetic for ``k <= 6``).  A non-positive pivot gives NaN in that row only.
     """
-    B, k = g.shape
+    return _cholesky_solve_t(np.ascontiguousarray(M.transpose(1, 2, 0)), np.ascontiguousarray(g.T)).T
+
+
+def _cholesky_solve_t(M: np.ndarray, g: np.ndarray, overwrite: bool = False) -> np.ndarray:
+    """:func:`cholesky_solve` in the batch-last layout: ``M`` (k, k, B), ``g`` (k, B) -> ``x`` (k, B)
+    (``overwrite``: ``M`` may be overwritten by its factor)."""
+    k = g.shape[0]
     L = [[None] * k for _ in range(k)]
+    if not overwrite:
+        M = M.copy()
     with np.errstate(invalid="ignore", divide="ignore"):
-        for j in range(k):
-            s = M[:, j, j].copy()
+        for j in range(k):  # the factor overwrites the lower triangle of M
+            s = M[j, j]
             for m in range(j):
                 s -= L[j][m] * L[j][m]
-            L[j][j] = np.sqrt(np.where(s > 0, s, np.nan))
+            s[~(s > 0)] = np.nan
+            L[j][j] = np.sqrt(s, out=s)
             for i in range(j + 1, k):
-                s = M[:, i, j].copy()
+                s = M[i, j]
                 for m in range(j):
                     s -= L[i][m] * L[j][m]
-                L[i][j] = s / L[j][j]
-        y = [None] * k
+                s /= L[j][j]
+                L[i][j] = s
+        x = np.empty_like(g)
         for i in range(k):
-            s = g[:, i].copy()
+            s = x[i]
+            s[:] = g[i]
             for m in range(i):
-                s -= L[i][m] * y[m]
-            y[i] = s / L[i][i]
-        x = [None] * k
+                s -= L[i][m] * x[m]
+            s /= L[i][i]
         for i in reversed(range(k)):
-            s = y[i].copy()
+            s = x[i]
             for m in range(i + 1, k):
                 s -= L[m][i] * x[m]
-            x[i] = s / L[i][i]
-    return np.stack(x, axis=1)
+            s /= L[i][i]
+    return x
 
 
 def normal_equations(JT: np.ndarray, R: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -115,23 +132,50 @@ def lm(
     lam0: float = 1e-3,
     both: bool = False,
     step_size: Callable[..., np.ndarray] | None = None,
+    batch_last: bool = False,
 ) -> LMResult:
     """Batched projected Levenberg-Marquardt; see the module docstring.
 
-    ``evaluate(X, *data) -> (J'J (b, k, k), J'r (b, k), r'r (b,))``: the normal equations at ``X`` (see
-    :func:`normal_equations`; computing them block by block keeps the residuals and Jacobians in cache).
+    ``evaluate(X, *data) -> (J'J (b, k, k), J'r (b, k), r'r (b,))``: the normal equations at ``X`` (b, k)
+    (see :func:`normal_equations`; computing them block by block keeps the residuals and Jacobians in
+    cache).  ``batch_last=True``: every array has its problem axis last -- ``evaluate`` gets ``X`` (k, b)
+    and returns ``J'J`` (k, k, b), ``J'r`` (k, b), ``r'r`` (b,), and the problem axis of ``data`` is its last
+    one (e.g. ``(n, B)`` series); the solver works in that layout internally either way.
     ``X0`` (B, k) starts; ``lower``/``upper`` (k,) or (B, k); ``data``: arrays with leading axis ``B`` passed
-    to ``evaluate(X, *data)`` (and ``step_size(X, X_new, *data)``), compacted with the working set.
+    to ``evaluate(X, *data)`` (and ``step_size(X, X_new, *data)``, always (b, k)), compacted with the
+    working set.
     Stopping, per problem, after an accepted step: the step is small (``step_size`` <= ``xtol``; default
     ``max |dx| / (|x| + xtol)``) or the RSS dropped by at most ``ftol`` relative -- either (default) or,
     with ``both=True``, both; or the RSS is 0.  After a rejected step: damping above 1e16
     (:data:`STALLED`), or (``both=False``) a small step at a finite trial RSS (:data:`CONVERGED`).
     """
     with np.errstate(all="ignore"):  # rows with NaN/inf trial points are rejected, not reported
-        return _lm(evaluate, X0, lower, upper, data, xtol, ftol, max_iter, lam0, both, step_size)
+        return _lm(evaluate, X0, lower, upper, data, xtol, ftol, max_iter, lam0, both, step_size, batch_last)
 
 
-def _lm(evaluate, X0, lower, upper, data, xtol, ftol, max_iter, lam0, both, step_size) -> LMResult:
+def _damped_step(A, g, lam, d, frozen):
+    """``-(A + lam diag(d))^-1 g`` (batch-last: ``A`` (k, k, b), ``g``/``d`` (k, b)), parameters in
+    ``frozen`` (k, b) held (identity rows, zero step)."""
+    k = g.shape[0]
+    Mx = A.copy()
+    for i in range(k):
+        Mx[i, i] += lam * d[i]  # damping on the diagonal, in place
+    gx = g
+    if frozen is not None:
+        keep = ~frozen
+        Mx *= keep[:, None, :]
+        Mx *= keep[None, :, :]
+        for i in range(k):
+            Mx[i, i] += frozen[i]
+        gx = g * keep
+    step = _cholesky_solve_t(Mx, gx, overwrite=True)
+    np.negative(step, out=step)
+    return step
+
+
+def _lm(
+    evaluate, X0, lower, upper, data, xtol, ftol, max_iter, lam0, both, step_size, batch_last
+) -> LMResult:
     X_out = np.array(X0, dtype=float, copy=True)
     B, k = X_out.shape
     Lw = np.broadcast_to(np.asarray(lower, dtype=float), (B, k))
@@ -144,57 +188,74 @@ def _lm(evaluate, X0, lower, upper, data, xtol, ftol, max_iter, lam0, both, step
     Tol = 1e-12 * np.where(np.isfinite(span), np.maximum(np.abs(span), 1.0), 1.0)
     bounded = bool(np.isfinite(Lw).any() or np.isfinite(Uw).any())
     data = [np.asarray(a) for a in data]
+    # the working arrays are batch-last: X (k, b), A (k, k, b), g (k, b), so that every operation runs over
+    # contiguous problems
+    if batch_last:
+        ev = evaluate
+    else:
 
-    def size(X, Xn, *d):
+        def ev(XT, *d):
+            A_, g_, r_ = evaluate(np.ascontiguousarray(XT.T), *d)
+            return np.ascontiguousarray(A_.transpose(1, 2, 0)), np.ascontiguousarray(g_.T), r_
+
+    def rows(arrays, sel):
+        return [a[..., sel] if batch_last else a[sel] for a in arrays]
+
+    def size(X, Xn, dx, *d):
         if step_size is not None:
-            return step_size(X, Xn, *d)
-        return (np.abs(Xn - X) / (np.abs(X) + xtol)).max(axis=1)
+            return step_size(X.T, Xn.T, *d)
+        den = np.abs(X)
+        den += xtol
+        return (np.abs(dx) / den).max(axis=0)
 
     idx = np.arange(B)
-    X = X_out.copy()
-    A, g, rss = evaluate(X, *data)
-    good = np.isfinite(rss) & np.all(np.isfinite(A), axis=(1, 2)) & np.all(np.isfinite(X), axis=1)
+    X = np.ascontiguousarray(X_out.T)
+    L, U, Tol = (np.ascontiguousarray(a.T) for a in (Lw, Uw, Tol))
+    A, g, rss = ev(X, *data)
+    good = np.isfinite(rss) & np.all(np.isfinite(A), axis=(0, 1)) & np.all(np.isfinite(X), axis=0)
     rss_out[:] = np.where(good, rss, np.inf)
     if not good.all():  # gathering the data arrays costs a pass over them: only when something is dropped
-        idx, X, A, g, rss, Lw, Uw, Tol = (a[good] for a in (idx, X, A, g, rss, Lw, Uw, Tol))
-        data = [a[good] for a in data]
-    else:
-        Lw, Uw = np.ascontiguousarray(Lw), np.ascontiguousarray(Uw)
+        idx, rss = idx[good], rss[good]
+        X, A, g, L, U, Tol = (a[..., good] for a in (X, A, g, L, U, Tol))
+        data = rows(data, good)
+    diag = np.arange(k)
     lam = np.full(idx.size, float(lam0))
     nu = np.full(idx.size, 2.0)
-    live = np.ones(idx.size, dtype=bool)  # rows of the working arrays still iterating
+    live = np.ones(idx.size, dtype=bool)  # problems of the working arrays still iterating
     it = 0
     for it in range(1, max_iter + 1):
         if not live.any():
             break
-        d = np.diagonal(A, axis1=1, axis2=2)
-        d = np.maximum(d, 1e-12 * d.max(axis=1, keepdims=True) + 1e-300)
+        d = A[diag, diag]
+        d = np.maximum(d, 1e-12 * d.max(axis=0) + 1e-300)
         # projection: freeze parameters on a bound that the descent direction (-g) would push outside
-        Mx = A.copy()
-        Mx.reshape(-1, k * k)[:, :: k + 1] += lam[:, None] * d  # damping on the diagonal, in place
-        gx = g
-        frozen = ((X <= Lw + Tol) & (g > 0)) | ((X >= Uw - Tol) & (g < 0)) if bounded else None
-        if bounded and frozen.any():
-            keep = ~frozen
-            Mx *= keep[:, :, None]
-            Mx *= keep[:, None, :]
-            Mx.reshape(-1, k * k)[:, :: k + 1] += frozen  # frozen parameters: identity rows, zero step
-            gx = g * keep
-        step = -cholesky_solve(Mx, gx)
-        Xn = np.minimum(np.maximum(X + step, Lw), Uw)
+        frozen = None
+        if bounded:
+            frozen = ((X <= L + Tol) & (g > 0)) | ((X >= U - Tol) & (g < 0))
+            if not frozen.any():
+                frozen = None
+        step = _damped_step(A, g, lam, d, frozen)
+        Xn = X + step
+        np.maximum(Xn, L, out=Xn)
+        np.minimum(Xn, U, out=Xn)
         dx = Xn - X
         # predicted RSS decrease of the (clipped) step under the linear model: -(2 g.dx + dx'A dx)
-        pred = -np.einsum("bk,bk->b", 2.0 * g + np.einsum("bij,bj->bi", A, dx), dx)
-        An, gn, rssn = evaluate(Xn, *data)
+        q = 2.0 * g
+        for j in range(k):
+            q += A[:, j] * dx[j]
+        q *= dx
+        pred = -q.sum(axis=0)
+        An, gn, rssn = ev(Xn, *data)
         ok = (rssn <= rss) & live  # False for NaN
-        small_step = size(X, Xn, *data) <= xtol
+        small_step = size(X, Xn, dx, *data) <= xtol
         drop = rss - rssn
         small_drop = drop <= ftol * rss
-        bad = ok & ~np.isfinite(An).all(axis=(1, 2))
-        np.copyto(X, Xn, where=ok[:, None])
+        # J'J is finite when its diagonal is (|A_ij| <= sqrt(A_ii A_jj); a NaN or inf in J reaches A_ii)
+        bad = ok & ~np.isfinite(An[diag, diag]).all(axis=0)
+        np.copyto(X, Xn, where=ok)
         np.copyto(rss, rssn, where=ok)
-        np.copyto(A, An, where=ok[:, None, None])
-        np.copyto(g, gn, where=ok[:, None])
+        np.copyto(A, An, where=ok)
+        np.copyto(g, gn, where=ok)
         rho = np.clip(np.where(pred > 0, drop / pred, 0.0), 0.0, 1.0)
         lam = np.where(
             ok, np.maximum(lam * np.maximum(1.0 / 3.0, 1.0 - (2.0 * rho - 1.0) ** 3), 1e-15), lam * nu
@@ -208,7 +269,7 @@ def _lm(evaluate, X0, lower, upper, data, xtol, ftol, max_iter, lam0, both, step
         finished = (conv | stalled | bad) & live
         if finished.any():
             fi = idx[finished]
-            X_out[fi] = X[finished]
+            X_out[fi] = X[:, finished].T
             rss_out[fi] = np.where(bad[finished], np.inf, rss[finished])
             status_out[fi] = np.where(
                 bad[finished], NON_FINITE, np.where(conv[finished], CONVERGED, STALLED)
@@ -217,14 +278,13 @@ def _lm(evaluate, X0, lower, upper, data, xtol, ftol, max_iter, lam0, both, step
             live &= ~finished
             # compact lazily: copying the working arrays costs more than carrying a few finished rows
             if int(live.sum()) <= 0.75 * live.size or live.size <= 64:
-                idx, X, A, g, rss, Lw, Uw, Tol, lam, nu = (
-                    a[live] for a in (idx, X, A, g, rss, Lw, Uw, Tol, lam, nu)
-                )
-                data = [a[live] for a in data]
+                idx, rss, lam, nu = idx[live], rss[live], lam[live], nu[live]
+                X, A, g, L, U, Tol = (a[..., live] for a in (X, A, g, L, U, Tol))
+                data = rows(data, live)
                 live = np.ones(idx.size, dtype=bool)
     if live.any():  # max_iter reached
         li = idx[live]
-        X_out[li] = X[live]
+        X_out[li] = X[:, live].T
         rss_out[li] = rss[live]
         status_out[li] = MAX_ITER
         iter_out[li] = it
