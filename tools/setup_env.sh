@@ -37,8 +37,9 @@ UV=""
 for cand in "$VENV/bin/uv" "$(command -v uv || true)" "$UV_HOME/bin/uv"; do
   if uv_ok "$cand"; then UV=$cand; break; fi
 done
-if [ -z "$UV" ] && "$py" -m pip install --quiet --disable-pip-version-check --upgrade --target "$UV_HOME" \
-     "uv==$UV_VERSION" >/dev/null 2>&1 && uv_ok "$UV_HOME/bin/uv"; then
+# (uv's wheel has no dependencies and no Python worth compiling: --no-deps --no-compile spare pip about 1 s)
+if [ -z "$UV" ] && "$py" -m pip install --quiet --disable-pip-version-check --upgrade --no-deps --no-compile \
+     --target "$UV_HOME" "uv==$UV_VERSION" >/dev/null 2>&1 && uv_ok "$UV_HOME/bin/uv"; then
   UV=$UV_HOME/bin/uv
 fi
 
