@@ -180,7 +180,7 @@ hooks: $(VENV_OK) ## Commit notebooks without outputs whatever Lab saved (git cl
 # (in_coverage); rerun it after a change to the estimator or the design, and commit the file.
 .PHONY: coverage
 coverage: $(VENV_OK) ## Measure the saturation interval's coverage; writes benchmarks/results/coverage_saturation.json
-	nice $(VPY) benchmarks/run.py --only coverage --out $(BUILD)/bench_coverage.json
+	nice $(VPY) benchmarks/bench_coverage.py --write
 
 .PHONY: lab
 lab: $(VENV_OK) ## Open JupyterLab on localhost with the project kernel (extra options: LAB_ARGS=...)

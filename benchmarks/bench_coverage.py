@@ -17,10 +17,12 @@ coverage_open_upper            intervals whose upper end is not reached (search 
 coverage_seconds               wall time
 coverage_threshold             the profile deviance threshold used (small-sample F(1, n - p) calibration)
 
-Besides the figures for ``reports/bench.json``, the run writes ``benchmarks/results/coverage_saturation.json``
-(coverage, MC SE, data sets, seed, model, threshold, git commit, UTC date, command).  That file is committed
-and is a declared input (``in_coverage``) of steps 02 and 04, so the report cites a measurement with its
-provenance instead of whatever ``make bench`` last left in ``reports/``.  ``make coverage`` runs only this.
+``make coverage`` (``run(write=True)``, ``python benchmarks/bench_coverage.py --write``) also writes
+``benchmarks/results/coverage_saturation.json`` (coverage, MC SE, data sets, seed, model, threshold, git commit,
+UTC date, command).  That file is committed and is a declared input (``in_coverage``) of steps 02 and 04, so the
+report cites a measurement with its provenance instead of whatever ``make bench`` last left in ``reports/``.
+``make bench`` only reports the figures: a benchmark run must not change what ``make report`` publishes (a
+rewritten file, if only its date, would make steps 02 and 04 stale).
 """
 
 from __future__ import annotations
@@ -91,7 +93,8 @@ def write_result(figures: dict[str, object], path: Path = RESULT) -> Path:
     return path
 
 
-def run() -> dict[str, object]:
+def run(write: bool = False) -> dict[str, object]:
+    """Measure the coverage; with ``write``, also record it in the committed :data:`RESULT` file."""
     params = dag.load_params(ROOT / "params" / "02_fit_growth.yaml")
     path = ROOT / params["in_national_series"]
     if not path.exists():
@@ -126,10 +129,13 @@ def run() -> dict[str, object]:
         "coverage_seconds": round(time.perf_counter() - start, 1),
         "coverage_threshold": round(cov.threshold, 4),
     }
-    figures["coverage_file"] = str(write_result(figures).relative_to(ROOT))
+    if write:
+        figures["coverage_file"] = str(write_result(figures).relative_to(ROOT))
+    else:
+        figures["coverage_file"] = f"not written ({RESULT.relative_to(ROOT)} is written by `make coverage`)"
     return figures
 
 
 if __name__ == "__main__":
-    for k, v in run().items():
+    for k, v in run(write="--write" in sys.argv[1:]).items():
         print(f"{k:>32}: {v}")
