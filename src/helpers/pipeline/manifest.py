@@ -150,8 +150,21 @@ def fingerprint(
         "inputs": {p: file_hash(config.ROOT / p) for p in inputs},
         "modules": {m: file_hash(config.ROOT / p) for m, p in modules.items() if m not in UNTRACKED_MODULES}
         | {t: file_hash(config.ROOT / t) for t in _module_templates(modules.values())},
-        "outputs": {p: file_hash(config.ROOT / p) for p in outputs},
+        "outputs": _hashes(outputs),
     }
+
+
+def _hashes(paths: Iterable[str]) -> dict[str, str | None]:
+    return {p: file_hash(config.ROOT / p) for p in paths}
+
+
+def with_products(made_from: dict[str, Any]) -> dict[str, Any]:
+    """``made_from`` (a :func:`fingerprint` taken before a run) with its products hashed again, as they are now.
+
+    What products are made from is hashed once, before the run; after it only the products are hashed. An
+    input, notebook or module edited while the run goes on then makes the next build run it again.
+    """
+    return {**made_from, "outputs": _hashes(made_from["outputs"])}
 
 
 def read_manifest(path: Path) -> dict[str, Any] | None:
@@ -235,10 +248,5 @@ def guard(
     print(f"[{name}] out of date: {'; '.join(why[:4])}{' ...' if len(why) > 4 else ''}", file=sys.stderr)
     rc = subprocess.call(command)
     if rc == 0:
-        _write_json_atomic(
-            manifest,
-            fingerprint(
-                notebook=notebook, params=params, inputs=inputs, outputs=outputs, extra_modules=modules
-            ),
-        )
+        _write_json_atomic(manifest, with_products(current))
     return rc

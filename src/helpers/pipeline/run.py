@@ -40,6 +40,7 @@ from helpers.pipeline.manifest import (
     file_hash,
     read_manifest,
     step_fingerprint,
+    with_products,
 )
 
 #: seconds to wait for a step's kernel to start: only a hang, never a loaded machine, should reach it
@@ -223,8 +224,7 @@ def run_step(
         output = config.ROOT / (step.executed if pipeline_run else f"{SCRATCH}/{step.name}/{step.name}.ipynb")
     output = output.resolve()
     outputs = _paths(params, "out_")
-    # what the products are made from, hashed once, before the run: an input or notebook edited while the
-    # step runs then makes the next build run it again; only the products' hashes are taken afterwards
+    # what the products are made from, hashed once, before the run (manifest.with_products)
     made_from = step_fingerprint(step, params) if pipeline_run else None
     if made_from is not None and if_stale:
         why = differences(read_manifest(config.ROOT / step.manifest), made_from)
@@ -298,8 +298,7 @@ def run_step(
     os.replace(staged_nb, output)
     failed.unlink(missing_ok=True)
     if made_from is not None:
-        products = {p: file_hash(config.ROOT / p) for p in made_from["outputs"]}
-        _write_json_atomic(config.ROOT / step.manifest, {**made_from, "outputs": products})
+        _write_json_atomic(config.ROOT / step.manifest, with_products(made_from))
     shutil.rmtree(stage, ignore_errors=True)
     return time.perf_counter() - start
 
