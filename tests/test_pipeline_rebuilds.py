@@ -69,6 +69,22 @@ def test_failing_step_keeps_everything_and_names_the_cell(project_copy: Path) ->
     assert res.returncode == 0 and _ran(res) == [], res.stderr
 
 
+def _hold_step_04(copy: Path) -> None:
+    """Add a code cell after notebook 04's parameters that writes ``held`` and waits while ``hold`` exists."""
+    path = copy / "notebooks" / "04_report.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    at = next(i for i, c in enumerate(nb.cells) if "parameters" in c.metadata.get("tags", [])) + 1
+    code = (
+        "import os as _os, pathlib as _pl, time as _time\n"
+        "_root = _pl.Path(_os.environ['NKT_ROOT'])\n"
+        "(_root / 'held').touch()\n"
+        "while (_root / 'hold').exists():\n"
+        "    _time.sleep(0.1)"
+    )
+    nb.cells.insert(at, nbformat.v4.new_code_cell(code))
+    nbformat.write(nb, path)
+
+
 def test_report_prose_edit_locks_out_a_second_build_survives_ctrl_c_and_reruns_only_step_04(
     project_copy: Path,
 ) -> None:
@@ -78,32 +94,31 @@ def test_report_prose_edit_locks_out_a_second_build_survives_ctrl_c_and_reruns_o
     copy = project_copy
     before = _everything(copy)
     _edit_report_prose(copy, "Sentence added before the interrupt.")
+    # step 04 must still be running when the second build starts and when Ctrl-C comes, however fast the
+    # machine: a cell (the author's edit, as far as make can tell) holds it until the file `hold` is removed
+    hold, held = copy / "hold", copy / "held"
+    hold.touch()
+    _hold_step_04(copy)
     proc = subprocess.Popen(
         [*MAKE, "report"], cwd=copy, env=make_env(copy), stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT, text=True, start_new_session=True,
     )  # fmt: skip
-    seen = []
-    for line in proc.stdout:
-        seen.append(line)
-        if "[04_report] running" in line:
-            break
+    while not held.exists() and proc.poll() is None:  # wait (no deadline) until step 04's kernel holds
+        time.sleep(0.2)
+    assert proc.poll() is None, proc.communicate()[0]
     second = make(copy, "report")  # while the first build is running step 04
     assert second.returncode != 0
     assert "another build is running in this folder" in second.stderr, second.stderr
     assert "running" not in second.stderr.replace("another build is running", "")
-    staged = list((copy / ".build" / "staging").glob("04_report-*/executed.ipynb"))
-    while not staged and proc.poll() is None:  # wait (no deadline) until papermill has started writing cells
-        time.sleep(0.2)
-        staged = list((copy / ".build" / "staging").glob("04_report-*/executed.ipynb"))
     os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C in a terminal: SIGINT to the whole process group
-    rest, _ = proc.communicate()
-    out = "".join(seen) + rest
+    out, _ = proc.communicate()
     assert proc.returncode != 0, out
     assert "interrupted" in out and "notebooks/04_report.ipynb" in out, out
     after = _everything(copy)
     after.pop("reports/executed/04_report.FAILED.ipynb", None)
     assert after == before, sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k))
 
+    hold.unlink()  # the holding cell now passes at once
     res = make(copy, "report")
     out = res.stdout + res.stderr
     assert res.returncode == 0, out
