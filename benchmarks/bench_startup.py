@@ -66,8 +66,9 @@ def kernel_step_overhead() -> dict[str, float]:
 
     ``kernel_step_overhead_seconds`` / ``_cpu_seconds``: a fresh process that imports papermill the way
     ``helpers.pipeline run`` does (``skip_iri_grammars`` first) and executes a one-cell notebook (``pass``) with
-    the project's kernel and the pipeline's engine (:mod:`helpers.pipeline.engine`: its kernel launcher too); ``ipython_script_start_cpu_seconds``: ``ipython --quick`` running a one-line script
-    (what the plain-script measure pays per notebook). Best of 2; CPU includes the kernel process.
+    the project's kernel and the pipeline's engine (:mod:`helpers.pipeline.engine`: its kernel launcher too);
+    ``ipython_script_start_cpu_seconds``: ``ipython --quick`` running a one-line script (what the plain-script
+    measure pays per notebook). Best of 2; CPU includes the kernel process.
     """
     import nbformat
 

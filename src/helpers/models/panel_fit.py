@@ -8,25 +8,25 @@ the multi-start :func:`point_fit` and its per-fit reference :func:`scipy_fit`, a
 Solver
 ------
 Point fits and bootstrap refits are solved by :func:`lm_batch`, which calls the one batched solver of the
-project, :func:`helpers.models.solver.lm` (projected Levenberg-Marquardt over a batch of independent
-problems: per-problem damping -- Marquardt scaling ``lambda * diag(J'J)``, Nielsen's update --, acceptance
-and convergence masks, finished problems leave the working arrays; damped ``k x k`` systems by a
-vectorised Cholesky), with the series in the batch-last layout (points x problems, so every array
-operation runs over contiguous problems), ``J'J``, ``J'r``, ``r'r`` by one product and one sum over the
-points per entry, per block of :data:`BLOCK` problems and over only the points the block's series have (a
-block of equal-length series does no work on padding), and the registry's fused kernels
-(:mod:`helpers.models.registry`, checked against the generic ones in the tests). Bounds are handled by projection: parameters on a bound whose gradient points outwards are frozen
-for that iteration and the step is clipped to the box. Richards is solved with its inflection time in
-place of ``t0`` (:data:`SOLVER_MODELS`). The point fit is multi-start: the registry's coarse start grid
-over the nonlinear parameters with the scale (``K``/``m``) profiled out linearly, the ``n_starts`` best
-distinct grid points solved as one batch, the lowest RSS kept. Series are padded with zero-weight points
-to a multiple of :data:`PAD` and countries of one padded length are batched together (per model), so the
-slow-converging tail of one country's resamples shares its per-iteration overhead with the others' while
-a country's arithmetic depends only on its own data.
-:func:`scipy_fit` is the per-fit reference (``scipy.optimize.least_squares``, TRF, tolerances 1e-15); the
-tests check that point fits and (at the point-fit tolerance) bootstrap refits agree with it (and point
-fits with :func:`helpers.models.growth.fit`) to 1e-6 relative on real series (location parameters: 1e-6 of the
-time span); refits at the production refit tolerance: see :class:`FitOptions`.
+project, :func:`helpers.models.solver.lm` (projected Levenberg-Marquardt over a batch of independent problems:
+per-problem damping -- Marquardt scaling ``lambda * diag(J'J)``, Nielsen's update --, acceptance and
+convergence masks, finished problems leave the working arrays; damped ``k x k`` systems by a vectorised
+Cholesky), with the series in the batch-last layout (points x problems, so every array operation runs over
+contiguous problems), ``J'J``, ``J'r``, ``r'r`` by one product and one sum over the points per entry, per
+block of :data:`BLOCK` problems and over only the points the block's series have (a block of equal-length
+series does no work on padding), and the registry's fused kernels (:mod:`helpers.models.registry`, checked
+against the generic ones in the tests). Bounds are handled by projection: parameters on a bound whose gradient
+points outwards are frozen for that iteration and the step is clipped to the box. Richards is solved with its
+inflection time in place of ``t0`` (:data:`SOLVER_MODELS`). The point fit is multi-start: the registry's
+coarse start grid over the nonlinear parameters with the scale (``K``/``m``) profiled out linearly, the
+``n_starts`` best distinct grid points solved as one batch, the lowest RSS kept. Series are padded with
+zero-weight points to a multiple of :data:`PAD` and countries of one padded length are batched together (per
+model), so the slow-converging tail of one country's resamples shares its per-iteration overhead with the
+others' while a country's arithmetic depends only on its own data. :func:`scipy_fit` is the per-fit reference
+(``scipy.optimize.least_squares``, TRF, tolerances 1e-15); the tests check that point fits and (at the
+point-fit tolerance) bootstrap refits agree with it (and point fits with :func:`helpers.models.growth.fit`) to
+1e-6 relative on real series (location parameters: 1e-6 of the time span); refits at the production refit
+tolerance: see :class:`FitOptions`.
 
 Bootstrap
 ---------
