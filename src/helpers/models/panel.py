@@ -69,6 +69,7 @@ from helpers.models.panel_fit import (
     residual_resamples,
     start_values,
     to_natural,
+    uses_compiled_solver,
 )
 from helpers.models.registry import CUMULATIVE_MODELS, MODELS, aicc
 
@@ -470,7 +471,10 @@ def fit_panel(
     else:
         from joblib import Parallel, delayed
 
-        results = Parallel(n_jobs=n_jobs, batch_size=1)(delayed(_task)(a) for a in tasks)
+        # The compiled solver runs without the GIL: threads of this process then share the work with no
+        # worker start-up (imports), no pickling of series and results. The NumPy solver needs processes.
+        prefer = "threads" if all(uses_compiled_solver(m) for m in models) else "processes"
+        results = Parallel(n_jobs=n_jobs, batch_size=1, prefer=prefer)(delayed(_task)(a) for a in tasks)
     rows = [r for rs in results for r in rs]
     draws = PanelDraws(int(n_bootstrap), int(seed))
     for r in rows:

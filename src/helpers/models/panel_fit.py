@@ -48,6 +48,7 @@ number of workers, the order of countries or which other models are fitted.
 from __future__ import annotations
 
 import math
+import os
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -70,6 +71,7 @@ __all__ = [
     "start_values",
     "to_internal",
     "to_natural",
+    "uses_compiled_solver",
 ]
 
 #: Bounds of every solver parameter except the ceiling (whose upper bound is ``ceiling_factor * max(y)``).
@@ -239,6 +241,25 @@ def _padded(n: int) -> int:
     return -(-n // PAD) * PAD
 
 
+def _compiled_code(m: Model) -> int | None:
+    """The compiled kernel's code for the registry's own four curves (matched by their fused kernel, so a
+    model registered in their place under the same name is not mistaken for them); ``None``: NumPy solver."""
+    from helpers.models import registry
+
+    own = {registry._logistic_fused: 0, registry._gompertz_fused: 1, registry._richards_ti_fused: 2,
+           registry._bass_fused: 3}  # fmt: skip
+    return own.get(m.fused) if _USE_COMPILED else None
+
+
+def uses_compiled_solver(model: str) -> bool:
+    """Whether :func:`lm_batch` solves ``model`` with the compiled kernel (:mod:`helpers.models.lm_compiled`)."""
+    return _compiled_code(SOLVER_MODELS[model]) is not None
+
+
+#: ``False`` (environment variable ``NKT_PANEL_SOLVER=numpy``): every model by :func:`helpers.models.solver.lm`.
+_USE_COMPILED = os.environ.get("NKT_PANEL_SOLVER", "compiled") != "numpy"
+
+
 def lm_batch(
     model: str,
     t: np.ndarray,
@@ -270,6 +291,17 @@ def lm_batch(
     B, k = X0.shape
     t = np.asarray(t, dtype=float)
     n = t.shape[-1]
+    code = _compiled_code(m)
+    if code is not None:
+        from helpers.models import lm_compiled
+
+        used_c = np.full(B, n) if n_obs is None else np.asarray(n_obs, dtype=np.int64)
+        x, rss, status, n_iter = lm_compiled.lm_panel(
+            code, np.broadcast_to(t, (B, n)), np.broadcast_to(np.asarray(Y, dtype=float), (B, n)), used_c, X0,
+            np.broadcast_to(lower, (B, k)), np.broadcast_to(upper, (B, k)),
+            xtol=xtol, ftol=ftol, max_iter=max_iter, lam0=lam0,
+        )  # fmt: skip
+        return BatchResult(x=x, rss=rss, converged=status > 0, n_iter=n_iter)
     npad = _padded(n)
     # batch-last layout (points x problems): every array operation runs over contiguous problems
     T = np.empty((npad, B))
