@@ -46,6 +46,15 @@ def _synthetic_panel() -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["iso3", "name", "year", "per100"])
 
 
+@pytest.fixture(params=["compiled", "numpy"])
+def solver(request, monkeypatch) -> str:
+    """Both implementations of the panel's LM: the compiled kernel (default) and the NumPy batched solver
+    (registered models, ``NKT_PANEL_SOLVER=numpy``)."""
+    monkeypatch.setattr(panel_fit, "_USE_COMPILED", request.param == "compiled")
+    assert panel_fit.uses_compiled_solver("richards") == (request.param == "compiled")
+    return request.param
+
+
 # --------------------------------------------------------------------------- kernels and derived quantities
 @pytest.mark.parametrize(
     "model,x",
@@ -115,7 +124,7 @@ def test_aicc_matches_growth_convention():
 
 
 # --------------------------------------------------------------------------- solver
-def test_lm_batch_recovers_exact_parameters_and_respects_bounds():
+def test_lm_batch_recovers_exact_parameters_and_respects_bounds(solver):
     t = np.arange(20.0)
     truth = np.array([[80.0, 0.5, 9.0], [40.0, 0.3, 12.0]])
     Y = panel_fit._fj("logistic", t, truth)[0]
@@ -130,7 +139,7 @@ def test_lm_batch_recovers_exact_parameters_and_respects_bounds():
     assert res2.x[0, 0] == pytest.approx(50.0) and np.all(res2.x <= hi2) and res2.converged.all()
 
 
-def test_lm_batch_rows_of_different_lengths_get_the_answer_they_get_alone(real_panel):
+def test_lm_batch_rows_of_different_lengths_get_the_answer_they_get_alone(real_panel, solver):
     """Series of different lengths in one batch (the solver evaluates each block over the points its
     longest series has, the shorter ones masked): every row bit-for-bit as when solved on its own,
     including a block boundary that falls inside a run of equal lengths (BLOCK rows per block)."""
@@ -160,7 +169,7 @@ def test_lm_batch_rows_of_different_lengths_get_the_answer_they_get_alone(real_p
         assert alone.rss[0] == together.rss[b] and alone.n_iter[0] == together.n_iter[b]
 
 
-def test_lm_batch_reports_non_convergence_at_max_iter():
+def test_lm_batch_reports_non_convergence_at_max_iter(solver):
     t = np.arange(20.0)
     Y = panel_fit._fj("logistic", t, np.array([[80.0, 0.5, 9.0]]))[0][0]
     res = panel_fit.lm_batch("logistic", t, Y, np.array([[10.0, 5.0, 40.0]]), np.array([1e-6, 1e-4, -50]),
@@ -169,7 +178,7 @@ def test_lm_batch_reports_non_convergence_at_max_iter():
 
 
 @pytest.mark.parametrize("iso3", REAL)
-def test_batched_point_fit_equals_scalar_fits_on_real_series(real_panel, iso3):
+def test_batched_point_fit_equals_scalar_fits_on_real_series(real_panel, iso3, solver):
     first, t, y = P.country_series(real_panel, iso3)
     for model in registry.CUMULATIVE_MODELS:
         pf = panel_fit.point_fit(model, t, y)
@@ -193,7 +202,7 @@ def test_batched_point_fit_equals_scalar_fits_on_real_series(real_panel, iso3):
 
 
 @pytest.mark.parametrize("iso3", ["KOR", "CHN", "CUB", "DEU", "PRK"])
-def test_batched_bootstrap_refits_equal_scalar_refits(real_panel, iso3):
+def test_batched_bootstrap_refits_equal_scalar_refits(real_panel, iso3, solver):
     first, t, y = P.country_series(real_panel, iso3)
     for model in registry.CUMULATIVE_MODELS:
         pf = panel_fit.point_fit(model, t, y)
@@ -223,7 +232,7 @@ def test_batched_bootstrap_refits_equal_scalar_refits(real_panel, iso3):
 
 
 @pytest.mark.parametrize("iso3", REAL)
-def test_bootstrap_refits_at_production_tolerance_are_as_accurate_as_claimed(real_panel, iso3):
+def test_bootstrap_refits_at_production_tolerance_are_as_accurate_as_claimed(real_panel, iso3, solver):
     """What FitOptions claims for the refits at boot_xtol/boot_ftol, checked against the same resamples
     solved to 1e-14: every RSS within 1e-12 relative; parameters within 1e-6 relative (location
     parameters: of the time span) for >= 95 % of the resamples and within 1e-5 for >= 99 %."""
@@ -392,7 +401,7 @@ def test_counterfactual_median_peer_curve():
         panel_peers.counterfactual(_fake_fits(), pan, iso3="XXX", peers=["P05"])
 
 
-def test_batching_countries_together_does_not_change_results(real_panel):
+def test_batching_countries_together_does_not_change_results(real_panel, solver):
     by_n: dict[int, list[P.Series]] = {}
     for iso3 in sorted(real_panel["iso3"].unique()):
         first, t, y = P.country_series(real_panel, iso3)
@@ -403,3 +412,28 @@ def test_batching_countries_together_does_not_change_results(real_panel):
         [pd.DataFrame(P.fit_countries([s], n_bootstrap=40, seed=2)) for s in group], ignore_index=True
     )
     pd.testing.assert_frame_equal(together, alone)
+
+
+@pytest.mark.parametrize("iso3", ["KOR", "CUB", "DEU", "PRK", "NGA"])
+def test_compiled_and_numpy_solvers_reach_the_same_optima(real_panel, iso3, monkeypatch):
+    """The compiled kernel is the NumPy solver's algorithm in another form: on real series' resamples at
+    the production refit tolerances, both converge on the same rows to the same RSS (1e-10 relative) and,
+    for at least 95 % of the rows, the same parameters (1e-6; the rest lie along flat directions where the
+    tolerances stop them at different points of equal RSS, as stated in FitOptions)."""
+    first, t, y = P.country_series(real_panel, iso3)
+    opts = panel_fit.FitOptions()
+    for model in registry.CUMULATIVE_MODELS:
+        pf = panel_fit.point_fit(model, t, y)
+        out = {}
+        for compiled in (True, False):
+            monkeypatch.setattr(panel_fit, "_USE_COMPILED", compiled)
+            out[compiled] = panel_fit.bootstrap_country(pf, t, y, 200, np.random.default_rng(3), opts)
+        a, b = out[True], out[False]
+        both = a.converged & b.converged
+        assert both.sum() >= 0.97 * len(both), f"{iso3} {model}: {a.converged.sum()} vs {b.converged.sum()}"
+        np.testing.assert_allclose(a.rss[both], b.rss[both], rtol=1e-10)
+        names = panel_fit.SOLVER_MODELS[model].param_names
+        scale = np.array([max(float(np.max(t)), 1.0) if n in ("t0", "ti") else 1.0 for n in names])
+        rel = np.abs(a.x - b.x) / np.where(scale > 1, scale, np.abs(b.x) + 1e-300)
+        close = (rel <= 1e-6).all(axis=1)[both]
+        assert close.mean() >= 0.95, f"{iso3} {model}: {close.mean():.3f} of rows agree to 1e-6"

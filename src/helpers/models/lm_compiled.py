@@ -100,10 +100,12 @@ def _evaluate(code, t, y, n, x, A, g):  # noqa: C901 (one branch per model, hois
         for p in range(n):
             d = t[p] - t0
             z = -r * d
-            L = max(z, 0.0) + math.log1p(math.exp(-abs(z)))  # logaddexp(0, z)
+            e = math.exp(-abs(z))
+            L = max(z, 0.0) + math.log1p(e)  # logaddexp(0, z)
             G = math.exp(-L * inv_nu)
             F = K * G
-            dz = -math.exp(z - L) * F * inv_nu  # dF/dz
+            ez = (1.0 if z >= 0.0 else e) / (1.0 + e)  # expit(z), from the same exp
+            dz = -ez * F * inv_nu  # dF/dz
             d_t0 = dz * r
             J0 = G
             J1 = -dz * d - d_t0 * c1
