@@ -285,15 +285,17 @@ def _solve_one(code, t, y, n, x, lo, hi, xtol, ftol, max_iter, lam0, A, An, M, g
 
 
 @njit(**_JIT)
-def _lm_rows(code, T, Y, used, X, L, U, xtol, ftol, max_iter, lam0, rss_out, status_out, iter_out):
-    """:func:`_solve_one` for every row ``b``: ``X[b]`` updated in place, results into the ``*_out`` arrays."""
+def _lm_rows(code, T, Y, used, X, L, U, row, xtol, ftol, max_iter, lam0, rss_out, status_out, iter_out):
+    """:func:`_solve_one` for every problem ``b`` (times and bounds: row ``row[b]`` of ``T``, ``L``, ``U``):
+    ``X[b]`` updated in place, results into the ``*_out`` arrays."""
     k = X.shape[1]
     A, An, M = np.empty((k, k)), np.empty((k, k)), np.empty((k, k))
     g, gn, step, xn, tol = np.empty(k), np.empty(k), np.empty(k), np.empty(k), np.empty(k)
     frozen = np.zeros(k, dtype=np.bool_)
     for b in range(X.shape[0]):
+        r = row[b]
         rss, status, its = _solve_one(
-            code, T[b], Y[b], used[b], X[b], L[b], U[b], xtol, ftol, max_iter, lam0,
+            code, T[r], Y[b], used[b], X[b], L[r], U[r], xtol, ftol, max_iter, lam0,
             A, An, M, g, gn, step, xn, tol, frozen,
         )  # fmt: skip
         rss_out[b] = rss
@@ -309,15 +311,19 @@ def lm_panel(
     X0: np.ndarray,
     lower: np.ndarray,
     upper: np.ndarray,
+    row: np.ndarray,
     *,
     xtol: float,
     ftol: float,
     max_iter: int,
     lam0: float = 1e-3,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Solve ``B`` bounded problems ``min ||f(T_b; x_b) - Y_b||^2`` over the first ``used[b]`` points.
+    """Solve ``B`` bounded problems ``min ||f(T_r; x_b) - Y_b||^2`` over the first ``used[b]`` points,
+    ``r = row[b]``.
 
-    ``code``: :data:`MODEL_CODES` of the model; ``T``, ``Y``: (B, n); ``used``: (B,); ``X0``, ``lower``, ``upper``: (B, k). Returns ``(x, rss, status,
+    ``code``: :data:`MODEL_CODES` of the model; ``Y``: (B, n); ``used``, ``row``: (B,); ``X0``: (B, k);
+    ``T`` (G, n), ``lower``/``upper`` (G, k): one row per group of problems that share their times and
+    bounds (e.g. a country's resamples), so they are not copied per problem. Returns ``(x, rss, status,
     n_iter)`` with the status codes of :mod:`helpers.models.solver`.
     """
     B, k = X0.shape
@@ -325,10 +331,14 @@ def lm_panel(
     rss = np.empty(B)
     status = np.empty(B, dtype=np.int8)
     n_iter = np.empty(B, dtype=np.int64)
-    c = lambda a: np.ascontiguousarray(a, dtype=np.float64)  # noqa: E731
+    f64 = lambda a: np.ascontiguousarray(a, dtype=np.float64)  # noqa: E731
+    i64 = lambda a: np.ascontiguousarray(a, dtype=np.int64)  # noqa: E731
+    row = i64(row)
+    G = T.shape[0]
+    if row.shape != (B,) or (B and (row.min() < 0 or row.max() >= G)) or np.shape(lower) != (G, k):
+        raise ValueError("lm_panel: row must map every problem to a row of T, lower and upper")
     _lm_rows(
-        int(code), c(T), c(Y), np.ascontiguousarray(used, dtype=np.int64), X,
-        c(np.broadcast_to(lower, (B, k))), c(np.broadcast_to(upper, (B, k))),
+        int(code), f64(T), f64(Y), i64(used), X, f64(lower), f64(upper), row,
         float(xtol), float(ftol), int(max_iter), float(lam0), rss, status, n_iter,
     )  # fmt: skip
     status[~np.isfinite(rss) & (status > 0)] = _NON_FINITE

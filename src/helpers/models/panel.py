@@ -104,15 +104,20 @@ def country_series(
 
     ``t = year - first_year``. ``first_year`` is ``None`` (and ``t``, ``y`` empty) when never reached.
     """
-    s = panel_df.loc[panel_df["iso3"] == iso3, ["year", "per100"]].dropna().sort_values("year")
-    if s["year"].duplicated().any():
+    mine = panel_df["iso3"].to_numpy() == iso3  # NumPy, not pandas: called once per country (214 x)
+    year = panel_df["year"].to_numpy(dtype=float, na_value=np.nan)[mine]
+    val = panel_df["per100"].to_numpy(dtype=float, na_value=np.nan)[mine]
+    keep = ~(np.isnan(year) | np.isnan(val))
+    order = np.argsort(year[keep], kind="stable")
+    year, val = year[keep][order], val[keep][order]
+    if (np.diff(year) == 0).any():
         raise ValueError(f"duplicate years for {iso3} in the panel")
-    hit = s.loc[s["per100"] >= threshold, "year"]
-    if hit.empty:
+    hit = year[val >= threshold]
+    if hit.size == 0:
         return None, np.empty(0), np.empty(0)
     first = int(hit.min())
-    s = s[s["year"] >= first]
-    return first, (s["year"].to_numpy(dtype=float) - first), s["per100"].to_numpy(dtype=float)
+    sel = year >= first
+    return first, year[sel] - first, val[sel]
 
 
 def by_country(panel_df: pd.DataFrame) -> dict[str, pd.DataFrame]:
@@ -192,16 +197,17 @@ def _point_fits(
             owner += [i] * len(st)
             N += [s.t.size] * len(st)
             tp, yp = _pad(s.t, s.y, npad)
-            T.append(np.broadcast_to(tp, (len(st), npad)))
+            T.append(tp)
             Y.append(np.broadcast_to(yp, (len(st), npad)))
-            L.append(np.broadcast_to(lo, st.shape))
-            U.append(np.broadcast_to(hi, st.shape))
+            L.append(lo)
+            U.append(hi)
         X0a = np.vstack(X0)
+        owner_a = np.array(owner)
         res = lm_batch(
             model, np.vstack(T), np.vstack(Y), X0a, np.vstack(L), np.vstack(U),
             xtol=opts.xtol, ftol=opts.ftol, max_iter=opts.max_iter, n_obs=np.array(N),
+            group=np.repeat(np.arange(len(grp)), [len(x) for x in X0]),
         )  # fmt: skip
-        owner_a = np.array(owner)
         for i in grp:
             rows = np.flatnonzero(owner_a == i)
             rss = np.where(res.converged[rows], res.rss[rows], np.inf)
@@ -229,15 +235,16 @@ def _bootstraps(
             Ys = residual_resamples(pf.fitted, s.y, pf.x.size, n_boot, _rng(seed, s.iso3, model))
             tp, _ = _pad(s.t, s.y, npad)
             Y.append(np.pad(Ys, ((0, 0), (0, npad - s.t.size))))
-            T.append(np.broadcast_to(tp, (n_boot, npad)))
+            T.append(tp)
             X0.append(_linear_starts(model, pf, s.t, Ys))
-            L.append(np.broadcast_to(pf.lower, (n_boot, pf.x.size)))
-            U.append(np.broadcast_to(pf.upper, (n_boot, pf.x.size)))
+            L.append(pf.lower)
+            U.append(pf.upper)
         n_obs = np.repeat([series[i].t.size for i in grp], n_boot)
         res = lm_batch(
             model, np.vstack(T), np.vstack(Y), np.vstack(X0), np.vstack(L), np.vstack(U),
             xtol=opts.boot_xtol, ftol=opts.boot_ftol, max_iter=opts.boot_max_iter, n_obs=n_obs,
-            )  # fmt: skip
+            group=np.repeat(np.arange(len(grp)), n_boot),
+        )  # fmt: skip
         for j, i in enumerate(grp):
             sl = slice(j * n_boot, (j + 1) * n_boot)
             out[i] = BatchResult(res.x[sl], res.rss[sl], res.converged[sl], res.n_iter[sl])

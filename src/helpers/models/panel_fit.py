@@ -279,32 +279,50 @@ def lm_batch(
     max_iter: int = 400,
     lam0: float = 1e-3,
     n_obs: np.ndarray | None = None,
+    group: np.ndarray | None = None,
 ) -> BatchResult:
     """Solve ``B`` bounded least-squares problems ``min ||f(t_b; x_b) - Y_b||^2`` at once.
 
     ``model``: a name in :data:`SOLVER_MODELS` (parameters in that parametrisation); ``X0``: (B, k) starts;
     ``t``: (n,) shared times or (B, n) one row per problem; ``Y``: (n,) or (B, n); ``lower``/``upper``:
-    (k,) or (B, k) bounds. The solver is :func:`helpers.models.solver.lm` (per-problem damping, acceptance
-    and stopping; projected bounds); the series are padded with zero-weight points to a multiple of
+    (k,) or (B, k) bounds. The solver is the compiled kernel :func:`helpers.models.lm_compiled.lm_panel` for
+    the registry's four curves, else :func:`helpers.models.solver.lm` (the same algorithm: per-problem
+    damping, acceptance and stopping; projected bounds); for the latter the series are padded with zero-weight points to a multiple of
     :data:`PAD`, so a problem gets the same answer whatever it is batched with. A problem stops when an
     accepted step changes no parameter by more than ``xtol`` relative, or lowers the RSS by at most
     ``ftol`` relative, or when the damping exceeds 1e16 (no descent possible at machine precision) -- all
     counted as converged; it is *not* converged when ``max_iter`` is reached or its RSS is not finite.
     ``n_obs`` (B,): rows of different lengths given padded -- only the first ``n_obs[b]`` points count.
+    ``group`` (B,): ``t`` (G, n), ``lower`` and ``upper`` (G, k) have one row per group of problems (e.g. a
+    country's resamples), and problem ``b`` uses row ``group[b]``.
     """
     m = SOLVER_MODELS[model]
     X0 = np.asarray(X0, dtype=float)
     B, k = X0.shape
     t = np.asarray(t, dtype=float)
     n = t.shape[-1]
+    if group is not None and _compiled_code(m) is None:  # the NumPy form takes rows per problem
+        t, lower, upper = (np.asarray(a, dtype=float)[group] for a in (t, lower, upper))
+        group = None
     code = _compiled_code(m)
     if code is not None:
         from helpers.models import lm_compiled
 
         used_c = np.full(B, n) if n_obs is None else np.asarray(n_obs, dtype=np.int64)
+        # times and bounds given once per group (row), not copied per problem
+        if group is None:
+            G = t.shape[0] if t.ndim > 1 else 1
+            tt = t if t.ndim > 1 else t[None, :]
+            if np.ndim(lower) > 1 or np.ndim(upper) > 1 or G > 1:
+                G = B
+            row = np.arange(B) if G == B else np.zeros(B, dtype=np.int64)
+        else:
+            row = np.asarray(group, dtype=np.int64)
+            G = int(np.shape(t)[0])
+            tt = t
         x, rss, status, n_iter = lm_compiled.lm_panel(
-            code, np.broadcast_to(t, (B, n)), np.broadcast_to(np.asarray(Y, dtype=float), (B, n)), used_c, X0,
-            np.broadcast_to(lower, (B, k)), np.broadcast_to(upper, (B, k)),
+            code, np.broadcast_to(tt, (G, n)), np.broadcast_to(np.asarray(Y, dtype=float), (B, n)), used_c,
+            X0, np.broadcast_to(lower, (G, k)), np.broadcast_to(upper, (G, k)), row,
             xtol=xtol, ftol=ftol, max_iter=max_iter, lam0=lam0,
         )  # fmt: skip
         return BatchResult(x=x, rss=rss, converged=status > 0, n_iter=n_iter)
