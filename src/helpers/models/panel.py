@@ -34,7 +34,8 @@ bound = the Gompertz limit; Bass ``q`` at ~0 = a concave modified-exponential cu
 
 Parallel map
 ------------
-:func:`fit_panel` maps :func:`fit_countries` over chunks of countries with joblib (local processes) or,
+:func:`fit_panel` maps :func:`fit_countries` over chunks of countries with joblib (local threads when every
+model runs on the compiled solver, which releases the GIL; local processes otherwise) or,
 when a Dask scheduler address is given (argument or ``NKT_DASK_SCHEDULER``), with ``dask.distributed``.
 The workers must be able to import :mod:`helpers` (same environment).
 
@@ -452,7 +453,7 @@ def fit_panel(
 
     Backend: ``scheduler`` (a ``dask.distributed`` address such as ``"tcp://host:8786"``, or a ``Client``),
     else the environment variable ``NKT_DASK_SCHEDULER``, selects Dask; otherwise joblib with ``n_jobs``
-    local processes (``n_jobs=1``: in-process, no pool). The unit of work is one model on a chunk of
+    local threads (processes when a model has no compiled kernel; ``n_jobs=1``: in-process, no pool). The unit of work is one model on a chunk of
     ``chunk_size`` countries of similar series length (default: one chunk per worker; :func:`fit_countries`
     batches them), heaviest first. Results are identical across
     backends, worker counts and chunkings (per-country seeds and row-independent batches; see the module
