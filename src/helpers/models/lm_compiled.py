@@ -38,49 +38,81 @@ _JIT = {"cache": True, "nogil": True, "error_model": "numpy"}
 
 
 @njit(**_JIT)
-def _evaluate(code, t, y, n, x, A, g):  # noqa: C901 (one branch per model, hoisted constants)
-    """Normal equations at ``x`` over the first ``n`` points: ``A = J'J``, ``g = J'r`` (filled), returns
-    ``r'r`` (``r = f - y``)."""
-    k = x.size
-    for i in range(k):
-        g[i] = 0.0
-        for j in range(k):
-            A[i, j] = 0.0
+def _trial(code, t, y, n, x, S):
+    """``r'r`` at ``x`` over the first ``n`` points (``r = f - y``); what the Jacobian needs per point goes to
+    ``S`` (n, 3), so an accepted point's normal equations (:func:`_normal`) cost no further ``exp``/``log``
+    and a rejected one's are never computed."""
     rss = 0.0
-    J0 = J1 = J2 = J3 = 0.0
-    if code == 0:  # logistic (K, r, t0)
+    if code == 0:  # logistic (K, r, t0): S = (s, F)
         K, r, t0 = x[0], x[1], x[2]
         for p in range(n):
-            d = t[p] - t0
-            s = 1.0 / (1.0 + math.exp(-r * d))
+            s = 1.0 / (1.0 + math.exp(-r * (t[p] - t0)))
             F = K * s
-            ds = F * (1.0 - s)
-            J0 = s
-            J1 = ds * d
-            J2 = -ds * r
+            S[p, 0] = s
+            S[p, 1] = F
             res = F - y[p]
             rss += res * res
-            g[0] += J0 * res
-            g[1] += J1 * res
-            g[2] += J2 * res
-            A[0, 0] += J0 * J0
-            A[1, 0] += J1 * J0
-            A[1, 1] += J1 * J1
-            A[2, 0] += J2 * J0
-            A[2, 1] += J2 * J1
-            A[2, 2] += J2 * J2
-    elif code == 1:  # gompertz (K, b, c)
+    elif code == 1:  # gompertz (K, b, c): S = (E, G, F)
         K, b, c = x[0], x[1], x[2]
         for p in range(n):
             E = math.exp(-c * t[p])
             G = math.exp(-b * E)
             F = K * G
-            FE = F * E
-            J0 = G
-            J1 = -FE
-            J2 = FE * t[p] * b
+            S[p, 0] = E
+            S[p, 1] = G
+            S[p, 2] = F
             res = F - y[p]
             rss += res * res
+    elif code == 2:  # richards (K, r, ti, nu), t0 = ti + ln(nu) / r: S = (e, L, G)
+        K, r, ti, nu = x[0], x[1], x[2], x[3]
+        t0 = ti + math.log(nu) / r
+        inv_nu = 1.0 / nu
+        for p in range(n):
+            z = -r * (t[p] - t0)
+            e = math.exp(-abs(z))
+            L = max(z, 0.0) + math.log1p(e)  # logaddexp(0, z)
+            G = math.exp(-L * inv_nu)
+            S[p, 0] = e
+            S[p, 1] = L
+            S[p, 2] = G
+            res = K * G - y[p]
+            rss += res * res
+    else:  # bass (m, p, q): S = (E, inv, F)
+        m, pp, q = x[0], x[1], x[2]
+        a = q / pp
+        s = pp + q
+        for p in range(n):
+            E = math.exp(-s * t[p])
+            inv = 1.0 / (1.0 + a * E)
+            F = m * ((1.0 - E) * inv)
+            S[p, 0] = E
+            S[p, 1] = inv
+            S[p, 2] = F
+            res = F - y[p]
+            rss += res * res
+    return rss
+
+
+@njit(**_JIT)
+def _normal(code, t, y, n, x, S, A, g):  # noqa: C901 (one branch per model, hoisted constants)
+    """Normal equations ``A = J'J``, ``g = J'r`` at the point :func:`_trial` last evaluated into ``S``."""
+    k = x.size
+    for i in range(k):
+        g[i] = 0.0
+        for j in range(k):
+            A[i, j] = 0.0
+    J0 = J1 = J2 = J3 = 0.0
+    if code == 0:
+        r, t0 = x[1], x[2]
+        for p in range(n):
+            d = t[p] - t0
+            s = S[p, 0]
+            F = S[p, 1]
+            ds = F * (1.0 - s)
+            J0 = s
+            J1 = ds * d
+            J2 = -ds * r
+            res = F - y[p]
             g[0] += J0 * res
             g[1] += J1 * res
             g[2] += J2 * res
@@ -90,7 +122,26 @@ def _evaluate(code, t, y, n, x, A, g):  # noqa: C901 (one branch per model, hois
             A[2, 0] += J2 * J0
             A[2, 1] += J2 * J1
             A[2, 2] += J2 * J2
-    elif code == 2:  # richards (K, r, ti, nu): t0 = ti + ln(nu) / r
+    elif code == 1:
+        b = x[1]
+        for p in range(n):
+            E = S[p, 0]
+            F = S[p, 2]
+            FE = F * E
+            J0 = S[p, 1]
+            J1 = -FE
+            J2 = FE * t[p] * b
+            res = F - y[p]
+            g[0] += J0 * res
+            g[1] += J1 * res
+            g[2] += J2 * res
+            A[0, 0] += J0 * J0
+            A[1, 0] += J1 * J0
+            A[1, 1] += J1 * J1
+            A[2, 0] += J2 * J0
+            A[2, 1] += J2 * J1
+            A[2, 2] += J2 * J2
+    elif code == 2:
         K, r, ti, nu = x[0], x[1], x[2], x[3]
         lnu = math.log(nu)
         t0 = ti + lnu / r
@@ -100,9 +151,9 @@ def _evaluate(code, t, y, n, x, A, g):  # noqa: C901 (one branch per model, hois
         for p in range(n):
             d = t[p] - t0
             z = -r * d
-            e = math.exp(-abs(z))
-            L = max(z, 0.0) + math.log1p(e)  # logaddexp(0, z)
-            G = math.exp(-L * inv_nu)
+            e = S[p, 0]
+            L = S[p, 1]
+            G = S[p, 2]
             F = K * G
             ez = (1.0 if z >= 0.0 else e) / (1.0 + e)  # expit(z), from the same exp
             dz = -ez * F * inv_nu  # dF/dz
@@ -112,7 +163,6 @@ def _evaluate(code, t, y, n, x, A, g):  # noqa: C901 (one branch per model, hois
             J2 = d_t0
             J3 = F * L * inv_nu * inv_nu + d_t0 * c3
             res = F - y[p]
-            rss += res * res
             g[0] += J0 * res
             g[1] += J1 * res
             g[2] += J2 * res
@@ -127,24 +177,21 @@ def _evaluate(code, t, y, n, x, A, g):  # noqa: C901 (one branch per model, hois
             A[3, 1] += J3 * J1
             A[3, 2] += J3 * J2
             A[3, 3] += J3 * J3
-    else:  # bass (m, p, q)
+    else:
         m, pp, q = x[0], x[1], x[2]
         a = q / pp
-        s = pp + q
         c1 = m * (1.0 + a)
         c2 = q / (pp * pp)
         for p in range(n):
-            E = math.exp(-s * t[p])
-            inv = 1.0 / (1.0 + a * E)
-            F1 = (1.0 - E) * inv
-            F = m * F1
+            E = S[p, 0]
+            inv = S[p, 1]
+            F = S[p, 2]
             X1 = t[p] * E * c1 * inv * inv  # dF/dE * dE/ds
             X2 = F * E * inv  # -dF/da
-            J0 = F1
+            J0 = (1.0 - E) * inv
             J1 = X2 * c2 + X1
             J2 = X1 - X2 / pp
             res = F - y[p]
-            rss += res * res
             g[0] += J0 * res
             g[1] += J1 * res
             g[2] += J2 * res
@@ -157,6 +204,13 @@ def _evaluate(code, t, y, n, x, A, g):  # noqa: C901 (one branch per model, hois
     for i in range(k):
         for j in range(i + 1, k):
             A[i, j] = A[j, i]
+
+
+@njit(**_JIT)
+def _evaluate(code, t, y, n, x, A, g, S):
+    """``r'r`` at ``x``, and its normal equations into ``A``, ``g`` (``S``: scratch (n, 3))."""
+    rss = _trial(code, t, y, n, x, S)
+    _normal(code, t, y, n, x, S, A, g)
     return rss
 
 
@@ -216,7 +270,9 @@ def _damped_step(A, g, lam, frozen, M, step):
 
 
 @njit(**_JIT)
-def _solve_one(code, t, y, n, x, lo, hi, xtol, ftol, max_iter, lam0, A, An, M, g, gn, step, xn, tol, frozen):
+def _solve_one(
+    code, t, y, n, x, lo, hi, xtol, ftol, max_iter, lam0, A, An, M, g, gn, step, xn, tol, frozen, S
+):
     """One problem from ``x`` (updated in place; the other arrays are scratch); returns
     ``(rss, status, n_iter)``."""
     k = x.size
@@ -224,7 +280,7 @@ def _solve_one(code, t, y, n, x, lo, hi, xtol, ftol, max_iter, lam0, A, An, M, g
         x[i] = min(max(x[i], lo[i]), hi[i])
         span = hi[i] - lo[i]
         tol[i] = 1e-12 * (max(abs(span), 1.0) if math.isfinite(span) else 1.0)
-    rss = _evaluate(code, t, y, n, x, A, g)
+    rss = _evaluate(code, t, y, n, x, A, g, S)
     good = math.isfinite(rss)
     for i in range(k):
         good = good and math.isfinite(x[i])
@@ -256,8 +312,9 @@ def _solve_one(code, t, y, n, x, lo, hi, xtol, ftol, max_iter, lam0, A, An, M, g
             pred -= q * dx
             if not (abs(dx) / (abs(x[i]) + xtol) <= xtol):
                 small_step = False
-        rssn = _evaluate(code, t, y, n, xn, An, gn)
+        rssn = _trial(code, t, y, n, xn, S)
         if rssn <= rss:  # accepted (False for NaN)
+            _normal(code, t, y, n, xn, S, An, gn)
             drop = rss - rssn
             small_drop = drop <= ftol * rss
             for i in range(k):
@@ -292,11 +349,12 @@ def _lm_rows(code, T, Y, used, X, L, U, row, xtol, ftol, max_iter, lam0, rss_out
     A, An, M = np.empty((k, k)), np.empty((k, k)), np.empty((k, k))
     g, gn, step, xn, tol = np.empty(k), np.empty(k), np.empty(k), np.empty(k), np.empty(k)
     frozen = np.zeros(k, dtype=np.bool_)
+    S = np.empty((Y.shape[1], 3))
     for b in range(X.shape[0]):
         r = row[b]
         rss, status, its = _solve_one(
             code, T[r], Y[b], used[b], X[b], L[r], U[r], xtol, ftol, max_iter, lam0,
-            A, An, M, g, gn, step, xn, tol, frozen,
+            A, An, M, g, gn, step, xn, tol, frozen, S,
         )  # fmt: skip
         rss_out[b] = rss
         status_out[b] = status
