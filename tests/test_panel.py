@@ -177,6 +177,21 @@ def test_lm_batch_reports_non_convergence_at_max_iter(solver):
     assert not res.converged[0] and res.n_iter[0] == 2
 
 
+def test_lm_batch_flags_non_finite_rows_and_leaves_the_others_alone(solver):
+    """A row whose data or start is not finite is reported as not converged with an infinite RSS; the
+    rows beside it get exactly what they get alone."""
+    t = np.arange(20.0)
+    Y = np.repeat(panel_fit._fj("logistic", t, np.array([[80.0, 0.5, 9.0]]))[0], 3, axis=0)
+    Y[1, 4] = np.nan
+    X0 = np.array([[60.0, 0.2, 5.0], [60.0, 0.2, 5.0], [np.nan, 0.2, 5.0]])
+    lo, hi = np.array([1e-6, 1e-4, -50]), np.array([500.0, 10.0, 150.0])
+    res = panel_fit.lm_batch("logistic", t, Y, X0, lo, hi)
+    assert res.converged.tolist() == [True, False, False]
+    assert np.isfinite(res.rss[0]) and np.isinf(res.rss[1:]).all()
+    alone = panel_fit.lm_batch("logistic", t, Y[:1], X0[:1], lo, hi)
+    assert np.array_equal(alone.x[0], res.x[0]) and alone.rss[0] == res.rss[0]
+
+
 @pytest.mark.parametrize("iso3", REAL)
 def test_batched_point_fit_equals_scalar_fits_on_real_series(real_panel, iso3, solver):
     first, t, y = P.country_series(real_panel, iso3)
