@@ -3,8 +3,8 @@
 ``run()`` returns
 
 - ``panel_seconds``: wall time of ``fit_panel`` on every country of :func:`helpers.data.external.panel`
-  (4 cumulative models x ``n_bootstrap`` residual-bootstrap refits, ``n_jobs`` local processes), including
-  process start-up; ``panel_countries``, ``panel_fits`` (country x model rows with a point fit),
+  (4 cumulative models x ``n_bootstrap`` residual-bootstrap refits, ``n_jobs`` local workers: threads with
+  the compiled solver), the first call in the process: loading the compiled kernel from its cache included; ``panel_countries``, ``panel_fits`` (country x model rows with a point fit),
   ``panel_refits`` (bootstrap refits performed);
 - ``panel_cpu_seconds``: process CPU time of the same work in one process (``n_jobs=1``), run after a
   warm-up (lazy imports and first calls are not the solver's) -- what the 2-process wall time is made of,
@@ -18,7 +18,12 @@
   start x the panel's starts + CPU per refit x the panel's refits (``scipy_seconds_per_refit``,
   ``scipy_seconds_per_start``). The batched side is the real full-panel run, not a sample.
   ``panel_speedup_vs_scipy_loop_wall``: the extrapolated scipy CPU time (one core) over ``panel_seconds``
-  (two processes): what a user waits for, on a machine as loaded as ``load_average_1min`` says.
+  (two workers): what a user waits for, on a machine as loaded as ``load_average_1min`` says;
+- ``panel_kernel_compile_seconds`` / ``panel_kernel_load_seconds``: a fresh process's first
+  :func:`helpers.models.panel_fit.lm_batch` call (numba imported, the kernel compiled; what a fresh clone's
+  step 03 pays once) with an empty cache (``NUMBA_CACHE_DIR``, a temporary folder), then again with the
+  cache that run wrote (numba imported, the kernel loaded: what every later step 03 pays);
+- ``panel_solver``: ``"compiled"`` or ``"numpy"`` (``NKT_PANEL_SOLVER=numpy``, for an A/B).
 
 Run ``python benchmarks/bench_panel.py`` (prints JSON). Timings depend on the machine and its load.
 """
@@ -27,6 +32,9 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
+import tempfile
 import time
 from collections.abc import Sequence
 
@@ -66,6 +74,33 @@ def _scipy_sample(pan, sample: Sequence[str], n_boot: int, seed: int, opts: pane
     return {"per_start": start_cpu / n_start, "per_refit": refit_cpu / n_refit, "n": n_start + n_refit}
 
 
+_FIRST_CALL = """if True:
+    import time
+    import numpy as np
+    from helpers.models import panel_fit
+    t0 = time.perf_counter()
+    panel_fit.lm_batch("logistic", np.arange(10.0), np.arange(10.0), np.array([[10.0, 1.0, 5.0]]),
+                       np.array([1e-6, 1e-4, -50.0]), np.array([100.0, 10.0, 150.0]))
+    print(time.perf_counter() - t0)
+"""
+
+
+def kernel_first_call() -> tuple[float, float]:
+    """Seconds of a fresh process's first ``lm_batch`` call: with an empty kernel cache, then with the cache
+    that first run wrote (see the module docstring)."""
+    with tempfile.TemporaryDirectory(prefix="nkt-numba-") as cache:
+        env = {**os.environ, "NUMBA_CACHE_DIR": cache}
+        times = [
+            float(
+                subprocess.run(
+                    [sys.executable, "-c", _FIRST_CALL], env=env, capture_output=True, text=True, check=True
+                ).stdout.split()[-1]
+            )  # fmt: skip
+            for _ in range(2)
+        ]
+    return times[0], times[1]
+
+
 def run(
     n_bootstrap: int = 1000,
     n_jobs: int = 2,
@@ -76,6 +111,7 @@ def run(
     """Time the full panel and the batched-vs-scipy comparison; see the module docstring."""
     pan = external.panel()
     opts = panel_fit.FitOptions()
+    compile_s, load_s = kernel_first_call() if panel_fit.uses_compiled_solver("logistic") else (None, None)
 
     t0 = time.perf_counter()
     fits = P.fit_panel(pan, n_bootstrap=n_bootstrap, seed=seed, n_jobs=n_jobs, opts=opts)
@@ -105,6 +141,9 @@ def run(
         "panel_refits_converged": int(fitted["n_boot_ok"].sum()),
         "panel_n_bootstrap": n_bootstrap,
         "panel_n_jobs": n_jobs,
+        "panel_solver": "compiled" if panel_fit.uses_compiled_solver("richards") else "numpy",
+        "panel_kernel_compile_seconds": None if compile_s is None else round(compile_s, 2),
+        "panel_kernel_load_seconds": None if load_s is None else round(load_s, 2),
         "panel_speedup_vs_scipy_loop": round(scipy_cpu / panel_cpu, 1),
         "panel_speedup_vs_scipy_loop_wall": round(scipy_cpu / panel_seconds, 1),
         "scipy_loop_cpu_seconds": round(scipy_cpu, 1),
