@@ -19,6 +19,9 @@ touched) and returns
 - ``step_overhead_cpu_seconds``: per step, ``python -m helpers.pipeline run STEP`` alone against the same
   notebook as a plain script (:func:`step_overheads`: ``pipeline``, ``plain``, ``overhead`` CPU seconds) and
   ``..._total`` their sum -- the validation, the make rules and the guards are not in it (skip: ``overhead``);
+- ``step_cpu_seconds_in_build``: per step, the CPU of its runner and kernel inside the clean (parallel)
+  build (``RUN_STEP`` wrapped in ``/usr/bin/time``); against ``step_overhead_cpu_seconds``' ``pipeline``
+  (the same step alone) it shows what running side by side costs on this machine;
 - ``step_seconds``: every ``[label] done in N s`` line of the clean build; ``critical_path``: the longest
   chain of the step DAG (declared inputs/outputs) weighted by those durations, ``critical_path_seconds``,
   ``total_step_seconds`` and ``two_core_bound_seconds = max(critical path, total / 2)``;
@@ -65,6 +68,16 @@ def _timed(cmd: list[str], cwd: Path, env: dict[str, str] | None = None) -> tupl
 def step_durations(log: str) -> dict[str, float]:
     """``{label: seconds}`` from the ``[label] done in N s`` lines of a build log."""
     return {m["label"]: float(m["s"]) for m in DONE.finditer(log)}
+
+
+def step_cpu_in_build(text: str) -> dict[str, float]:
+    """``{step: user + sys CPU seconds}`` from ``/usr/bin/time -f '%U %S %C'`` lines of the steps' runs."""
+    out: dict[str, float] = {}
+    for line in text.splitlines():
+        m = re.match(r"^([0-9.]+) ([0-9.]+) .* run (\S+)", line)
+        if m:
+            out[m.group(3)] = round(float(m.group(1)) + float(m.group(2)), 2)
+    return out
 
 
 def dag(root: Path) -> dict[str, tuple[list[str], list[str]]]:
@@ -191,7 +204,14 @@ def run(skip: str = "") -> dict:
         out.update(env_setup_warm_seconds=round(env_wall, 1), env_setup_warm_cpu_seconds=round(env_cpu, 1))
         # from clean outputs, environment ready
         _timed(["make", "clean"], clone)
-        wall, cpu, log = _timed(["make", "report"], clone)
+        # each step's runner (and its kernel, a child it waits for) timed by /usr/bin/time: their CPU inside
+        # the parallel build, to set against the same steps run alone (step_overhead_cpu_seconds)
+        cpu_log = tmp / "steps-cpu.txt"
+        run_step = f"/usr/bin/time -f '%U %S %C' -a -o {cpu_log} .venv/bin/python -m helpers.pipeline run"
+        timed_steps = shutil.which("time") is not None or Path("/usr/bin/time").exists()
+        wall, cpu, log = _timed(["make", "report", *([f"RUN_STEP={run_step}"] if timed_steps else [])], clone)
+        if timed_steps and cpu_log.exists():
+            out["step_cpu_seconds_in_build"] = step_cpu_in_build(cpu_log.read_text())
         steps = step_durations(log)
         out.update(
             clean_report_seconds=round(wall, 1), clean_report_cpu_seconds=round(cpu, 1), step_seconds=steps
