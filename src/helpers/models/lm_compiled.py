@@ -334,10 +334,10 @@ def _solve_one(
         else:
             lam *= nu
             nu *= 2.0
-            if lam > 1e16:
-                return rss, _STALLED, it
             if small_step and math.isfinite(rssn):
                 return rss, _CONVERGED, it
+            if lam > 1e16:
+                return rss, _STALLED, it
     return rss, _MAX_ITER, max_iter
 
 
