@@ -105,6 +105,25 @@ def test_helpers_closure_follows_imports_of_imports_only() -> None:
             assert direct in mods
 
 
+def test_helpers_closure_cache_follows_edits(tmp_path: Path, monkeypatch) -> None:
+    """The parsed imports are cached by module content (.build/imports-cache.json): an edited module is parsed
+    again, so a new import is traced at once; a fresh process reads the cache and gets the same closure."""
+    monkeypatch.setattr(config, "ROOT", tmp_path)
+    monkeypatch.setattr(manifest, "_imports_cache", None)
+    pkg = tmp_path / "src" / "helpers"
+    pkg.mkdir(parents=True)
+    (pkg / "__init__.py").write_text("")
+    (pkg / "b.py").write_text("X = 1\n")
+    (pkg / "c.py").write_text("Y = 2\n")
+    (pkg / "a.py").write_text("def f():\n    from helpers import b\n    return b.X\n")
+    assert set(manifest.helpers_closure(["import helpers.a"])) == {"helpers", "helpers.a", "helpers.b"}
+    assert (tmp_path / manifest.IMPORTS_CACHE).is_file()
+    (pkg / "a.py").write_text("import helpers.c\n")
+    assert set(manifest.helpers_closure(["import helpers.a"])) == {"helpers", "helpers.a", "helpers.c"}
+    monkeypatch.setattr(manifest, "_imports_cache", None)  # as a new process: from the file
+    assert set(manifest.helpers_closure(["import helpers.a"])) == {"helpers", "helpers.a", "helpers.c"}
+
+
 def test_differences_name_what_changed(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setattr(config, "ROOT", tmp_path)
     (tmp_path / "in.csv").write_text("a\n1\n")

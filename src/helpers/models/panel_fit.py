@@ -266,7 +266,8 @@ def uses_compiled_solver(model: str) -> bool:
 #: ``False``: every model by :func:`helpers.models.solver.lm` -- with ``NKT_PANEL_SOLVER=numpy``, or when numba
 #: is not installed (an environment built without the lock file); same results to rounding, ~2.5x the CPU.
 _USE_COMPILED = (
-    os.environ.get("NKT_PANEL_SOLVER", "compiled") != "numpy" and importlib.util.find_spec("numba") is not None
+    os.environ.get("NKT_PANEL_SOLVER", "compiled") != "numpy"
+    and importlib.util.find_spec("numba") is not None
 )
 
 
