@@ -384,14 +384,15 @@ def _tasks(
     threshold: float,
     opts: FitOptions,
     chunk_size: int | None,
-    n_workers: int = 1,
+    n_chunks: int = 1,
     keep_draws: bool = False,
 ) -> list[tuple]:
     """Tasks for the parallel map: one per (model, country chunk), heaviest first.
 
-    Countries are sorted by (series length, iso3) and cut into chunks of ``chunk_size`` (default: one chunk
-    per worker, so each task is a few large batches and the solver's per-iteration overhead is paid
-    rarely). Heaviest first (points x parameters^2) keeps both cores busy until the end.
+    Countries are sorted by (series length, iso3) and cut into chunks of ``chunk_size`` (default:
+    ``n_chunks`` chunks; :func:`fit_panel` asks for one per worker process -- the NumPy solver pays its
+    per-iteration overhead once per batch -- or four per worker thread). Heaviest first (points x
+    parameters^2) keeps both cores busy until the end.
     """
     need = {"iso3", "year", "per100"}
     missing = need - set(panel_df.columns)
@@ -409,7 +410,7 @@ def _tasks(
         series.append(Series(str(iso3), str(names.get(iso3, iso3)), first, t, y))
     series.sort(key=lambda s: (s.t.size, s.iso3))
     if chunk_size is None:
-        chunk_size = -(-len(series) // max(int(n_workers), 1))
+        chunk_size = -(-len(series) // max(int(n_chunks), 1))
     chunks = [series[i : i + chunk_size] for i in range(0, len(series), max(int(chunk_size), 1))]
     tasks = [(chunk, (model,), n_bootstrap, seed, opts, keep_draws) for model in models for chunk in chunks]
 
@@ -453,9 +454,9 @@ def fit_panel(
 
     Backend: ``scheduler`` (a ``dask.distributed`` address such as ``"tcp://host:8786"``, or a ``Client``),
     else the environment variable ``NKT_DASK_SCHEDULER``, selects Dask; otherwise joblib with ``n_jobs``
-    local threads (processes when a model has no compiled kernel; ``n_jobs=1``: in-process, no pool). The unit of work is one model on a chunk of
-    ``chunk_size`` countries of similar series length (default: one chunk per worker; :func:`fit_countries`
-    batches them), heaviest first. Results are identical across
+    local threads (processes when a model has no compiled kernel; ``n_jobs=1``: in-process, no pool). The
+    unit of work is one model on a chunk of ``chunk_size`` countries of similar series length (default: four
+    chunks per thread, one per process; :func:`fit_countries` batches them), heaviest first. Results are identical across
     backends, worker counts and chunkings (per-country seeds and row-independent batches; see the module
     docstring).
 
@@ -469,8 +470,13 @@ def fit_panel(
     opts = opts or FitOptions()
     scheduler = scheduler if scheduler is not None else (os.environ.get("NKT_DASK_SCHEDULER") or None)
     workers = 1 if n_jobs == 1 else (os.cpu_count() or 1) if n_jobs < 0 else int(n_jobs)
+    # The compiled solver runs without the GIL: threads of this process then share the work with no worker
+    # start-up (imports), no pickling of series and results; the NumPy solver needs processes. Threads get
+    # four chunks each, so that the last tasks, which decide when the map ends, are small.
+    threads = all(uses_compiled_solver(m) for m in models)
+    chunks = workers * (4 if threads and scheduler is None else 1)
     tasks = _tasks(
-        panel_df, models, int(n_bootstrap), int(seed), float(threshold), opts, chunk_size, workers, keep_draws
+        panel_df, models, int(n_bootstrap), int(seed), float(threshold), opts, chunk_size, chunks, keep_draws
     )
     if scheduler is not None:
         results = _run_dask(tasks, scheduler)
@@ -479,9 +485,7 @@ def fit_panel(
     else:
         from joblib import Parallel, delayed
 
-        # The compiled solver runs without the GIL: threads of this process then share the work with no
-        # worker start-up (imports), no pickling of series and results. The NumPy solver needs processes.
-        prefer = "threads" if all(uses_compiled_solver(m) for m in models) else "processes"
+        prefer = "threads" if threads else "processes"
         results = Parallel(n_jobs=n_jobs, batch_size=1, prefer=prefer)(delayed(_task)(a) for a in tasks)
     rows = [r for rs in results for r in rs]
     draws = PanelDraws(int(n_bootstrap), int(seed))
