@@ -93,12 +93,16 @@ if [ "${1:-}" = bytecode ]; then
   exit
 fi
 
+# The interpreter itself, not the command that starts it: a wrapper such as a pyenv shim costs ~0.15 s at
+# every start (the version check, pip, and uv, which queries the interpreter it is given).
 find_python() {
+  local cand exe
   for cand in "${PYTHON:-}" python3.11 python3 python; do
     [ -n "$cand" ] || continue
-    if command -v "$cand" >/dev/null 2>&1 && "$cand" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' 2>/dev/null; then
-      echo "$cand"; return 0
-    fi
+    command -v "$cand" >/dev/null 2>&1 || continue
+    exe=$("$cand" -c 'import sys; assert sys.version_info[:2] == (3, 11); print(sys.executable)' 2>/dev/null) || continue
+    [ -x "$exe" ] || exe=$(command -v "$cand")
+    echo "$exe"; return 0
   done
   return 1
 }
@@ -107,7 +111,6 @@ uv_ok() { [ -n "$1" ] && [ -x "$1" ] && [ "$("$1" --version 2>/dev/null | awk '{
 
 start=$(date +%s)
 py=$(find_python) || { echo "error: Python 3.11 is required (set PYTHON=/path/to/python3.11)" >&2; exit 1; }
-py=$(command -v "$py")
 
 # A uv of the pinned version: the venv's own (a rerun), one on PATH, or one pip installs once next to uv's
 # cache (so a fresh clone on this machine does not pay for it again; an empty UV_CACHE_DIR gets its own).
