@@ -58,12 +58,13 @@ compile_paths() {
   find "$@" \( -type d \( -name tests -o -name test \) -path '*/site-packages/*/*' -prune \) \
     -o -name '*.py' -print > "$tmp/files"
   n=$(getconf _NPROCESSORS_ONLN 2>/dev/null || echo 2)
-  split -n "r/$n" "$tmp/files" "$tmp/shard."
+  awk -v n="$n" -v d="$tmp" '{ print > (d "/shard." (NR % n)) }' "$tmp/files"
   for shard in "$tmp"/shard.*; do
+    [ -f "$shard" ] || continue
     "$VENV/bin/python" -m compileall -q -i "$shard" > "$shard.log" 2>&1 &
     pids+=($!)
   done
-  for pid in "${pids[@]}"; do wait "$pid" || rc=1; done
+  for pid in ${pids[@]+"${pids[@]}"}; do wait "$pid" || rc=1; done
   if [ "$rc" != 0 ]; then cat "$tmp"/*.log >&2; echo "[env] error: compiling bytecode failed" >&2; fi
   rm -rf "$tmp"
   return "$rc"
