@@ -8,18 +8,102 @@
 #   - makes the venv relocatable (tools/relocate_env.py): the project's src/ is found relative to the venv,
 #     the kernel's python relative to its kernel spec, scripts start the python next to them. A copied or
 #     moved checkout then runs its own src/helpers, never the original's.
+#   - compiles the bytecode of what the build imports (BUILD_PACKAGES below), and only that: the rest of
+#     site-packages (JupyterLab, pytest, dask, jedi, debugpy, ...) is compiled by `make test` and `make lab`
+#     (`tools/setup_env.sh bytecode all`) before they start.
 # Called by make (target .venv/.installed); safe to rerun.
+#   tools/setup_env.sh                  create or update $VENV (default .venv), then `bytecode build`
+#   tools/setup_env.sh bytecode build   compile src/ and BUILD_PACKAGES in $VENV (skips up-to-date .pyc)
+#   tools/setup_env.sh bytecode all     compile src/ and all of site-packages in $VENV (the same, incremental)
 set -euo pipefail
 UV_VERSION=0.13.8
 VENV=${VENV:-.venv}
 LOCK=${LOCK:-requirements.lock}
 
+# The top-level packages (import names, as in site-packages) that the build's processes import: make's rules
+# generator, the validation, the step runner (papermill, nbclient), the steps' kernels and what the notebooks
+# import, also lazily (joblib's workers, PIL and fontTools for the figures), the sweep, and the two renders.
+# Found by listing sys.modules at the exit of every process of `make report` (including forked and spawned
+# workers). Each is compiled whole, so a submodule imported only on some code path is covered; a name that
+# is not installed is skipped (numba and llvmlite: the panel's kernel, when they join the lock).
+# tests/test_environment.py imports what the build imports and fails, naming the modules, when a package is
+# missing here.
+BUILD_PACKAGES=(
+  # numerics, tables, figures and their validation
+  numpy pandas scipy matplotlib mpl_toolkits contourpy kiwisolver cycler pyparsing dateutil six PIL fontTools
+  pandera pydantic pydantic_core annotated_types typing_inspection typing_inspect mypy_extensions typeguard
+  typing_extensions packaging yaml _yaml joblib psutil cloudpickle numba llvmlite
+  # running notebooks: papermill, nbclient, jupyter_client, the kernel (ipykernel, IPython, zmq, tornado)
+  papermill nbclient nbformat jupyter_client jupyter_core traitlets platformdirs zmq tornado msgpack ipykernel
+  IPython comm matplotlib_inline pygments tenacity entrypoints requests urllib3 certifi idna
+  charset_normalizer click
+  # nbformat's validation: jsonschema and the format checkers it imports when they are installed
+  fastjsonschema jsonschema jsonschema_specifications referencing rpds attr attrs jsonpointer rfc3339_validator
+  rfc3986_validator fqdn isoduration arrow uri_template webcolors
+  # the renders: nbconvert (jinja2 templates, mistune, bleach), pandoc and Typst
+  nbconvert jinja2 markupsafe mistune bleach tinycss2 webencodings defusedxml bs4 soupsieve jupyterlab_pygments
+  pandocfilters pypandoc typst
+)
+
+# (asked of the environment's python: a conda environment linked as .venv/bin keeps it elsewhere)
+site_packages() { "$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])'; }
+
+# Bytecode for the .py files under the given paths, one compileall process per core, each given its share
+# of the files (round robin): `compileall -j 0` hands out files one by one to a process pool, which cost
+# about a third more CPU here. The packages' own test suites are left out (never imported by the build or
+# by our tests). Up-to-date .pyc files are skipped (compileall reads their headers), so reruns are cheap.
+compile_paths() {
+  local tmp n rc=0 shard pids=() pid
+  tmp=$(mktemp -d)
+  find "$@" \( -type d \( -name tests -o -name test \) -path '*/site-packages/*/*' -prune \) \
+    -o -name '*.py' -print > "$tmp/files"
+  n=$(getconf _NPROCESSORS_ONLN 2>/dev/null || echo 2)
+  awk -v n="$n" -v d="$tmp" '{ print > (d "/shard." (NR % n)) }' "$tmp/files"
+  for shard in "$tmp"/shard.*; do
+    [ -f "$shard" ] || continue
+    "$VENV/bin/python" -m compileall -q -i "$shard" > "$shard.log" 2>&1 &
+    pids+=($!)
+  done
+  for pid in ${pids[@]+"${pids[@]}"}; do wait "$pid" || rc=1; done
+  if [ "$rc" != 0 ]; then cat "$tmp"/*.log >&2; echo "[env] error: compiling bytecode failed" >&2; fi
+  rm -rf "$tmp"
+  return "$rc"
+}
+
+# Bytecode once, at set-up, on every core: with PYTHONDONTWRITEBYTECODE=1 (set in some environments) nothing
+# is ever cached at import, so every kernel would compile pandas, scipy, ... and src/helpers again; and when
+# nothing was precompiled, the steps' kernels running side by side compiled the same modules at once (+17 s
+# of CPU in `make report`). So what the build imports MUST be compiled here.
+bytecode() {
+  local sp paths=() name
+  sp=$(site_packages)
+  case "${1:-}" in
+    build)
+      for name in "${BUILD_PACKAGES[@]}"; do
+        if [ -d "$sp/$name" ]; then paths+=("$sp/$name"); elif [ -f "$sp/$name.py" ]; then paths+=("$sp/$name.py"); fi
+      done ;;
+    all) paths=("$sp") ;;
+    *) echo "usage: tools/setup_env.sh [bytecode build|all]" >&2; return 2 ;;
+  esac
+  compile_paths "${paths[@]}" src
+}
+
+if [ "${1:-}" = bytecode ]; then
+  [ -x "$VENV/bin/python" ] || { echo "error: no environment in $VENV (run make env)" >&2; exit 1; }
+  bytecode "${2:-}"
+  exit
+fi
+
+# The interpreter itself, not the command that starts it: a wrapper such as a pyenv shim costs ~0.15 s at
+# every start (the version check, pip, and uv, which queries the interpreter it is given).
 find_python() {
+  local cand exe
   for cand in "${PYTHON:-}" python3.11 python3 python; do
     [ -n "$cand" ] || continue
-    if command -v "$cand" >/dev/null 2>&1 && "$cand" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' 2>/dev/null; then
-      echo "$cand"; return 0
-    fi
+    command -v "$cand" >/dev/null 2>&1 || continue
+    exe=$("$cand" -c 'import sys; assert sys.version_info[:2] == (3, 11); print(sys.executable)' 2>/dev/null) || continue
+    [ -x "$exe" ] || exe=$(command -v "$cand")
+    echo "$exe"; return 0
   done
   return 1
 }
@@ -28,7 +112,6 @@ uv_ok() { [ -n "$1" ] && [ -x "$1" ] && [ "$("$1" --version 2>/dev/null | awk '{
 
 start=$(date +%s)
 py=$(find_python) || { echo "error: Python 3.11 is required (set PYTHON=/path/to/python3.11)" >&2; exit 1; }
-py=$(command -v "$py")
 
 # A uv of the pinned version: the venv's own (a rerun), one on PATH, or one pip installs once next to uv's
 # cache (so a fresh clone on this machine does not pay for it again; an empty UV_CACHE_DIR gets its own).
@@ -74,10 +157,7 @@ if [ "$synced" = no ]; then
   "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r "$LOCK"
   "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps -e .
 fi
-# Bytecode once, here, on every core: with PYTHONDONTWRITEBYTECODE=1 (set in some environments) nothing is
-# ever cached at import, so every kernel would compile pandas, scipy, ... and src/helpers again. The
-# packages' own test suites (about a quarter of the files; never imported by the build) are left out.
-"$VENV/bin/python" -m compileall -q -j 0 -x 'site-packages/.+/tests?/' "$VENV"/lib/python3.11/site-packages src >/dev/null
+bytecode build
 # jsonschema, imported by nbformat in every process that reads or writes a notebook (papermill, nbconvert,
 # the renders, the test suite's subprocesses), compiles rfc3987_syntax's 38 Lark grammars at import for an
 # IRI format checker nbformat never uses: ~1.2 s of CPU per process (`python -m helpers.render quarto`:
