@@ -25,7 +25,7 @@ LOCK=${LOCK:-requirements.lock}
 # import, also lazily (joblib's workers, PIL and fontTools for the figures), the sweep, and the two renders.
 # Found by listing sys.modules at the exit of every process of `make report` (including forked and spawned
 # workers). Each is compiled whole, so a submodule imported only on some code path is covered; a name that
-# is not installed is skipped (numba and llvmlite: the panel's kernel, when they join the lock).
+# is not installed is skipped.
 # tests/test_environment.py imports what the build imports and fails, naming the modules, when a package is
 # missing here.
 BUILD_PACKAGES=(
@@ -33,6 +33,8 @@ BUILD_PACKAGES=(
   numpy pandas scipy matplotlib mpl_toolkits contourpy kiwisolver cycler pyparsing dateutil six PIL fontTools
   pandera pydantic pydantic_core annotated_types typing_inspection typing_inspect mypy_extensions typeguard
   typing_extensions packaging yaml _yaml joblib psutil cloudpickle numba llvmlite
+  # imported at every start by setuptools' .pth where setuptools is installed (a venv made by `python -m venv`)
+  _distutils_hack
   # running notebooks: papermill, nbclient, jupyter_client, the kernel (ipykernel, IPython, zmq, tornado)
   papermill nbclient nbformat jupyter_client jupyter_core traitlets platformdirs zmq tornado msgpack ipykernel
   IPython comm matplotlib_inline pygments tenacity entrypoints requests urllib3 certifi idna
