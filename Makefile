@@ -194,7 +194,9 @@ lab: $(VENV_OK) ## Open JupyterLab on localhost with the project kernel (extra o
 
 .PHONY: clean
 clean: ## Remove build products (processed data, executed notebooks, figures, reports); keeps .venv
-	rm -rf $(BUILD) data/processed/* reports/executed reports/figures reports/report.html reports/report.pdf reports/bench.json
+	@# .build/imports-cache.json stays: parsed imports keyed by module content, never stale (helpers.pipeline.manifest)
+	find $(BUILD) -mindepth 1 -maxdepth 1 ! -name imports-cache.json -exec rm -rf {} + 2>/dev/null || true
+	rm -rf data/processed/* reports/executed reports/figures reports/report.html reports/report.pdf reports/bench.json
 
 .PHONY: distclean
 distclean: clean ## Also remove the environment (.venv)
