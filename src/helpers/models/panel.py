@@ -315,11 +315,20 @@ def fit_countries(
                 if ok.any():
                     dq = derived(model, to_natural(model, br.x[ok]))
                     dq["inflection_t"] = dq["inflection_t"] + s.first_year
-                    for key, col in (("ceiling", "ceiling"), ("rate", "rate"), ("speed", "speed"),
-                                     ("inflection_t", "inflection")):  # fmt: skip
-                        v = dq[key][np.isfinite(dq[key])]
-                        if v.size:
-                            row[f"{col}_lo"], row[f"{col}_hi"] = np.quantile(v, [alpha, 1.0 - alpha]).tolist()
+                    keys = (("ceiling", "ceiling"), ("rate", "rate"), ("speed", "speed"),
+                            ("inflection_t", "inflection"))  # fmt: skip
+                    V = np.stack([np.broadcast_to(dq[key], dq["ceiling"].shape) for key, _ in keys])
+                    if np.isfinite(V).all():  # the usual case: one call (the same numbers as one per row)
+                        q = np.quantile(V, [alpha, 1.0 - alpha], axis=1)
+                        for j, (_, col) in enumerate(keys):
+                            row[f"{col}_lo"], row[f"{col}_hi"] = float(q[0, j]), float(q[1, j])
+                    else:
+                        for j, (_, col) in enumerate(keys):
+                            v = V[j][np.isfinite(V[j])]
+                            if v.size:
+                                row[f"{col}_lo"], row[f"{col}_hi"] = np.quantile(
+                                    v, [alpha, 1.0 - alpha]
+                                ).tolist()
     order = {iso: j for j, iso in enumerate(s.iso3 for s in series)}
     morder = {m: j for j, m in enumerate(MODELS)}
     rows.sort(key=lambda r: (order[r["iso3"]], morder[r["model"]]))

@@ -59,6 +59,7 @@ import os
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -383,13 +384,25 @@ def lm_batch(
 # --------------------------------------------------------------------------------------------------------
 # Starting values and point fit
 # --------------------------------------------------------------------------------------------------------
+_GRIDS: dict[tuple[Any, float], np.ndarray] = {}
+
+
 def _grid(model: str, tmax: float) -> np.ndarray:
     """Candidate values of the nonlinear parameters (all but the ceiling), shape (G, k-1): the registry's
-    coarse start grid on ``0 .. tmax`` (Richards: its centres are taken as ``ti``)."""
+    coarse start grid on ``0 .. tmax`` (Richards: its centres are taken as ``ti``). Read-only; kept per grid
+    function and ``tmax`` (series of equal length share it)."""
     m = _check_model(model)
     if m.grid is None:
         raise ValueError(f"model {model!r} has no start grid in the registry")
-    return m.grid(0.0, float(tmax), False)
+    key = (m.grid, float(tmax))
+    G = _GRIDS.get(key)
+    if G is None:
+        G = np.asarray(m.grid(0.0, float(tmax), False), dtype=float)
+        G.flags.writeable = False
+        if len(_GRIDS) > 4096:
+            _GRIDS.clear()
+        _GRIDS[key] = G
+    return G
 
 
 def start_values(
@@ -406,12 +419,13 @@ def start_values(
     cost = np.where(np.isfinite(cost) & np.isfinite(K), cost, np.inf)
     order = np.argsort(cost, kind="stable")
     X[:, 0] = K
-    chosen: list[np.ndarray] = []
+    chosen: list[int] = []
     logX = np.log(np.abs(X) + 1e-300)
     for i in order:
         if not np.isfinite(cost[i]) or len(chosen) >= n:
             break
-        if all(np.max(np.abs(logX[i] - logX[j])) > 0.15 for j in chosen):
+        # distinct from every start kept so far (max-norm of the log-parameters above 0.15)
+        if not chosen or (np.abs(logX[chosen] - logX[i]).max(axis=1) > 0.15).all():
             chosen.append(i)
     if not chosen:
         raise ValueError(f"no finite starting values for {model}")
