@@ -93,6 +93,31 @@ def _trial(code, t, y, n, x, S):
     return rss
 
 
+@njit(inline="always", **_JIT)
+def _accumulate3(A, g, J0, J1, J2, res):
+    """One point's share of ``J'r`` and the lower triangle of ``J'J`` (three parameters)."""
+    g[0] += J0 * res
+    g[1] += J1 * res
+    g[2] += J2 * res
+    A[0, 0] += J0 * J0
+    A[1, 0] += J1 * J0
+    A[1, 1] += J1 * J1
+    A[2, 0] += J2 * J0
+    A[2, 1] += J2 * J1
+    A[2, 2] += J2 * J2
+
+
+@njit(inline="always", **_JIT)
+def _accumulate4(A, g, J0, J1, J2, J3, res):
+    """:func:`_accumulate3` and the fourth parameter's terms."""
+    _accumulate3(A, g, J0, J1, J2, res)
+    g[3] += J3 * res
+    A[3, 0] += J3 * J0
+    A[3, 1] += J3 * J1
+    A[3, 2] += J3 * J2
+    A[3, 3] += J3 * J3
+
+
 @njit(**_JIT)
 def _normal(code, t, y, n, x, S, A, g):  # noqa: C901 (one branch per model, hoisted constants)
     """Normal equations ``A = J'J``, ``g = J'r`` at the point :func:`_trial` last evaluated into ``S``."""
@@ -113,15 +138,7 @@ def _normal(code, t, y, n, x, S, A, g):  # noqa: C901 (one branch per model, hoi
             J1 = ds * d
             J2 = -ds * r
             res = F - y[p]
-            g[0] += J0 * res
-            g[1] += J1 * res
-            g[2] += J2 * res
-            A[0, 0] += J0 * J0
-            A[1, 0] += J1 * J0
-            A[1, 1] += J1 * J1
-            A[2, 0] += J2 * J0
-            A[2, 1] += J2 * J1
-            A[2, 2] += J2 * J2
+            _accumulate3(A, g, J0, J1, J2, res)
     elif code == 1:
         b = x[1]
         for p in range(n):
@@ -132,15 +149,7 @@ def _normal(code, t, y, n, x, S, A, g):  # noqa: C901 (one branch per model, hoi
             J1 = -FE
             J2 = FE * t[p] * b
             res = F - y[p]
-            g[0] += J0 * res
-            g[1] += J1 * res
-            g[2] += J2 * res
-            A[0, 0] += J0 * J0
-            A[1, 0] += J1 * J0
-            A[1, 1] += J1 * J1
-            A[2, 0] += J2 * J0
-            A[2, 1] += J2 * J1
-            A[2, 2] += J2 * J2
+            _accumulate3(A, g, J0, J1, J2, res)
     elif code == 2:
         K, r, ti, nu = x[0], x[1], x[2], x[3]
         lnu = math.log(nu)
@@ -163,20 +172,7 @@ def _normal(code, t, y, n, x, S, A, g):  # noqa: C901 (one branch per model, hoi
             J2 = d_t0
             J3 = F * L * inv_nu * inv_nu + d_t0 * c3
             res = F - y[p]
-            g[0] += J0 * res
-            g[1] += J1 * res
-            g[2] += J2 * res
-            g[3] += J3 * res
-            A[0, 0] += J0 * J0
-            A[1, 0] += J1 * J0
-            A[1, 1] += J1 * J1
-            A[2, 0] += J2 * J0
-            A[2, 1] += J2 * J1
-            A[2, 2] += J2 * J2
-            A[3, 0] += J3 * J0
-            A[3, 1] += J3 * J1
-            A[3, 2] += J3 * J2
-            A[3, 3] += J3 * J3
+            _accumulate4(A, g, J0, J1, J2, J3, res)
     else:
         m, pp, q = x[0], x[1], x[2]
         a = q / pp
@@ -192,15 +188,7 @@ def _normal(code, t, y, n, x, S, A, g):  # noqa: C901 (one branch per model, hoi
             J1 = X2 * c2 + X1
             J2 = X1 - X2 / pp
             res = F - y[p]
-            g[0] += J0 * res
-            g[1] += J1 * res
-            g[2] += J2 * res
-            A[0, 0] += J0 * J0
-            A[1, 0] += J1 * J0
-            A[1, 1] += J1 * J1
-            A[2, 0] += J2 * J0
-            A[2, 1] += J2 * J1
-            A[2, 2] += J2 * J2
+            _accumulate3(A, g, J0, J1, J2, res)
     for i in range(k):
         for j in range(i + 1, k):
             A[i, j] = A[j, i]
