@@ -27,12 +27,13 @@ import math
 import numpy as np
 from numba import njit
 
+# the NumPy solver's status codes (numba freezes them into the compiled code and its cache)
+from helpers.models.solver import CONVERGED, MAX_ITER, NON_FINITE, STALLED
+
 __all__ = ["MODEL_CODES", "lm_panel"]
 
 #: Models with a compiled kernel (solver parametrisation, :data:`helpers.models.panel_fit.SOLVER_MODELS`).
 MODEL_CODES: dict[str, int] = {"logistic": 0, "gompertz": 1, "richards": 2, "bass": 3}
-
-_CONVERGED, _STALLED, _MAX_ITER, _NON_FINITE = 1, 2, 0, -1
 
 _JIT = {"cache": True, "nogil": True, "error_model": "numpy"}
 
@@ -275,7 +276,7 @@ def _solve_one(
         for j in range(k):
             good = good and math.isfinite(A[i, j])
     if not good:
-        return np.inf, _NON_FINITE, 0
+        return np.inf, NON_FINITE, 0
     lam = lam0
     nu = 2.0
     for it in range(1, max_iter + 1):
@@ -308,7 +309,7 @@ def _solve_one(
             for i in range(k):
                 x[i] = xn[i]
             if not _finite_diag(An):
-                return np.inf, _NON_FINITE, it
+                return np.inf, NON_FINITE, it
             for i in range(k):
                 g[i] = gn[i]
                 for j in range(k):
@@ -318,15 +319,15 @@ def _solve_one(
             lam = max(lam * max(1.0 / 3.0, 1.0 - (2.0 * rho - 1.0) ** 3), 1e-15)
             nu = 2.0
             if small_step or small_drop or rss <= 1e-300:
-                return rss, _CONVERGED, it
+                return rss, CONVERGED, it
         else:
             lam *= nu
             nu *= 2.0
             if small_step and math.isfinite(rssn):
-                return rss, _CONVERGED, it
+                return rss, CONVERGED, it
             if lam > 1e16:
-                return rss, _STALLED, it
-    return rss, _MAX_ITER, max_iter
+                return rss, STALLED, it
+    return rss, MAX_ITER, max_iter
 
 
 @njit(**_JIT)
@@ -350,7 +351,7 @@ def _lm_rows(code, T, Y, used, X, L, U, row, xtol, ftol, max_iter, lam0, rss_out
 
 
 def lm_panel(
-    code: int,
+    model: str,
     T: np.ndarray,
     Y: np.ndarray,
     used: np.ndarray,
@@ -367,7 +368,7 @@ def lm_panel(
     """Solve ``B`` bounded problems ``min ||f(T_r; x_b) - Y_b||^2`` over the first ``used[b]`` points,
     ``r = row[b]``.
 
-    ``code``: :data:`MODEL_CODES` of the model; ``Y``: (B, n); ``used``, ``row``: (B,); ``X0``: (B, k);
+    ``model``: a name in :data:`MODEL_CODES` (solver parametrisation); ``Y``: (B, n); ``used``, ``row``: (B,); ``X0``: (B, k);
     ``T`` (G, n), ``lower``/``upper`` (G, k): one row per group of problems that share their times and
     bounds (e.g. a country's resamples), so they are not copied per problem. Returns ``(x, rss, status,
     n_iter)`` with the status codes of :mod:`helpers.models.solver`.
@@ -384,8 +385,7 @@ def lm_panel(
     if row.shape != (B,) or (B and (row.min() < 0 or row.max() >= G)) or np.shape(lower) != (G, k):
         raise ValueError("lm_panel: row must map every problem to a row of T, lower and upper")
     _lm_rows(
-        int(code), f64(T), f64(Y), i64(used), X, f64(lower), f64(upper), row,
+        MODEL_CODES[model], f64(T), f64(Y), i64(used), X, f64(lower), f64(upper), row,
         float(xtol), float(ftol), int(max_iter), float(lam0), rss, status, n_iter,
     )  # fmt: skip
-    status[~np.isfinite(rss) & (status > 0)] = _NON_FINITE
     return X, rss, status, n_iter

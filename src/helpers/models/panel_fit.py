@@ -63,7 +63,7 @@ from typing import Any
 
 import numpy as np
 
-from helpers.models import solver
+from helpers.models import registry, solver
 from helpers.models.registry import CUMULATIVE_MODELS, MODELS, Model, get_model, solver_model
 
 __all__ = [
@@ -249,19 +249,24 @@ def _padded(n: int) -> int:
     return -(-n // PAD) * PAD
 
 
-def _compiled_code(m: Model) -> int | None:
-    """The compiled kernel's code for the registry's own four curves (matched by their fused kernel, so a
-    model registered in their place under the same name is not mistaken for them); ``None``: NumPy solver."""
-    from helpers.models import registry
+#: The registry's own four curves, by their fused kernel (so that a model registered in their place under
+#: the same name is not mistaken for them) -> their name in :data:`helpers.models.lm_compiled.MODEL_CODES`.
+_COMPILED = {
+    registry._logistic_fused: "logistic",
+    registry._gompertz_fused: "gompertz",
+    registry._richards_ti_fused: "richards",
+    registry._bass_fused: "bass",
+}
 
-    own = {registry._logistic_fused: 0, registry._gompertz_fused: 1, registry._richards_ti_fused: 2,
-           registry._bass_fused: 3}  # fmt: skip
-    return own.get(m.fused) if _USE_COMPILED else None
+
+def _compiled_name(m: Model) -> str | None:
+    """The compiled kernel that solves ``m`` (a :data:`SOLVER_MODELS` entry); ``None``: the NumPy solver."""
+    return _COMPILED.get(m.fused) if _USE_COMPILED else None
 
 
 def uses_compiled_solver(model: str) -> bool:
     """Whether :func:`lm_batch` solves ``model`` with the compiled kernel (:mod:`helpers.models.lm_compiled`)."""
-    return _compiled_code(SOLVER_MODELS[model]) is not None
+    return _compiled_name(SOLVER_MODELS[model]) is not None
 
 
 #: ``False``: every model by :func:`helpers.models.solver.lm` -- with ``NKT_PANEL_SOLVER=numpy``, or when numba
@@ -307,31 +312,27 @@ def lm_batch(
     B, k = X0.shape
     t = np.asarray(t, dtype=float)
     n = t.shape[-1]
-    if group is not None and _compiled_code(m) is None:  # the NumPy form takes rows per problem
-        t, lower, upper = (np.asarray(a, dtype=float)[group] for a in (t, lower, upper))
-        group = None
-    code = _compiled_code(m)
-    if code is not None:
+    compiled = _compiled_name(m)
+    if compiled is not None:
         from helpers.models import lm_compiled
 
-        used_c = np.full(B, n) if n_obs is None else np.asarray(n_obs, dtype=np.int64)
-        # times and bounds given once per group (row), not copied per problem
+        # times and bounds once per group of problems (row), not copied per problem: without ``group``, one
+        # row shared by all, or one per problem when any of them is given per problem
         if group is None:
-            G = t.shape[0] if t.ndim > 1 else 1
-            tt = t if t.ndim > 1 else t[None, :]
-            if np.ndim(lower) > 1 or np.ndim(upper) > 1 or G > 1:
-                G = B
-            row = np.arange(B) if G == B else np.zeros(B, dtype=np.int64)
+            per_problem = t.ndim > 1 or np.ndim(lower) > 1 or np.ndim(upper) > 1
+            group = np.arange(B) if per_problem else np.zeros(B, dtype=np.int64)
+            G = B if per_problem else 1
         else:
-            row = np.asarray(group, dtype=np.int64)
-            G = int(np.shape(t)[0])
-            tt = t
+            G = t.shape[0]
         x, rss, status, n_iter = lm_compiled.lm_panel(
-            code, np.broadcast_to(tt, (G, n)), np.broadcast_to(np.asarray(Y, dtype=float), (B, n)), used_c,
-            X0, np.broadcast_to(lower, (G, k)), np.broadcast_to(upper, (G, k)), row,
+            compiled, np.broadcast_to(t, (G, n)), np.broadcast_to(np.asarray(Y, dtype=float), (B, n)),
+            np.full(B, n) if n_obs is None else n_obs,
+            X0, np.broadcast_to(lower, (G, k)), np.broadcast_to(upper, (G, k)), group,
             xtol=xtol, ftol=ftol, max_iter=max_iter, lam0=lam0,
         )  # fmt: skip
         return BatchResult(x=x, rss=rss, converged=status > 0, n_iter=n_iter)
+    if group is not None:  # the NumPy form takes rows per problem
+        t, lower, upper = (np.asarray(a, dtype=float)[group] for a in (t, lower, upper))
     npad = _padded(n)
     # batch-last layout (points x problems): every array operation runs over contiguous problems
     T = np.empty((npad, B))
