@@ -53,9 +53,11 @@ def save_and_show(fig: plt.Figure, path: Path | str) -> Path:
     try:
         if _in_kernel():
             from IPython.display import Image, display
+            from PIL import Image as PILImage  # already loaded by matplotlib
 
             data = Path(path).read_bytes()
-            width = _png_width(data)
+            with PILImage.open(path) as png:
+                width = png.width
             scale = float(fig.get_dpi()) / float(plt.rcParams["savefig.dpi"])
             shown = round(width * scale) if width and scale < 1 else None
             display(Image(data=data, format="png", width=shown))
@@ -71,10 +73,3 @@ def _in_kernel() -> bool:
     ipython = sys.modules.get("IPython")
     shell = ipython.get_ipython() if ipython is not None else None
     return shell is not None and getattr(shell, "kernel", None) is not None
-
-
-def _png_width(data: bytes) -> int | None:
-    """Pixel width from a PNG's IHDR chunk (None if ``data`` is not a PNG)."""
-    if data[:8] != b"\x89PNG\r\n\x1a\n" or data[12:16] != b"IHDR":
-        return None
-    return int.from_bytes(data[16:20], "big")
