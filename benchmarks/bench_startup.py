@@ -65,7 +65,7 @@ def kernel_step_overhead() -> dict[str, float]:
     """What a pipeline step pays before its first cell, against a plain script's start.
 
     ``kernel_step_overhead_seconds`` / ``_cpu_seconds``: a fresh process that imports papermill the way
-    ``helpers.pipeline run`` does (``skip_iri_grammars`` first) and executes a one-cell notebook (``pass``) with
+    ``helpers.pipeline run`` does (``run.lean_papermill_imports``) and executes a one-cell notebook (``pass``) with
     the project's kernel and the pipeline's engine (:mod:`helpers.pipeline.engine`: its kernel launcher too);
     ``ipython_script_start_cpu_seconds``: ``ipython --quick`` running a one-line script (what the plain-script
     measure pays per notebook). Best of 2; CPU includes the kernel process.
@@ -80,8 +80,10 @@ def kernel_step_overhead() -> dict[str, float]:
         nbformat.write(nb, src)
         script.write_text("pass\n")
         code = (
-            "from helpers.pipeline import run; run.skip_iri_grammars(); import papermill as pm; "
-            "from helpers.pipeline import engine; "
+            "from helpers.pipeline import run\n"
+            "with run.lean_papermill_imports():\n"
+            "    import papermill as pm\n"
+            "from helpers.pipeline import engine\n"
             f"pm.execute_notebook({str(src)!r}, {str(out)!r}, kernel_name={config.KERNEL_NAME!r}, "
             "progress_bar=False, engine_name=engine.ENGINE_NAME, extra_arguments=run._kernel_quiet_args())"
         )
