@@ -168,6 +168,26 @@ def test_failing_cell_number_counts_source_cells_only(tmp_path: Path) -> None:
     assert run._source_cell(path) == (4, "while True: pass")
 
 
+def test_a_stop_between_two_cells_names_the_last_cell_that_ran(tmp_path: Path) -> None:
+    """Ctrl-C after a cell ended and before papermill marked the next one running: the message names the
+    last cell that ran (not "before the first cell"); with no cell run at all it says so."""
+    import nbformat
+
+    ran = {"papermill": {"exception": False, "status": "completed"}}
+    never = {"papermill": {"exception": None, "status": "completed"}}  # papermill's clean-up of pending cells
+    title = nbformat.v4.new_markdown_cell("# Title")
+    cells = [title, nbformat.v4.new_code_cell("x = 1", metadata=ran),
+             nbformat.v4.new_code_cell("fits = fit()", metadata=ran), nbformat.v4.new_code_cell("y = 2", metadata=never)]  # fmt: skip
+    step = run.get_step("01_clean")
+    for given, expected in ((cells, "after cell 3 ('fits = fit()') interrupted"),
+                            ([title, cells[3]], "before the first cell interrupted")):  # fmt: skip
+        failed = _nb(tmp_path / "executed.FAILED.ipynb", given)
+        stage = tmp_path / "stage"
+        stage.mkdir(exist_ok=True)
+        err = run._failure(step, KeyboardInterrupt(), tmp_path / "missing.ipynb", failed, stage)
+        assert expected in str(err), str(err)
+
+
 def test_install_leaves_identical_products_untouched(tmp_path: Path) -> None:
     import os
 

@@ -54,31 +54,45 @@ def _failed_copy(executed: Path) -> Path:
     return executed.with_name(executed.stem + ".FAILED.ipynb")
 
 
-def _source_cell(nb_path: Path) -> tuple[int, str] | None:
-    """(1-based number in the *source* notebook, first line) of the cell that failed or was running.
+def _numbered_cells(nb_path: Path) -> list[tuple[int, Any, str]]:
+    """``(1-based number in the *source* notebook, cell, first line)`` of each cell of an executed copy.
 
     papermill adds its own cells to the executed copy (the injected parameters, and an error banner at the
-    top): they are not counted, so the number is the one a user sees in JupyterLab.
+    top): they are not counted, so the number is the one a user sees in JupyterLab. Empty for a copy that
+    cannot be read (half-written).
     """
     import nbformat
 
     try:
         nb = nbformat.read(nb_path, as_version=4)
     except Exception:  # noqa: BLE001 - a half-written notebook: no cell to name
-        return None
-    number = 0
-    candidate = None
+        return []
+    out = []
     for cell in nb.cells:
-        if _NOT_SOURCE_TAGS & set(cell.metadata.get("tags", [])):
-            continue
-        number += 1
+        if not _NOT_SOURCE_TAGS & set(cell.metadata.get("tags", [])):
+            first = next((ln for ln in cell.source.splitlines() if ln.strip()), "").strip()[:80]
+            out.append((len(out) + 1, cell, first))
+    return out
+
+
+def _source_cell(nb_path: Path) -> tuple[int, str] | None:
+    """(number in the source notebook, first line) of the cell that failed or was running."""
+    candidate = None
+    for number, cell, first in _numbered_cells(nb_path):
         pm = cell.metadata.get("papermill", {})
         if pm.get("exception") or pm.get("status") == "running":
-            first = next((ln for ln in cell.source.splitlines() if ln.strip()), "").strip()[:80]
             candidate = (number, first)
             if pm.get("exception"):
                 return candidate
     return candidate
+
+
+def _last_run_cell(nb_path: Path) -> tuple[int, str] | None:
+    """(number in the source notebook, first line) of the last cell that ran to its end (papermill records
+    ``exception: false`` for it), or None: for a stop between two cells."""
+    done = [(n, first) for n, cell, first in _numbered_cells(nb_path)
+            if cell.metadata.get("papermill", {}).get("exception") is False]  # fmt: skip
+    return done[-1] if done else None
 
 
 def _running_cell(nb: Any, index: int) -> tuple[int, str] | None:
@@ -390,7 +404,11 @@ def _failure(step: Step, exc: BaseException, staged_nb: Path, failed: Path, stag
     _keep_failed(staged_nb, failed)
     shutil.rmtree(stage, ignore_errors=True)
     cell = _source_cell(failed) if failed.exists() else None
-    where = f"cell {cell[0]} ({cell[1]!r})" if cell else "before the first cell"
+    after = _last_run_cell(failed) if cell is None and failed.exists() else None
+    if cell:
+        where = f"cell {cell[0]} ({cell[1]!r})"
+    else:  # stopped between two cells (papermill had not marked the next one running yet)
+        where = f"after cell {after[0]} ({after[1]!r})" if after else "before the first cell"
     kept = f"\n  executed copy with the error kept at {config.rel(failed)}" if failed.exists() else ""
     kept += "\n  nothing was replaced: the previous products and report are as they were"
     nb = config.rel(step.notebook)
